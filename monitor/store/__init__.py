@@ -1,0 +1,1 @@
+"""Persistence: typed models, engine/session setup and the queries the pipeline needs."""

@@ -1,0 +1,247 @@
+"""SQLAlchemy 2.0 typed models: the whole persistent state of monitor.
+
+feeds.yaml says *which* feeds and routes exist; these tables hold their *state* (validators,
+next poll time, failures), what was collected, what the classifier said, the events that group
+items into measures, and the alert outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware UTC datetimes; SQLite hands back naive ones, so re-attach UTC on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (Alembic batch mode needs them)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class FeedRow(Base):
+    """One configured feed and its polling state."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    country: Mapped[str | None] = mapped_column(String(2))
+    language: Mapped[str | None] = mapped_column(String(8))
+    interval_s: Mapped[int] = mapped_column(Integer, default=900)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    gone: Mapped[bool] = mapped_column(Boolean, default=False)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    next_poll_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_polled_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error_kind: Mapped[str | None] = mapped_column(String(40))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    malformed: Mapped[str | None] = mapped_column(Text)
+    broken_alerted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_feeds_due", "enabled", "next_poll_at"),)
+
+
+class FetchLogRow(Base):
+    """One poll of one feed: what happened and how long it took."""
+
+    __tablename__ = "fetch_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    outcome: Mapped[str] = mapped_column(String(20))  # ok, not_modified, error
+    http_status: Mapped[int | None]
+    bytes: Mapped[int] = mapped_column(Integer, default=0)
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+    new_items: Mapped[int] = mapped_column(Integer, default=0)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    error_kind: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventRow(Base):
+    """One government measure, as reported by one or more items."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    country: Mapped[str | None] = mapped_column(String(2), index=True)
+    categories: Mapped[list[str]]
+    stage: Mapped[str] = mapped_column(String(12))
+    title: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime] = mapped_column(index=True)
+    item_count: Mapped[int] = mapped_column(Integer, default=1)
+    max_score: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class EventBandRow(Base):
+    """LSH band keys of an event's text fingerprint: candidate lookup without a full scan."""
+
+    __tablename__ = "event_bands"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    band_key: Mapped[str] = mapped_column(String(40), index=True)
+
+
+class ItemRow(Base):
+    """A collected news item, stored once however many feeds carry it."""
+
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    guid: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text, index=True)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    published: Mapped[datetime] = mapped_column(index=True)
+    fetched_at: Mapped[datetime] = mapped_column(index=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("events.id", ondelete="SET NULL"), index=True
+    )
+    source_count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ItemSourceRow(Base):
+    """Each (feed, guid) that carried an item: dedup key and the list of its sources."""
+
+    __tablename__ = "item_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    guid: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    seen_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("feed_id", "guid", name="uq_item_sources_feed_guid"),)
+
+
+class AssessmentRow(Base):
+    """The classifier's verdict on an item, kept with its reasons."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), unique=True, index=True
+    )
+    relevant: Mapped[bool] = mapped_column(Boolean, index=True)
+    score: Mapped[float] = mapped_column(Float)
+    categories: Mapped[list[str]]
+    country: Mapped[str | None] = mapped_column(String(2))
+    stage: Mapped[str] = mapped_column(String(12))
+    matched_terms: Mapped[list[str]]
+    evidence: Mapped[list[str]]
+    model_version: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+
+
+class FeedbackRow(Base):
+    """An operator's verdict on an item, learned from by the next `monitor train`."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    relevant: Mapped[bool] = mapped_column(Boolean)
+    categories: Mapped[list[str]]
+    country: Mapped[str | None] = mapped_column(String(2))
+    stage: Mapped[str | None] = mapped_column(String(12))
+    created_at: Mapped[datetime]
+
+
+class AlertRow(Base):
+    """The outbox: one alert for one route, written in the transaction that flagged it."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    route: Mapped[str] = mapped_column(String(200), index=True)
+    # Idempotency key: (route, dedup_key) is unique, so no process can queue the same
+    # (route, event, kind) twice, even when several share one PostgreSQL database.
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("events.id", ondelete="SET NULL"), index=True
+    )
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(12), index=True)  # see alerts.outbox
+    payload: Mapped[dict[str, Any]]
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    digest_id: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("route", "dedup_key", name="uq_alerts_route_dedup"),)
+
+
+class RouteStateRow(Base):
+    """Per-route memory: when its last digest went out."""
+
+    __tablename__ = "route_state"
+
+    route: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_digest_at: Mapped[datetime | None]
+    next_digest_at: Mapped[datetime | None]
