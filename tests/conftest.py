@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import FrozenClock
+from tests.support.feedserver import FeedServer
 from tests.support.pg import PostgresServer, find_pg_bin
+from tests.support.receivers import SmtpReceiver, WebhookReceiver
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,3 +60,27 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url = server.create_database()
     upgrade(url)
     return url
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A real HTTP server on 127.0.0.1 serving feeds."""
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd)."""
+    receiver = SmtpReceiver()
+    receiver.start()
+    yield receiver
+    if receiver.running:
+        receiver.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    """A real HTTP endpoint on 127.0.0.1 receiving Apprise json:// posts."""
+    with WebhookReceiver() as receiver:
+        yield receiver

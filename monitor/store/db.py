@@ -7,11 +7,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from alembic import command
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,243 @@
+"""The outbox sender: pending rows go out through a Notifier, digests at their scheduled time.
+
+Guarantee: a row is leased ("sending") in its own transaction before the send and marked
+"sent" right after. A crash between the send and the mark re-sends that one row after the
+lease expires, so delivery is at-least-once per row, and the unique (route, dedup_key) of
+the outbox makes the row itself exist once per (route, event, kind).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.alerts.notify import Notifier, redact_url
+from monitor.alerts.render import RenderedAlert, format_for_url, render, render_digest
+from monitor.alerts.routing import RouteRules, next_digest_time
+from monitor.domain import AlertMessage
+from monitor.errors import NotifyError
+from monitor.measures import event_source_count, payload_to_message
+from monitor.store.models import AlertRow, RouteStateRow
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    """A configured route with its resolved (secret) Apprise URL; never log `url`."""
+
+    rules: RouteRules
+    url: str
+    body_format: str = "auto"
+    digest_cron: str | None = None
+    digest_tz: str = "UTC"
+
+    def __repr__(self) -> str:
+        return f"RouteTarget(name={self.rules.name!r}, url={redact_url(self.url)!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What one delivery pass did."""
+
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+class Delivery:
+    """Sends what the outbox holds; safe to run from several processes at once."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        targets: Mapping[str, RouteTarget],
+        notifier_for: Callable[[RouteTarget], Notifier],
+        now: Callable[[], datetime],
+        *,
+        max_attempts: int = 8,
+        lease: timedelta = timedelta(minutes=2),
+        base_backoff: timedelta = timedelta(seconds=30),
+        batch: int = 50,
+    ) -> None:
+        self.sessions = sessions
+        self.targets = dict(targets)
+        self.notifier_for = notifier_for
+        self.now = now
+        self.max_attempts = max_attempts
+        self.lease = lease
+        self.base_backoff = base_backoff
+        self.batch = batch
+
+    def deliver_due(self, stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
+        """Send every pending alert that is due; failures are retried later with backoff."""
+        sent = failed = dead = 0
+        for row_id in self._claim_due():
+            if stop():
+                break  # unsent claims go back to the queue when their lease expires
+            outcome = self._send_one(row_id)
+            sent += outcome == "sent"
+            failed += outcome == "failed"
+            dead += outcome == "dead"
+        return DeliveryReport(sent=sent, failed=failed, dead=dead)
+
+    def _claim_due(self) -> list[int]:
+        now = self.now()
+        with self.sessions.begin() as session:
+            query = (
+                select(AlertRow)
+                .where(AlertRow.route.in_(list(self.targets)))
+                .where(
+                    or_(
+                        (AlertRow.status == "pending") & (AlertRow.due_at <= now),
+                        (AlertRow.status == "sending") & (AlertRow.lease_until < now),
+                    )
+                )
+                .order_by(AlertRow.due_at, AlertRow.id)
+                .limit(self.batch)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = list(session.scalars(query))
+            for row in rows:
+                row.status = "sending"
+                row.lease_until = now + self.lease
+            return [row.id for row in rows]
+
+    def _send_one(self, row_id: int) -> str:
+        with self.sessions.begin() as session:
+            row = session.get(AlertRow, row_id)
+            if row is None or row.status != "sending":
+                return "skipped"
+            target = self.targets[row.route]
+            message = payload_to_message(row.payload)
+            if row.event_id is not None:
+                sources = event_source_count(session, row.event_id)
+                message = _with_sources(message, sources)
+        rendered = render(message, format_for_url(target.url, target.body_format), now=self.now())
+        error = self._send(target, rendered)
+        with self.sessions.begin() as session:
+            row = session.get(AlertRow, row_id)
+            if row is None:
+                return "skipped"
+            row.attempts += 1
+            row.lease_until = None
+            if error is None:
+                row.status, row.sent_at, row.last_error = "sent", self.now(), None
+                logger.info("alert sent route=%s kind=%s alert_id=%d", row.route, row.kind, row.id)
+                return "sent"
+            row.last_error = error
+            if row.attempts >= self.max_attempts:
+                row.status = "dead"
+                logger.error("alert dead route=%s alert_id=%d: %s", row.route, row.id, error)
+                return "dead"
+            row.status = "pending"
+            row.due_at = self.now() + self._backoff(row.attempts)
+            logger.warning(
+                "alert failed route=%s alert_id=%d attempt=%d: %s",
+                row.route, row.id, row.attempts, error,
+            )  # fmt: skip
+            return "failed"
+
+    def _send(self, target: RouteTarget, rendered: RenderedAlert) -> str | None:
+        try:
+            self.notifier_for(target).send(target.url, rendered)
+        except NotifyError as exc:
+            return str(exc)[:500]
+        except Exception as exc:  # noqa: BLE001 - a target's surprise must not stop the others
+            logger.exception("unexpected notifier failure route=%s", target.rules.name)
+            return type(exc).__name__
+        return None
+
+    def _backoff(self, attempts: int) -> timedelta:
+        return min(self.base_backoff * (2 ** min(attempts - 1, 12)), MAX_BACKOFF)
+
+    def send_digests(self) -> int:
+        """Send each digest route's collected alerts when its cron time has come."""
+        sent = 0
+        for target in self.targets.values():
+            if target.digest_cron and self._digest_due(target):
+                sent += self._send_digest(target)
+        return sent
+
+    def _digest_due(self, target: RouteTarget) -> bool:
+        now = self.now()
+        assert target.digest_cron is not None
+        with self.sessions.begin() as session:
+            state = session.get(RouteStateRow, target.rules.name)
+            if state is None:
+                state = RouteStateRow(route=target.rules.name, last_digest_at=None)
+                session.add(state)
+            if state.next_digest_at is None:
+                state.next_digest_at = next_digest_time(target.digest_cron, target.digest_tz, now)
+            return state.next_digest_at <= now
+
+    def _send_digest(self, target: RouteTarget) -> int:
+        now = self.now()
+        name = target.rules.name
+        assert target.digest_cron is not None
+        with self.sessions.begin() as session:
+            rows = list(
+                session.scalars(
+                    select(AlertRow)
+                    .where(AlertRow.route == name, AlertRow.status == "digest")
+                    .where(AlertRow.created_at <= now)
+                    .order_by(AlertRow.id)
+                )
+            )
+            messages = [payload_to_message(row.payload) for row in rows]
+            ids = [row.id for row in rows]
+            label = _period_label(session, name, now)
+        error = None
+        if messages:
+            fmt = format_for_url(target.url, target.body_format)
+            error = self._send(target, render_digest(name, messages, fmt, period_label=label))
+        with self.sessions.begin() as session:
+            state = session.get(RouteStateRow, name)
+            assert state is not None
+            if error is not None:
+                # Keep the rows; try again shortly rather than waiting a whole period.
+                state.next_digest_at = now + timedelta(minutes=5)
+                logger.warning("digest failed route=%s: %s", name, error)
+                return 0
+            for row_id in ids:
+                row = session.get(AlertRow, row_id)
+                if row is not None:
+                    row.status, row.sent_at, row.digest_id = "sent", now, ids[0]
+                    row.attempts += 1
+            state.last_digest_at = now
+            state.next_digest_at = next_digest_time(target.digest_cron, target.digest_tz, now)
+        if messages:
+            logger.info("digest sent route=%s events=%d", name, len(messages))
+        return 1 if messages else 0
+
+
+def _period_label(session: Session, route: str, now: datetime) -> str:
+    state = session.get(RouteStateRow, route)
+    since = state.last_digest_at if state is not None else None
+    if since is None:
+        return f"until {now:%Y-%m-%d %H:%M} UTC"
+    return f"{since:%Y-%m-%d %H:%M} – {now:%Y-%m-%d %H:%M} UTC"
+
+
+def _with_sources(message: AlertMessage, sources: int) -> AlertMessage:
+    return replace(message, other_sources=max(sources - 1, message.other_sources))
+
+
+def retry_dead(sessions: sessionmaker[Session], now: datetime, route: str | None = None) -> int:
+    """Put dead-lettered alerts back in the queue (`monitor alerts retry`)."""
+    with sessions.begin() as session:
+        query = select(AlertRow).where(AlertRow.status == "dead")
+        if route:
+            query = query.where(AlertRow.route == route)
+        rows = list(session.scalars(query))
+        for row in rows:
+            row.status, row.attempts, row.due_at, row.last_error = "pending", 0, now, None
+        return len(rows)

@@ -1,0 +1,438 @@
+"""Turn an AlertMessage into a title and body for one target format (pure, no I/O).
+
+Everything that came from a feed is escaped for the target format: HTML-escaped for email,
+CommonMark-escaped for chat targets (Apprise translates CommonMark to Slack mrkdwn).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from monitor.domain import AlertMessage
+
+UNKNOWN_COUNTRY = "Unknown country"
+MAX_EVIDENCE_LINES = 4
+MAX_TERMS = 8
+MAX_TITLE_CHARS = 250
+# Slack shows ~3,000 characters of a message before folding it; Discord caps at 2,000.
+MAX_CHARS = {"markdown": 3000, "text": 3000, "html": 30000}
+
+FEED_HEALTH_KINDS = frozenset({"feed_broken", "feed_recovered"})
+
+# Apprise schemes whose targets render CommonMark (Slack mrkdwn and friends).
+_MARKDOWN_SCHEMES = frozenset(
+    {
+        "slack",
+        "discord",
+        "mmost",
+        "mmosts",
+        "msteams",
+        "workflows",
+        "workflow",
+        "tgram",
+        "matrix",
+        "matrixs",
+        "rocket",
+        "rockets",
+        "zulip",
+        "guilded",
+        "revolt",
+        "ntfy",
+        "ntfys",
+        "gotify",
+        "gotifys",
+    }
+)
+_HTML_SCHEMES = frozenset({"mailto", "mailtos", "email", "smtp", "smtps", "ses", "sendgrid"})
+_MARKDOWN_HOSTS = ("hooks.slack.com", "discord.com", "discordapp.com", "api.telegram.org")
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~])")
+_SPACE = re.compile(r"\s+")
+
+
+class BodyFormat(StrEnum):
+    """The markup of a rendered body; values match apprise.NotifyFormat."""
+
+    MARKDOWN = "markdown"
+    HTML = "html"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedAlert:
+    """A ready-to-send notification: title, body and the body's markup."""
+
+    title: str
+    body: str
+    body_format: BodyFormat
+
+
+def format_for_url(apprise_url: str, requested: str = "auto") -> BodyFormat:
+    """Pick the body format for a target: an explicit choice, else by the URL's scheme."""
+    choice = (requested or "auto").strip().lower()
+    if choice != "auto":
+        return BodyFormat(choice)
+    scheme, _, rest = apprise_url.partition("://")
+    scheme = scheme.strip().lower()
+    if scheme in _MARKDOWN_SCHEMES:
+        return BodyFormat.MARKDOWN
+    if scheme in _HTML_SCHEMES:
+        return BodyFormat.HTML
+    if scheme in {"http", "https"}:
+        host = (urlsplit(apprise_url).hostname or "").lower()
+        if host.endswith(_MARKDOWN_HOSTS):
+            return BodyFormat.MARKDOWN
+    return BodyFormat.TEXT
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _fold(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def _clip(text: str, limit: int) -> str:
+    text = _fold(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _esc(text: str, fmt: BodyFormat) -> str:
+    """Escape feed-derived text for the target markup."""
+    if fmt is BodyFormat.HTML:
+        return html.escape(text, quote=True)
+    if fmt is BodyFormat.MARKDOWN:
+        return _MD_SPECIAL.sub(r"\\\1", text)
+    return text
+
+
+def _label(word: str) -> str:
+    return word.replace("_", " ")
+
+
+def country_label(code: str | None) -> str:
+    """'Viet Nam (VN)' for a known alpha-2 code, the code alone if unknown."""
+    if not code:
+        return UNKNOWN_COUNTRY
+    code = code.strip().upper()
+    name = COUNTRY_NAMES.get(code)
+    return f"{name} ({code})" if name else code
+
+
+def humanize_age(published: datetime, now: datetime) -> str:
+    """'12 min ago', '3 h ago', '2 days ago'; 'just now' for the future or < 1 min."""
+    seconds = (now - _as_utc(published)).total_seconds()
+    if seconds < 60:
+        return "just now"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h ago"
+    return f"{hours // 24} days ago"
+
+
+def _as_utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _iso(when: datetime) -> str:
+    return _as_utc(when).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _safe_link(link: str | None) -> str | None:
+    """Only http(s) links are shown as links; anything else is dropped."""
+    if not link:
+        return None
+    link = link.strip()
+    return link if urlsplit(link).scheme.lower() in {"http", "https"} else None
+
+
+# ---------------------------------------------------------------- the alert
+
+
+def alert_title(message: AlertMessage) -> str:
+    """The subject line: what kind of alert, where, and the headline."""
+    headline = _clip(message.title, MAX_TITLE_CHARS) or "(untitled)"
+    if message.kind == "feed_broken":
+        return f"Feed broken: {headline}"
+    if message.kind == "feed_recovered":
+        return f"Feed recovered: {headline}"
+    if message.kind == "test":
+        return f"Test alert: {headline}"
+    where = (message.country or "??").upper()
+    if message.kind == "update":
+        return f"[{where}] Update: {headline}"
+    return f"[{where}] {headline}"
+
+
+def _fields(message: AlertMessage, now: datetime | None) -> list[tuple[str, str]]:
+    """(label, plain value) pairs for a measure alert, in display order."""
+    rows: list[tuple[str, str]] = [
+        ("Country", country_label(message.country)),
+        ("Categories", ", ".join(_label(c) for c in message.categories) or "none"),
+    ]
+    stage = message.stage
+    if message.kind == "update" and message.previous_stage not in (None, message.stage):
+        stage += f" (stage changed: {message.previous_stage} → {message.stage})"
+    rows.append(("Stage", stage))
+    rows.append(("Score", f"{message.score:.2f}"))
+    if message.published is not None:
+        when = _iso(message.published)
+        if now is not None:
+            when += f" ({humanize_age(message.published, now)})"
+        rows.append(("Published", when))
+    source = message.source or "unknown source"
+    if message.other_sources > 0:
+        plural = "s" if message.other_sources != 1 else ""
+        source += f" +{message.other_sources} other source{plural}"
+    rows.append(("Source", source))
+    return rows
+
+
+def _reasons(message: AlertMessage) -> list[str]:
+    """Why it was flagged: matched terms, then the first few evidence lines."""
+    lines: list[str] = []
+    if message.matched_terms:
+        terms = [_clip(t, 60) for t in message.matched_terms[:MAX_TERMS]]
+        more = len(message.matched_terms) - len(terms)
+        lines.append("Matched: " + ", ".join(terms) + (f" (+{more} more)" if more > 0 else ""))
+    evidence = [_clip(e, 200) for e in message.evidence if e.strip()]
+    lines.extend(evidence[:MAX_EVIDENCE_LINES])
+    if len(evidence) > MAX_EVIDENCE_LINES:
+        lines.append(f"(+{len(evidence) - MAX_EVIDENCE_LINES} more reasons)")
+    return lines
+
+
+def _simple_lines(message: AlertMessage) -> list[str]:
+    """Body lines for feed-health and test alerts."""
+    lines = [_clip(message.title, 500)]
+    if message.source:
+        lines.append(f"Source: {message.source}")
+    lines.extend(_clip(x, 300) for x in message.extra_lines)
+    return lines
+
+
+def render(message: AlertMessage, fmt: BodyFormat, *, now: datetime | None = None) -> RenderedAlert:
+    """Render one alert for a target; `now` enables the relative age of the story."""
+    title = alert_title(message)
+    link = _safe_link(message.link)
+    if message.kind in FEED_HEALTH_KINDS or message.kind == "test":
+        body = _render_simple(_simple_lines(message), link, fmt)
+    else:
+        body = _render_measure(message, link, fmt, now)
+    return RenderedAlert(title=title, body=_cap(body, fmt), body_format=fmt)
+
+
+def _render_simple(lines: list[str], link: str | None, fmt: BodyFormat) -> str:
+    if fmt is BodyFormat.HTML:
+        parts = [f"<p>{_esc(line, fmt)}</p>" for line in lines]
+        if link:
+            parts.append(f'<p><a href="{_esc(link, fmt)}">{_esc(link, fmt)}</a></p>')
+        return "\n".join(parts)
+    out = [_esc(line, fmt) for line in lines]
+    if link:
+        out.append(link if fmt is BodyFormat.TEXT else f"<{link}>")
+    return "\n".join(out)
+
+
+def _render_measure(
+    message: AlertMessage, link: str | None, fmt: BodyFormat, now: datetime | None
+) -> str:
+    fields = _fields(message, now)
+    reasons = _reasons(message)
+    extra = [_clip(x, 300) for x in message.extra_lines]
+    headline = _clip(message.title, 500)
+    if fmt is BodyFormat.HTML:
+        return _measure_html(headline, link, fields, reasons, extra)
+    if fmt is BodyFormat.MARKDOWN:
+        return _measure_markdown(headline, link, fields, reasons, extra)
+    return _measure_text(headline, link, fields, reasons, extra)
+
+
+def _measure_html(
+    headline: str,
+    link: str | None,
+    fields: list[tuple[str, str]],
+    reasons: list[str],
+    extra: list[str],
+) -> str:
+    e = BodyFormat.HTML
+    title = _esc(headline, e)
+    head = f'<a href="{_esc(link, e)}">{title}</a>' if link else title
+    parts = [f"<p><strong>{head}</strong></p>", "<ul>"]
+    parts += [f"<li><strong>{k}:</strong> {_esc(v, e)}</li>" for k, v in fields]
+    parts.append("</ul>")
+    if reasons:
+        parts.append("<p><strong>Why flagged:</strong></p><ul>")
+        parts += [f"<li>{_esc(r, e)}</li>" for r in reasons]
+        parts.append("</ul>")
+    parts += [f"<p>{_esc(x, e)}</p>" for x in extra]
+    if link:
+        parts.append(f'<p>Link: <a href="{_esc(link, e)}">{_esc(link, e)}</a></p>')
+    return "\n".join(parts)
+
+
+def _measure_markdown(
+    headline: str,
+    link: str | None,
+    fields: list[tuple[str, str]],
+    reasons: list[str],
+    extra: list[str],
+) -> str:
+    m = BodyFormat.MARKDOWN
+    lines = [f"**{_esc(headline, m)}**"]
+    if link:
+        lines.append(f"<{link}>")
+    lines += [f"• **{k}:** {_esc(v, m)}" for k, v in fields]
+    if reasons:
+        lines.append("**Why flagged:**")
+        lines += [f"• {_esc(r, m)}" for r in reasons]
+    lines += [_esc(x, m) for x in extra]
+    return "\n".join(lines)
+
+
+def _measure_text(
+    headline: str,
+    link: str | None,
+    fields: list[tuple[str, str]],
+    reasons: list[str],
+    extra: list[str],
+) -> str:
+    lines = [headline]
+    if link:
+        lines.append(link)
+    lines += [f"{k}: {v}" for k, v in fields]
+    if reasons:
+        lines.append("Why flagged:")
+        lines += [f"- {r}" for r in reasons]
+    lines += extra
+    return "\n".join(lines)
+
+
+def _cap(body: str, fmt: BodyFormat) -> str:
+    """Cut an over-long body at a line boundary and say so (HTML is cut between tags)."""
+    limit = MAX_CHARS[fmt.value]
+    if len(body) <= limit:
+        return body
+    note = "… (truncated)"
+    wrapped = f"<p>{note}</p>" if fmt is BodyFormat.HTML else note
+    keep: list[str] = []
+    used = len(wrapped) + 1
+    for line in body.split("\n"):
+        if used + len(line) + 1 > limit:
+            break
+        keep.append(line)
+        used += len(line) + 1
+    if fmt is BodyFormat.HTML:
+        still_open = sum(ln.count("<ul>") - ln.count("</ul>") for ln in keep)
+        keep.extend(["</ul>"] * max(still_open, 0))
+    if not keep:  # a single giant line: hard cut (never for HTML, whose lines are short)
+        return body[: limit - len(note) - 1] + "\n" + note
+    return "\n".join([*keep, wrapped])
+
+
+# ---------------------------------------------------------------- digests
+
+
+def group_by_country(events: Sequence[AlertMessage]) -> list[tuple[str, list[AlertMessage]]]:
+    """Events grouped by country label, sorted by label, 'Unknown country' last."""
+    groups: dict[str, list[AlertMessage]] = {}
+    for event in events:
+        groups.setdefault(country_label(event.country), []).append(event)
+    known = sorted(k for k in groups if k != UNKNOWN_COUNTRY)
+    order = known + ([UNKNOWN_COUNTRY] if UNKNOWN_COUNTRY in groups else [])
+    return [(k, groups[k]) for k in order]
+
+
+def _digest_line(event: AlertMessage, fmt: BodyFormat) -> str:
+    cats = ", ".join(_label(c) for c in event.categories) or "none"
+    stage = event.stage
+    if event.kind == "update" and event.previous_stage and event.previous_stage != event.stage:
+        stage = f"{event.previous_stage} → {event.stage}"
+    more = f", +{event.other_sources} sources" if event.other_sources else ""
+    meta = f"{cats} · {stage} · {event.score:.2f} · {event.source}{more}"
+    headline = _clip(event.title, 200) or "(untitled)"
+    link = _safe_link(event.link)
+    if fmt is BodyFormat.HTML:
+        head = _esc(headline, fmt)
+        if link:
+            head = f'<a href="{_esc(link, fmt)}">{head}</a>'
+        return f"<li>{head} <small>({_esc(meta, fmt)})</small></li>"
+    if fmt is BodyFormat.MARKDOWN:
+        head = _esc(headline, fmt)
+        if link:
+            head = f"[{head}]({link})"
+        return f"• {head} ({_esc(meta, fmt)})"
+    return f"- {headline} ({meta})" + (f" {link}" if link else "")
+
+
+def render_digest(
+    route_name: str,
+    events: Sequence[AlertMessage],
+    fmt: BodyFormat,
+    *,
+    period_label: str,
+) -> RenderedAlert:
+    """One message listing many events, grouped by country, one line per event."""
+    count = len(events)
+    title = f"Digest for {route_name}: {count} measure{'s' if count != 1 else ''} ({period_label})"
+    lines: list[str] = []
+    for label, group in group_by_country(events):
+        if fmt is BodyFormat.HTML:
+            lines.append(f"<p><strong>{_esc(label, fmt)}</strong></p>")
+            lines.append("<ul>")
+            lines += [_digest_line(e, fmt) for e in group]
+            lines.append("</ul>")
+        else:
+            lines.append(f"**{_esc(label, fmt)}**" if fmt is BodyFormat.MARKDOWN else label)
+            lines += [_digest_line(e, fmt) for e in group]
+    if not events:
+        lines.append("<p>No new measures.</p>" if fmt is BodyFormat.HTML else "No new measures.")
+    return RenderedAlert(title=title, body=_cap("\n".join(lines), fmt), body_format=fmt)
+
+
+# ISO 3166-1 alpha-2 names (short forms) for the body's "Country" line.
+COUNTRY_NAMES: dict[str, str] = {
+    "AE": "United Arab Emirates", "AF": "Afghanistan", "AL": "Albania", "AM": "Armenia",
+    "AO": "Angola", "AR": "Argentina", "AT": "Austria", "AU": "Australia", "AZ": "Azerbaijan",
+    "BA": "Bosnia and Herzegovina", "BD": "Bangladesh", "BE": "Belgium", "BF": "Burkina Faso",
+    "BG": "Bulgaria", "BH": "Bahrain", "BI": "Burundi", "BJ": "Benin", "BN": "Brunei",
+    "BO": "Bolivia", "BR": "Brazil", "BT": "Bhutan", "BW": "Botswana", "BY": "Belarus",
+    "CA": "Canada", "CD": "DR Congo", "CF": "Central African Republic", "CG": "Congo",
+    "CH": "Switzerland", "CI": "Côte d'Ivoire", "CL": "Chile", "CM": "Cameroon", "CN": "China",
+    "CO": "Colombia", "CR": "Costa Rica", "CU": "Cuba", "CY": "Cyprus", "CZ": "Czechia",
+    "DE": "Germany", "DJ": "Djibouti", "DK": "Denmark", "DZ": "Algeria", "EC": "Ecuador",
+    "EE": "Estonia", "EG": "Egypt", "ER": "Eritrea", "ES": "Spain", "ET": "Ethiopia",
+    "EU": "European Union", "FI": "Finland", "FR": "France", "GA": "Gabon",
+    "GB": "United Kingdom", "GE": "Georgia", "GH": "Ghana", "GM": "Gambia", "GN": "Guinea",
+    "GQ": "Equatorial Guinea", "GR": "Greece", "GT": "Guatemala", "HK": "Hong Kong",
+    "HN": "Honduras", "HR": "Croatia", "HT": "Haiti", "HU": "Hungary", "ID": "Indonesia",
+    "IE": "Ireland", "IL": "Israel", "IN": "India", "IQ": "Iraq", "IR": "Iran",
+    "IT": "Italy", "JO": "Jordan", "JP": "Japan", "KE": "Kenya", "KG": "Kyrgyzstan",
+    "KH": "Cambodia", "KP": "North Korea", "KR": "South Korea", "KW": "Kuwait",
+    "KZ": "Kazakhstan", "LA": "Laos", "LB": "Lebanon", "LK": "Sri Lanka", "LR": "Liberia",
+    "LT": "Lithuania", "LV": "Latvia", "LY": "Libya", "MA": "Morocco", "MD": "Moldova",
+    "ME": "Montenegro", "MG": "Madagascar", "MK": "North Macedonia", "ML": "Mali",
+    "MM": "Myanmar", "MN": "Mongolia", "MR": "Mauritania", "MW": "Malawi", "MX": "Mexico",
+    "MY": "Malaysia", "MZ": "Mozambique", "NA": "Namibia", "NE": "Niger", "NG": "Nigeria",
+    "NI": "Nicaragua", "NL": "Netherlands", "NO": "Norway", "NP": "Nepal",
+    "NZ": "New Zealand", "OM": "Oman", "PA": "Panama", "PE": "Peru", "PH": "Philippines",
+    "PK": "Pakistan", "PL": "Poland", "PS": "Palestine", "PT": "Portugal", "PY": "Paraguay",
+    "QA": "Qatar", "RO": "Romania", "RS": "Serbia", "RU": "Russia", "RW": "Rwanda",
+    "SA": "Saudi Arabia", "SD": "Sudan", "SE": "Sweden", "SG": "Singapore", "SI": "Slovenia",
+    "SK": "Slovakia", "SL": "Sierra Leone", "SN": "Senegal", "SO": "Somalia",
+    "SS": "South Sudan", "SV": "El Salvador", "SY": "Syria", "SZ": "Eswatini", "TD": "Chad",
+    "TG": "Togo", "TH": "Thailand", "TJ": "Tajikistan", "TM": "Turkmenistan",
+    "TN": "Tunisia", "TR": "Türkiye", "TW": "Taiwan", "TZ": "Tanzania", "UA": "Ukraine",
+    "UG": "Uganda", "US": "United States", "UY": "Uruguay", "UZ": "Uzbekistan",
+    "VE": "Venezuela", "VN": "Viet Nam", "YE": "Yemen", "ZA": "South Africa", "ZM": "Zambia",
+    "ZW": "Zimbabwe",
+}  # fmt: skip

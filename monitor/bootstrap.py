@@ -1,0 +1,234 @@
+"""The composition root: the only place that builds concrete objects from config and env."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.alerts.delivery import Delivery, RouteTarget
+from monitor.alerts.notify import AppriseNotifier, ConsoleNotifier, Notifier
+from monitor.alerts.routing import RouteRules
+from monitor.classify import Classifier
+from monitor.clock import Clock, SystemClock
+from monitor.feeds_config import MonitorConfig, RouteSpec, load_config
+from monitor.fetch import FetchLimits, HostGate, make_client, user_agent
+from monitor.measures import MeasureRecorder
+from monitor.pipeline import FetchContext, Writer
+from monitor.poller import Poller
+from monitor.store import repo
+from monitor.store.db import make_engine, make_sessions
+
+logger = logging.getLogger(__name__)
+
+CONSOLE_URL = "console://"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Process settings from the command line and the environment (not from feeds.yaml)."""
+
+    config_path: Path
+    db_url: str
+    workers: int = 16
+    tick_seconds: float = 5.0
+    reload_seconds: float = 15.0
+    per_host: int = 2
+    host_spacing_s: float = 1.0
+
+
+def settings_from_env(
+    config_path: str | None, db_url: str | None, env: Mapping[str, str]
+) -> Settings:
+    """Command-line values win over MONITOR_* variables, which win over defaults."""
+    return Settings(
+        config_path=Path(config_path or env.get("MONITOR_CONFIG", "feeds.yaml")),
+        db_url=db_url or env.get("MONITOR_DB_URL", "sqlite:///monitor.db"),
+        workers=int(env.get("MONITOR_WORKERS", "16")),
+        tick_seconds=float(env.get("MONITOR_TICK_SECONDS", "5")),
+        per_host=int(env.get("MONITOR_PER_HOST", "2")),
+        host_spacing_s=float(env.get("MONITOR_HOST_SPACING", "1.0")),
+    )
+
+
+def route_rules(spec: RouteSpec) -> RouteRules:
+    """The filter and timing part of a configured route."""
+    quiet = spec.quiet_hours
+    limit = spec.rate_limit
+    return RouteRules(
+        name=spec.name,
+        min_score=spec.min_score,
+        countries=frozenset(spec.countries),
+        categories=frozenset(str(c) for c in spec.categories),
+        stages=frozenset(str(s) for s in spec.stages),
+        kinds=frozenset(str(k) for k in spec.kinds),
+        delivery=str(spec.delivery),
+        rate_limit_count=limit.count if limit else None,
+        rate_limit_per=limit.per if limit else None,
+        quiet_start=quiet.start if quiet else None,
+        quiet_end=quiet.end if quiet else None,
+        quiet_tz=quiet.timezone if quiet else None,
+        digest_tz=spec.digest.timezone if spec.digest else None,
+    )
+
+
+def route_targets(config: MonitorConfig, env: Mapping[str, str]) -> dict[str, RouteTarget]:
+    """Every configured route; with none configured, one console route so alerts are seen."""
+    if not config.alerts:
+        rules = RouteRules(name="console", min_score=config.defaults.min_score)
+        return {"console": RouteTarget(rules=rules, url=CONSOLE_URL)}
+    return {
+        spec.name: RouteTarget(
+            rules=route_rules(spec),
+            url=spec.resolved_url(env),
+            body_format=str(spec.format),
+            digest_cron=spec.digest.cron if spec.digest else None,
+            digest_tz=spec.digest.timezone if spec.digest else "UTC",
+        )
+        for spec in config.alerts
+    }
+
+
+def feed_settings(config: MonitorConfig) -> list[repo.FeedSettings]:
+    """The feeds of the config as the database stores them."""
+    return [
+        repo.FeedSettings(
+            name=feed.name,
+            url=str(feed.url),
+            country=feed.country,
+            language=feed.language,
+            interval_s=int(feed.interval.total_seconds()),
+            enabled=feed.enabled,
+        )
+        for feed in config.feeds
+    ]
+
+
+def secrets_of(config: MonitorConfig) -> list[str]:
+    """Every secret value the config resolved, so log output can be scrubbed of them."""
+    values: list[str] = []
+    for route in config.alerts:
+        values.extend(route.secret_values())
+    return [value for value in values if len(value) >= 4]
+
+
+@dataclass
+class Runtime:
+    """Everything a command needs, built once; `apply_config` swaps in an edited feeds.yaml."""
+
+    settings: Settings
+    config: MonitorConfig
+    env: Mapping[str, str]
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    classifier: Classifier
+    http: httpx.Client
+    targets: dict[str, RouteTarget]
+    notifier_for: Callable[[RouteTarget], Notifier]
+    rng: random.Random = field(default_factory=random.Random)
+    _poller: Poller | None = None
+    _delivery: Delivery | None = None
+
+    def writer(self) -> Writer:
+        """A writer for the current routes (rebuilt per batch, so reloads take effect)."""
+        broken = self.config.defaults.feed_broken_after
+        return Writer(
+            assessor=self.classifier,
+            recorder=MeasureRecorder(tuple(t.rules for t in self.targets.values())),
+            rng=self.rng,
+            broken_after=broken,
+        )
+
+    @property
+    def poller(self) -> Poller:
+        if self._poller is None:
+            contact = self.config.defaults.user_agent_contact
+            limits = FetchLimits(user_agent=user_agent(contact))
+            context = FetchContext(
+                client=self.http,
+                gate=HostGate(self.settings.per_host, self.settings.host_spacing_s),
+                limits=limits,
+                now=self.clock.now,
+                max_items=self.config.defaults.max_items_per_poll,
+            )
+            self._poller = Poller(
+                self.sessions, context, self.writer, self.clock.now, workers=self.settings.workers
+            )
+        return self._poller
+
+    @property
+    def delivery(self) -> Delivery:
+        if self._delivery is None:
+            self._delivery = Delivery(
+                self.sessions, self.targets, self.notifier_for, self.clock.now
+            )
+        return self._delivery
+
+    def sync_feeds(self) -> None:
+        """Make the feeds table match the current config."""
+        with self.sessions.begin() as session:
+            repo.sync_feeds(session, feed_settings(self.config), self.clock.now())
+
+    def apply_config(self, config: MonitorConfig) -> None:
+        """Adopt a new configuration: feeds, routes and delivery targets."""
+        self.config = config
+        self.targets = route_targets(config, self.env)
+        if self._delivery is not None:
+            self._delivery.targets = dict(self.targets)
+        if self._poller is not None:
+            self._poller.fetch_context.max_items = config.defaults.max_items_per_poll
+        self.sync_feeds()
+
+    def close(self) -> None:
+        if self._poller is not None:
+            self._poller.shutdown()
+        self.http.close()
+        self.engine.dispose()
+
+
+def default_notifier_for() -> Callable[[RouteTarget], Notifier]:
+    """Apprise for real routes, the console for the built-in one."""
+    apprise_notifier = AppriseNotifier()
+    console = ConsoleNotifier()
+
+    def pick(target: RouteTarget) -> Notifier:
+        return console if target.url == CONSOLE_URL else apprise_notifier
+
+    return pick
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+    http: httpx.Client | None = None,
+    notifier_for: Callable[[RouteTarget], Notifier] | None = None,
+    classifier: Classifier | None = None,
+    config: MonitorConfig | None = None,
+) -> Runtime:
+    """Build the real objects; tests pass their own clock, client, notifiers or classifier."""
+    env = dict(os.environ) if env is None else env
+    config = config if config is not None else load_config(settings.config_path, env)
+    engine = make_engine(settings.db_url)
+    contact = config.defaults.user_agent_contact
+    return Runtime(
+        settings=settings,
+        config=config,
+        env=env,
+        clock=clock or SystemClock(),
+        engine=engine,
+        sessions=make_sessions(engine),
+        classifier=classifier or Classifier.load(),
+        http=http or make_client(FetchLimits(user_agent=user_agent(contact))),
+        targets=route_targets(config, env),
+        notifier_for=notifier_for or default_notifier_for(),
+    )

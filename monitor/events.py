@@ -1,0 +1,521 @@
+"""Cluster relevant items into events: one event per government measure, however many reports.
+
+Pure code, no I/O. An item joins an event when it reports the same measure: same country,
+overlapping categories, and text that is either a near-duplicate (syndicated wire copy) or
+similar enough while sharing specific key terms (a follow-up that changes the stage). Text is
+compared with MinHash signatures so the store can find candidates by LSH band keys instead of
+scanning every event; `EventIndex` is the in-memory form of that lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import re
+import struct
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from monitor.domain import Stage
+
+__all__ = [
+    "BANDS",
+    "DEFAULT_WINDOW",
+    "NEAR_DUPLICATE_THRESHOLD",
+    "NUM_PERM",
+    "RELATED_THRESHOLD",
+    "ROWS_PER_BAND",
+    "EventCandidate",
+    "EventIndex",
+    "ItemForClustering",
+    "Match",
+    "TextFingerprint",
+    "advance_stage",
+    "band_keys",
+    "match_event",
+    "merge_fingerprints",
+    "similarity",
+    "stage_change",
+    "text_fingerprint",
+]
+
+NUM_PERM = 64
+BANDS = 16
+ROWS_PER_BAND = NUM_PERM // BANDS
+DEFAULT_WINDOW = timedelta(days=21)
+
+# Thresholds on estimated Jaccard of the shingle sets (title words count twice, see
+# _shingles). Chosen on synthetic wire/follow-up/distinct-measure pairs in
+# tests/test_events.py: syndicated copies with an edited title or a trimmed summary score
+# 0.55-1.0 while distinct measures with templated wording stay below 0.35; stage follow-ups of
+# one measure score only 0.10-0.35, so they need the shared-key-term path, whose floor
+# only rejects stories that share a platform name and nothing else. With 64 permutations the
+# estimate's standard error is <= 0.0625, so the floors keep about two errors of margin.
+NEAR_DUPLICATE_THRESHOLD = 0.5
+RELATED_THRESHOLD = 0.08
+
+_FORMAT_VERSION = 1
+_MAX_TERMS = 24  # bounds the stored blob and keeps merged events from collecting noise
+_EMPTY = 0xFFFFFFFF  # signature value for "no shingle": never equal to a real hash (< prime)
+_PRIME = 4294967291  # largest prime below 2**32: a*x + b stays below 2**64 in uint64
+
+
+def _coefficients() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """Derive the universal-hash coefficients from fixed labels so every process agrees."""
+    values = []
+    for i in range(2 * NUM_PERM):
+        digest = hashlib.blake2b(f"monitor.events.minhash.{i}".encode(), digest_size=8).digest()
+        values.append(int.from_bytes(digest, "little") % (_PRIME - 1) + 1)
+    a = np.array(values[:NUM_PERM], dtype=np.uint64)
+    b = np.array(values[NUM_PERM:], dtype=np.uint64)
+    a.flags.writeable = False
+    b.flags.writeable = False
+    return a, b
+
+
+# Read-only constants: persisted signatures depend on them, so they must never change.
+_A, _B = _coefficients()
+
+# Function words that say nothing about the story: English, a few Romance, Vietnamese (unaccented).
+_STOPWORDS_RAW = """
+a an the and or but of to in on at by for from with without into over after before
+about as is are was were be been being has have had do does did will would shall should
+can could may might must it its this that these those there their they them he she his
+her we our you your i not no yes new says said say also than then more most less least
+up down out off per via amid against under between during since until while who whom
+which what when where why how all any some such very just only other another each both
+de la le les des du et en el los las y que di il per un une una
+cua va cac nhung da duoc la cho voi trong nay co khong mot nguoi se tai ve theo
+"""
+
+# Capitalised words that name no particular measure: countries and demonyms (the country is
+# already matched), institutions (also the Vietnamese syllables of ministry and state names),
+# calendar words and news agencies. A shared "Vietnam" or
+# "Ministry" must not make two different measures look like one.
+_GENERIC_TERMS_RAW = """
+afghanistan albania algeria angola argentina armenia australia austria azerbaijan bahrain
+bangladesh belarus belgium benin bolivia brazil bulgaria burkina faso burundi cambodia cameroon
+canada chad chile china colombia congo cuba cyprus czech denmark djibouti ecuador egypt eritrea
+ethiopia finland france gabon gambia georgia germany ghana greece guatemala guinea haiti
+honduras hungary india indonesia iran iraq ireland israel italy jamaica japan jordan kazakhstan
+kenya korea kuwait kyrgyzstan laos latvia lebanon liberia libya lithuania malawi malaysia mali
+mauritania mexico moldova mongolia morocco mozambique myanmar burma namibia nepal netherlands
+nicaragua niger nigeria oman pakistan palestine panama paraguay peru philippines poland
+portugal qatar romania russia rwanda saudi arabia senegal serbia sierra leone somalia sudan
+spain sri lanka syria taiwan tajikistan tanzania thailand togo tunisia turkey turkiye
+turkmenistan uganda ukraine uae emirates uk britain england usa america uruguay uzbekistan
+venezuela vietnam viet nam yemen zambia zimbabwe hong kong macau crimea kashmir tigray gaza
+afghan algerian argentine australian belarusian brazilian british burmese cambodian chinese
+cuban egyptian ethiopian european french german indian indonesian iranian iraqi israeli
+kazakh kenyan korean laotian lao malaysian mexican nigerian pakistani palestinian philippine
+filipino russian saudi sudanese syrian tanzanian thai turkish ugandan ukrainian uzbek
+venezuelan vietnamese zimbabwean american
+government ministry minister president prime parliament authority authorities police court
+supreme national state federal council assembly committee commission agency department
+office bureau regulator official officials people public republic kingdom union party
+democratic socialist islamic united north south east west central city province region
+internet online digital information communication communications security cyber cyberspace
+telecom telecommunications network mobile data media social platform platforms app apps
+isp isps vpn vpns sim id law decree bill act order rule rules regulation
+january february march april may june july august september october november december
+jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
+saturday sunday today yesterday week month year
+reuters afp ap bbc cnn xinhua tass news press update updated breaking exclusive report mr ms
+bo khoa hoc cong nghe thong tin truyen chinh phu quoc hoi thu tuong an ninh so
+"""
+
+# Platforms recognised even in lower case or at a sentence start; names that are also common
+# words (Signal, Line, Threads, Meta) are left to the capitalisation heuristic.
+_LEXICON_RAW = """
+telegram facebook whatsapp tiktok youtube instagram twitter viber wechat weibo zalo google
+gmail starlink wikipedia discord snapchat linkedin netflix skype reddit bluesky mastodon psiphon
+douyin kakaotalk vkontakte odnoklassniki yandex baidu microsoft openai chatgpt deepseek roblox
+"""
+
+_UNSPACED_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x0F00, 0x0FFF),  # Tibetan
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0x20000, 0x2FA1F),  # CJK extensions B-F and supplement
+)
+
+# Letters that NFKD does not decompose but readers treat as their base letter.
+_FOLD_EXTRA = str.maketrans({"đ": "d", "ð": "d", "ø": "o", "ł": "l", "ß": "ss", "æ": "ae"})
+_TOKEN_RE = re.compile(r"[^\W_]+")
+_SENTENCE_RE = re.compile(r"(?<=[.!?;:])\s+")
+_COMPOUND_NUMBER_RE = re.compile(r"\b\d+(?:[/\-.]\d+)+\b")
+_YEAR_RE = re.compile(r"(?:19|20)\d\d")
+_UNSPACED_RE = re.compile(
+    "([" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _UNSPACED_RANGES) + "]+)"
+)
+
+
+def _fold(text: str) -> str:
+    """Casefold and strip accents, so 'Việt Nam' and 'Viet Nam' give the same words."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_FOLD_EXTRA))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _stem(word: str) -> str:
+    """Strip common English inflections so 'blocks', 'blocked' and 'blocking' agree."""
+    if not word.isascii() or not word.isalpha() or len(word) < 5:
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("ing") and len(word) >= 6:
+        return word[:-3]
+    if word.endswith("ed"):
+        return word[:-2]
+    if word.endswith("es") and word[-3] in "sxz":
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _words(text: str) -> list[str]:
+    """Split folded text into words, and unspaced-script runs into character bigrams."""
+    out: list[str] = []
+    for token in _TOKEN_RE.findall(_fold(text)):
+        if _UNSPACED_RE.search(token) is None:
+            out.append(_stem(token))
+            continue
+        # The capturing split alternates plain parts and unspaced runs (e.g. Chinese + "5G").
+        for index, part in enumerate(_UNSPACED_RE.split(token)):
+            if not part:
+                continue
+            if index % 2 == 0:
+                out.append(_stem(part))
+            else:
+                # Character bigrams stand in for words where there are no spaces.
+                out.extend(
+                    part if len(part) == 1 else map("".join, zip(part, part[1:], strict=False))
+                )
+    return out
+
+
+def _normalize_set(raw: str) -> frozenset[str]:
+    """Fold and stem a whitespace-separated word list once, at import."""
+    return frozenset(w for token in raw.split() for w in _words(token))
+
+
+_STOPWORDS = _normalize_set(_STOPWORDS_RAW)  # stemmed like the words they are checked against
+_GENERIC_TERMS = _normalize_set(_GENERIC_TERMS_RAW)
+_LEXICON = _normalize_set(_LEXICON_RAW)
+
+
+def _shingles(title: str, summary: str) -> set[str]:
+    """Content words of title and summary; title words also as '^word' so they weigh double."""
+    title_words = [w for w in _words(title) if w not in _STOPWORDS]
+    summary_words = [w for w in _words(summary) if w not in _STOPWORDS]
+    return {*title_words, *summary_words, *("^" + w for w in title_words)}
+
+
+def _is_title_case(title: str) -> bool:
+    """Tell whether a headline capitalises most words, which hides which ones are names."""
+    long_words = [w for w in title.split() if len(w) >= 4 and w[0].isalpha()]
+    capitalised = sum(1 for w in long_words if w[0].isupper())
+    return len(long_words) >= 3 and capitalised >= 0.6 * len(long_words)
+
+
+def _raw_candidates(text: str) -> Iterator[tuple[str, bool]]:
+    """Yield (word, is_name_like) for each word, judging case only away from sentence starts."""
+    for sentence in _SENTENCE_RE.split(text):
+        for position, word in enumerate(_TOKEN_RE.findall(sentence)):
+            acronym = len(word) >= 2 and word.isupper() and word.isalpha()
+            capitalised = word[0].isupper() and position > 0
+            yield word, acronym or capitalised
+
+
+def _key_terms(title: str, summary: str) -> frozenset[str]:
+    """Pick the words that identify a measure: names, platforms, acronyms, decree numbers."""
+    terms: set[str] = set()
+    for number in _COMPOUND_NUMBER_RE.findall(f"{title} {summary}"):
+        terms.add(_fold(number).replace(".", "/").replace("-", "/"))
+    summary_names: set[str] = set()
+    for word, name_like in _raw_candidates(summary):
+        if name_like:
+            summary_names.update(_words(word))
+    title_case = _is_title_case(title)
+    for word, name_like in _raw_candidates(title):
+        folded = _words(word)
+        # In a Title Case headline a capital says nothing; trust it only if the summary agrees.
+        if name_like and (not title_case or word.isupper() or set(folded) <= summary_names):
+            summary_names.update(folded)
+        terms.update(w for w in folded if w in _LEXICON)
+    terms.update(w for w in _words(summary) if w in _LEXICON)
+    for word in summary_names:
+        if word.isdigit():
+            if len(word) >= 3 and not _YEAR_RE.fullmatch(word):
+                terms.add(word)
+        elif len(word) >= 2 and not _UNSPACED_RE.match(word):
+            terms.add(word)
+    return frozenset(t for t in terms if t not in _GENERIC_TERMS and t not in _STOPWORDS)
+
+
+@dataclass(frozen=True, slots=True)
+class TextFingerprint:
+    """A MinHash signature of an item's words plus its key terms, storable in one DB column."""
+
+    signature: tuple[int, ...]  # NUM_PERM uint32 minima; all _EMPTY for a text with no words
+    terms: frozenset[str]
+
+    @property
+    def empty(self) -> bool:
+        """Tell whether the text had no words, so it cannot be compared or banded."""
+        return all(v == _EMPTY for v in self.signature)
+
+    def to_bytes(self) -> bytes:
+        """Serialize compactly: version, signature as little-endian uint32, sorted terms."""
+        terms = "\x1f".join(sorted(self.terms)).encode()
+        header = struct.pack("<BB", _FORMAT_VERSION, len(self.signature))
+        return header + struct.pack(f"<{len(self.signature)}I", *self.signature) + terms
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TextFingerprint:
+        """Rebuild a fingerprint stored by to_bytes; ValueError on a foreign or broken blob."""
+        if len(data) < 2:
+            raise ValueError("fingerprint blob too short")
+        version, count = struct.unpack_from("<BB", data)
+        if version != _FORMAT_VERSION or count != NUM_PERM or len(data) < 2 + 4 * count:
+            raise ValueError(f"unsupported fingerprint blob (version {version}, {count} values)")
+        signature = struct.unpack_from(f"<{count}I", data, 2)
+        raw_terms = data[2 + 4 * count :].decode()
+        return cls(signature, frozenset(raw_terms.split("\x1f")) if raw_terms else frozenset())
+
+
+def text_fingerprint(title: str, summary: str) -> TextFingerprint:
+    """Fingerprint an item's text so reports of the same story can be found and compared."""
+    shingles = _shingles(title, summary)
+    if not shingles:
+        return TextFingerprint((_EMPTY,) * NUM_PERM, _key_terms(title, summary))
+    base = np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(s.encode(), digest_size=4).digest(), "little")
+            for s in sorted(shingles)
+        ),
+        dtype=np.uint64,
+        count=len(shingles),
+    )
+    hashed = (base[:, None] * _A[None, :] + _B[None, :]) % np.uint64(_PRIME)
+    signature = tuple(int(v) for v in hashed.min(axis=0))
+    terms = sorted(_key_terms(title, summary))[:_MAX_TERMS]
+    return TextFingerprint(signature, frozenset(terms))
+
+
+def band_keys(fp: TextFingerprint) -> list[str]:
+    """LSH keys ('band:hash'): texts with Jaccard s share at least one with p = 1-(1-s^4)^16."""
+    if fp.empty:
+        return []  # every empty text would collide with every other
+    keys = []
+    for band in range(BANDS):
+        rows = fp.signature[band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]
+        digest = hashlib.blake2b(struct.pack(f"<{ROWS_PER_BAND}I", *rows), digest_size=6)
+        keys.append(f"{band:02d}:{digest.hexdigest()}")
+    return keys
+
+
+def similarity(a: TextFingerprint, b: TextFingerprint) -> float:
+    """Estimate the Jaccard similarity of two texts' shingle sets (0 when either is empty)."""
+    if a.empty or b.empty:
+        return 0.0
+    same = sum(1 for x, y in zip(a.signature, b.signature, strict=True) if x == y)
+    return same / len(a.signature)
+
+
+def merge_fingerprints(event: TextFingerprint, item: TextFingerprint) -> TextFingerprint:
+    """Carry an event forward: the newest text (follow-ups resemble it) plus the event's terms."""
+    terms = sorted(event.terms) + sorted(item.terms - event.terms)
+    return TextFingerprint(item.signature, frozenset(terms[:_MAX_TERMS]))
+
+
+@dataclass(frozen=True, slots=True)
+class EventCandidate:
+    """A stored event as the matcher sees it."""
+
+    event_id: int
+    country: str | None
+    categories: frozenset[str]
+    stage: str
+    fingerprint: TextFingerprint
+    first_seen: datetime
+    last_seen: datetime
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemForClustering:
+    """A classified relevant item waiting to be placed in an event."""
+
+    country: str | None
+    categories: frozenset[str]
+    stage: str
+    fingerprint: TextFingerprint
+    published: datetime
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The event an item joins, with the evidence a reader can check."""
+
+    event_id: int
+    similarity: float
+    reason: str
+    shared_terms: tuple[str, ...] = ()
+    near_duplicate: bool = False
+
+
+def _in_window(item: ItemForClustering, event: EventCandidate, window: timedelta) -> bool:
+    """Tell whether the item falls near the event's life span (items may arrive out of order)."""
+    return event.first_seen - window <= item.published <= event.last_seen + window
+
+
+def _compatible(item: ItemForClustering, event: EventCandidate, window: timedelta) -> bool:
+    """Cheap structural checks, done before any text comparison."""
+    if item.country != event.country or not _in_window(item, event, window):
+        return False
+    if not item.categories and not event.categories:
+        return True  # both unlabelled: only the text can decide
+    return not item.categories.isdisjoint(event.categories)
+
+
+def _judge(item: ItemForClustering, event: EventCandidate) -> Match | None:
+    """Decide on text alone whether a structurally compatible event is the same measure."""
+    score = similarity(item.fingerprint, event.fingerprint)
+    if score >= NEAR_DUPLICATE_THRESHOLD:
+        return Match(event.event_id, score, f"near-duplicate text {score:.2f}", (), True)
+    shared = tuple(sorted(item.fingerprint.terms & event.fingerprint.terms))
+    if shared and score >= RELATED_THRESHOLD:
+        categories = ", ".join(sorted(item.categories & event.categories)) or "unlabelled"
+        reason = (
+            f"same country+category ({categories}), similarity {score:.2f}, "
+            f"shared terms: {', '.join(shared)}"
+        )
+        return Match(event.event_id, score, reason, shared)
+    return None
+
+
+def match_event(
+    item: ItemForClustering,
+    candidates: Iterable[EventCandidate],
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+) -> Match | None:
+    """Pick the event this item reports on, or None when it is a new measure."""
+    best: Match | None = None
+    best_key: tuple[bool, float, int, datetime] | None = None
+    for event in candidates:
+        if not _compatible(item, event, window):
+            continue
+        found = _judge(item, event)
+        if found is None:
+            continue
+        # Near-duplicates first, then text similarity, shared evidence, and recency.
+        key = (found.near_duplicate, found.similarity, len(found.shared_terms), event.last_seen)
+        if best_key is None or key > best_key:
+            best, best_key = found, key
+    return best
+
+
+_STAGE_ORDER = {Stage.PROPOSED: 0, Stage.ENACTED: 1, Stage.ENFORCED: 2, Stage.LIFTED: 3}
+
+
+def advance_stage(old: str, new: str) -> str | None:
+    """Return the stage an event moves to when an item reports `new`, if that merits an update.
+
+    Forward moves count (proposed -> enacted/enforced/lifted, enacted -> enforced/lifted,
+    enforced -> lifted), as does re-imposition (lifted -> enacted/enforced). An event whose
+    stage was unknown (`none`) gaining a real stage counts; an item at `none` never does.
+    """
+    if new == Stage.NONE or new == old or new not in _STAGE_ORDER:
+        return None
+    if old == Stage.NONE:
+        return new
+    if old not in _STAGE_ORDER:
+        return None
+    if old == Stage.LIFTED:
+        return new if new in (Stage.ENACTED, Stage.ENFORCED) else None
+    return new if _STAGE_ORDER[Stage(new)] > _STAGE_ORDER[Stage(old)] else None
+
+
+def stage_change(old: str, new: str) -> bool:
+    """Tell whether an item at stage `new` deserves an "update" alert on an event at `old`."""
+    return advance_stage(old, new) is not None
+
+
+class EventIndex:
+    """In-memory buckets that find an item's possible events without scanning them all.
+
+    Two kinds of bucket mirror the two ways `match_event` can accept: (country, LSH band) for
+    near-duplicate text, and (country, category, key term) for related follow-ups. Every
+    event `match_event` could accept therefore shares a bucket with the item, except a
+    near-duplicate the bands miss (p < 0.12 at the threshold) that also shares no key term.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[int, EventCandidate] = {}
+        self._buckets: dict[str, set[int]] = {}
+        self._expiry: list[tuple[datetime, int]] = []  # min-heap; stale entries skipped
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @staticmethod
+    def _keys(
+        country: str | None, categories: frozenset[str], fingerprint: TextFingerprint
+    ) -> set[str]:
+        """Bucket keys for an event or item; the country prefix keeps countries apart."""
+        prefix = country or "-"
+        keys = {f"{prefix}|b|{band}" for band in band_keys(fingerprint)}
+        labels = categories or frozenset({"-"})
+        keys.update(f"{prefix}|t|{c}|{t}" for c in labels for t in fingerprint.terms)
+        return keys
+
+    def add(self, candidate: EventCandidate) -> None:
+        """Insert an event, or replace it when its id is already indexed (e.g. after an update)."""
+        self.remove(candidate.event_id)
+        self._events[candidate.event_id] = candidate
+        for key in self._keys(candidate.country, candidate.categories, candidate.fingerprint):
+            self._buckets.setdefault(key, set()).add(candidate.event_id)
+        heapq.heappush(self._expiry, (candidate.last_seen, candidate.event_id))
+
+    def remove(self, event_id: int) -> None:
+        """Drop an event and its bucket entries; unknown ids are ignored."""
+        old = self._events.pop(event_id, None)
+        if old is None:
+            return
+        for key in self._keys(old.country, old.categories, old.fingerprint):
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                bucket.discard(event_id)
+                if not bucket:
+                    del self._buckets[key]
+
+    def candidates_for(self, item: ItemForClustering) -> list[EventCandidate]:
+        """Events sharing a bucket with the item, in id order for reproducible tie-breaks."""
+        ids: set[int] = set()
+        for key in self._keys(item.country, item.categories, item.fingerprint):
+            ids.update(self._buckets.get(key, ()))
+        return [self._events[i] for i in sorted(ids)]
+
+    def expire(self, before: datetime) -> int:
+        """Forget events last seen before `before` (out of every window); return how many."""
+        dropped = 0
+        while self._expiry and self._expiry[0][0] < before:
+            last_seen, event_id = heapq.heappop(self._expiry)
+            current = self._events.get(event_id)
+            if current is not None and current.last_seen == last_seen:
+                self.remove(event_id)
+                dropped += 1
+        return dropped

@@ -1,0 +1,301 @@
+"""From a flagged item to a measure: join or start an event, then queue the alerts it earns.
+
+The outbox rows are written in the caller's transaction, together with the item, so a crash
+can never leave a flagged item without its alerts or an alert without its item.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from monitor.alerts.routing import Decision, RouteRules, decide, matches, quiet_end_after
+from monitor.domain import AlertMessage, Assessment, Entry
+from monitor.events import (
+    EventCandidate,
+    ItemForClustering,
+    TextFingerprint,
+    advance_stage,
+    band_keys,
+    match_event,
+    merge_fingerprints,
+    text_fingerprint,
+)
+from monitor.store import repo
+from monitor.store.models import AlertRow, EventRow, FeedRow, ItemRow
+
+logger = logging.getLogger(__name__)
+
+EVENT_WINDOW = timedelta(days=21)
+HEALTH_KINDS = ("feed_broken", "feed_recovered", "feed_gone")
+
+
+@dataclass(frozen=True, slots=True)
+class EventChange:
+    """How an item moved its event: a new measure, a stage update, or just another source."""
+
+    event: EventRow
+    kind: str | None  # "new", "update" or None
+    previous_stage: str | None = None
+
+
+def message_to_payload(message: AlertMessage) -> dict[str, Any]:
+    """An AlertMessage as JSON-safe data for the outbox row."""
+    data = asdict(message)
+    data["published"] = message.published.isoformat() if message.published else None
+    data["categories"] = list(message.categories)
+    data["matched_terms"] = list(message.matched_terms)
+    data["evidence"] = list(message.evidence)
+    data["extra_lines"] = list(message.extra_lines)
+    return data
+
+
+def payload_to_message(data: dict[str, Any]) -> AlertMessage:
+    """Rebuild the AlertMessage an outbox row was written with."""
+    published = data.get("published")
+    return AlertMessage(
+        kind=data["kind"],
+        title=data["title"],
+        link=data.get("link"),
+        source=data.get("source", ""),
+        country=data.get("country"),
+        categories=tuple(data.get("categories", ())),
+        stage=data.get("stage", "none"),
+        score=float(data.get("score", 0.0)),
+        matched_terms=tuple(data.get("matched_terms", ())),
+        evidence=tuple(data.get("evidence", ())),
+        published=datetime.fromisoformat(published) if published else None,
+        other_sources=int(data.get("other_sources", 0)),
+        previous_stage=data.get("previous_stage"),
+        extra_lines=tuple(data.get("extra_lines", ())),
+    )
+
+
+class MeasureRecorder:
+    """Clusters flagged items into events and queues alerts for the configured routes."""
+
+    def __init__(self, routes: Sequence[RouteRules], window: timedelta = EVENT_WINDOW) -> None:
+        self.routes = tuple(routes)
+        self.window = window
+
+    def record(
+        self,
+        session: Session,
+        item: ItemRow,
+        entry: Entry,
+        assessment: Assessment,
+        feed_name: str,
+        now: datetime,
+    ) -> int:
+        """Attach a flagged item to its event and queue alerts; returns how many were queued."""
+        change = self.assign_event(session, item, entry, assessment, now)
+        if change.kind is None:
+            return 0
+        message = AlertMessage(
+            kind=change.kind,
+            title=entry.title,
+            link=entry.url,
+            source=feed_name,
+            country=change.event.country,
+            categories=tuple(change.event.categories),
+            stage=change.event.stage,
+            score=assessment.score,
+            matched_terms=assessment.matched_terms,
+            evidence=assessment.evidence,
+            published=entry.published,
+            other_sources=max(change.event.item_count - 1, 0),
+            previous_stage=change.previous_stage,
+        )
+        key = f"event:{change.event.id}:{change.kind}"
+        if change.kind == "update":
+            key += f":{change.event.stage}"
+        return self.queue(session, message, key, now, event_id=change.event.id, item_id=item.id)
+
+    def assign_event(
+        self, session: Session, item: ItemRow, entry: Entry, assessment: Assessment, now: datetime
+    ) -> EventChange:
+        """Join the event this item reports, or start a new one."""
+        fingerprint = text_fingerprint(entry.title, entry.summary)
+        keys = band_keys(fingerprint)
+        seen = min(entry.published, now)
+        categories = frozenset(str(c) for c in assessment.categories)
+        rows = repo.event_candidates(session, keys, assessment.country, seen - self.window)
+        candidates = [_candidate(row) for row in rows]
+        probe = ItemForClustering(
+            country=assessment.country,
+            categories=categories,
+            stage=str(assessment.stage),
+            fingerprint=fingerprint,
+            published=seen,
+            title=entry.title,
+        )
+        match = match_event(probe, candidates, window=self.window)
+        if match is None:
+            event = EventRow(
+                country=assessment.country,
+                categories=sorted(categories),
+                stage=str(assessment.stage),
+                title=entry.title,
+                fingerprint=fingerprint.to_bytes(),
+                first_seen=seen,
+                last_seen=seen,
+                item_count=1,
+                max_score=assessment.score,
+            )
+            session.add(event)
+            session.flush()
+            repo.add_event_bands(session, event.id, keys)
+            item.event_id = event.id
+            return EventChange(event, "new")
+        event = next(row for row in rows if row.id == match.event_id)
+        item.event_id = event.id
+        event.last_seen = max(event.last_seen, seen)
+        event.item_count += 1
+        event.categories = sorted(set(event.categories) | categories)
+        event.max_score = max(event.max_score, assessment.score)
+        # The event's fingerprint follows its newest wording, so the next follow-up finds it.
+        merged = merge_fingerprints(TextFingerprint.from_bytes(event.fingerprint), fingerprint)
+        event.fingerprint = merged.to_bytes()
+        repo.add_event_bands(session, event.id, band_keys(merged))
+        moved_to = advance_stage(event.stage, str(assessment.stage))
+        if moved_to is None:
+            return EventChange(event, None)
+        previous, event.stage = event.stage, moved_to
+        return EventChange(event, "update", previous)
+
+    def queue(
+        self,
+        session: Session,
+        message: AlertMessage,
+        dedup_key: str,
+        now: datetime,
+        *,
+        event_id: int | None = None,
+        item_id: int | None = None,
+        feed_id: int | None = None,
+    ) -> int:
+        """Write one outbox row per route that wants this message; idempotent per route."""
+        queued = 0
+        for rules in self.routes:
+            status, due = self._placement(session, rules, message, now)
+            if status is None:
+                continue
+            row = AlertRow(
+                route=rules.name,
+                dedup_key=dedup_key,
+                kind=message.kind,
+                event_id=event_id,
+                item_id=item_id,
+                feed_id=feed_id,
+                status=status,
+                payload=message_to_payload(message),
+                due_at=due,
+                attempts=0,
+                created_at=now,
+            )
+            try:
+                with session.begin_nested():
+                    session.add(row)
+            except IntegrityError:
+                # Another process (or an earlier run) queued it already: once per route.
+                continue
+            queued += 1
+        return queued
+
+    def _placement(
+        self, session: Session, rules: RouteRules, message: AlertMessage, now: datetime
+    ) -> tuple[str | None, datetime]:
+        if message.kind in HEALTH_KINDS:
+            return ("pending" if "feed_health" in rules.kinds else None), now
+        if not matches(
+            rules,
+            kind=message.kind,
+            score=message.score,
+            country=message.country,
+            categories=frozenset(message.categories),
+            stage=message.stage,
+        ):
+            return None, now
+        sent = 0
+        if rules.rate_limit_count is not None and rules.rate_limit_per is not None:
+            sent = repo.count_sent_since(session, rules.name, now - rules.rate_limit_per)
+        decision = decide(
+            rules,
+            kind=message.kind,
+            categories=frozenset(message.categories),
+            now=now,
+            sent_in_window=sent,
+        )
+        if decision == Decision.SEND_NOW:
+            return "pending", now
+        if decision == Decision.HOLD_UNTIL_QUIET_END:
+            return "pending", quiet_end_after(rules, now)
+        if decision == Decision.TO_DIGEST:
+            return "digest", now
+        return None, now
+
+    def feed_broken(self, session: Session, row: FeedRow, now: datetime) -> None:
+        """Tell the admins once that a feed is broken (or gone), and not again until it heals."""
+        if row.broken_alerted:
+            return
+        row.broken_alerted = True
+        kind = "feed_gone" if row.gone else "feed_broken"
+        episode = (row.last_success_at or row.created_at).isoformat()
+        what = "returns 410 Gone; polling stopped" if row.gone else "keeps failing"
+        message = _health_message(
+            kind, row, f"Feed {row.name} {what}: {row.last_error or row.last_error_kind}"
+        )
+        self.queue(session, message, f"feed:{row.id}:{kind}:{episode}", now, feed_id=row.id)
+        logger.warning("feed broken feed=%s failures=%d", row.name, row.consecutive_failures)
+
+    def feed_recovered(self, session: Session, row: FeedRow, now: datetime) -> None:
+        """Tell the admins that a feed they were told about works again."""
+        row.broken_alerted = False
+        episode = (row.last_success_at or row.created_at).isoformat()
+        message = _health_message("feed_recovered", row, f"Feed {row.name} works again")
+        self.queue(session, message, f"feed:{row.id}:recovered:{episode}", now, feed_id=row.id)
+        logger.info("feed recovered feed=%s", row.name)
+
+
+def _health_message(kind: str, row: FeedRow, title: str) -> AlertMessage:
+    return AlertMessage(
+        kind=kind,
+        title=title,
+        link=None,
+        source=row.name,
+        country=row.country,
+        categories=(),
+        stage="none",
+        score=0.0,
+        matched_terms=(),
+        evidence=(f"consecutive failures: {row.consecutive_failures}",),
+        published=None,
+    )
+
+
+def _candidate(row: EventRow) -> EventCandidate:
+    return EventCandidate(
+        event_id=row.id,
+        country=row.country,
+        categories=frozenset(row.categories),
+        stage=row.stage,
+        fingerprint=TextFingerprint.from_bytes(row.fingerprint),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        title=row.title,
+    )
+
+
+def event_source_count(session: Session, event_id: int) -> int:
+    """How many sources (items and their syndicated copies) report an event."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(ItemRow.source_count), 0)).where(ItemRow.event_id == event_id)
+    )
+    return int(total or 0)

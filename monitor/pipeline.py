@@ -1,0 +1,257 @@
+"""One feed, start to finish: fetch → parse → normalize (worker) then dedup → classify → store
+→ events → outbox (writer). Reads top to bottom as the data flow; the stages do the work."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import httpx
+from sqlalchemy.orm import Session
+
+from monitor.domain import Assessment, Entry, FetchResult, ItemText, Validators
+from monitor.errors import FeedGoneError, FetchError, MonitorError
+from monitor.fetch import FetchLimits, HostGate, fetch_feed
+from monitor.measures import MeasureRecorder
+from monitor.normalize import normalize_entry
+from monitor.parse import parse_feed
+from monitor.schedule import next_poll_after_failure, next_poll_after_success
+from monitor.store import repo
+from monitor.store.models import FeedRow, FetchLogRow
+
+logger = logging.getLogger(__name__)
+
+# Errors that say more about this server's own connectivity than about the feed.
+NETWORK_ERROR_KINDS = frozenset({"dns", "connect", "timeout"})
+
+
+class Assessor(Protocol):
+    """The classifier seam: many texts in, one Assessment each out."""
+
+    def assess_many(self, items: Sequence[ItemText]) -> list[Assessment]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedJob:
+    """A leased feed, copied out of its row so a worker thread needs no session."""
+
+    feed_id: int
+    name: str
+    url: str
+    country: str | None
+    language: str | None
+    interval_s: int
+    consecutive_failures: int
+    validators: Validators
+
+    @classmethod
+    def from_row(cls, row: FeedRow) -> FeedJob:
+        return cls(
+            feed_id=row.id,
+            name=row.name,
+            url=row.url,
+            country=row.country,
+            language=row.language,
+            interval_s=row.interval_s,
+            consecutive_failures=row.consecutive_failures,
+            validators=Validators(row.etag, row.last_modified, row.body_hash),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What a worker learned about one feed; never an exception."""
+
+    job: FeedJob
+    started_at: datetime
+    elapsed_ms: int
+    fetched: FetchResult | None = None
+    entries: tuple[Entry, ...] = ()
+    malformed: str | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
+    gone: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.error_kind is not None
+
+    @property
+    def network_failure(self) -> bool:
+        return self.error_kind in NETWORK_ERROR_KINDS
+
+
+@dataclass
+class FetchContext:
+    """What a worker thread needs to fetch and parse one feed."""
+
+    client: httpx.Client
+    gate: HostGate
+    limits: FetchLimits
+    now: Callable[[], datetime]
+    max_items: int = 200
+
+
+def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
+    """Fetch, parse and normalize one feed; every failure becomes part of the outcome."""
+    started = ctx.now()
+    t0 = time.monotonic()
+
+    def elapsed() -> int:
+        return int((time.monotonic() - t0) * 1000)
+
+    try:
+        with ctx.gate.slot(job.url):
+            fetched = fetch_feed(ctx.client, job.url, job.validators, ctx.limits)
+    except FeedGoneError as exc:
+        return FeedOutcome(job, started, elapsed(), error_kind=exc.kind, error=str(exc), gone=True)
+    except FetchError as exc:
+        return FeedOutcome(
+            job, started, elapsed(), error_kind=exc.kind, error=str(exc),
+            retry_after_s=exc.retry_after_s,
+        )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - one feed's surprise must not stop the cycle
+        logger.exception("unexpected fetch failure feed=%s", job.name)
+        return FeedOutcome(job, started, elapsed(), error_kind="internal", error=repr(exc)[:300])
+    if fetched.not_modified:
+        return FeedOutcome(job, started, elapsed(), fetched=fetched)
+    try:
+        parsed = parse_feed(
+            fetched.body, fetched.content_type, fetched.url, max_entries=ctx.max_items
+        )
+    except MonitorError as exc:
+        return FeedOutcome(job, started, elapsed(), fetched, error_kind="parse", error=str(exc))
+    if parsed.is_html:
+        hint = f"; it advertises {', '.join(parsed.feed_links[:3])}" if parsed.feed_links else ""
+        return FeedOutcome(
+            job, started, elapsed(), fetched, error_kind="not_a_feed",
+            error=f"an HTML page was served instead of a feed{hint}",
+        )  # fmt: skip
+    language = job.language or parsed.language
+    entries = tuple(
+        normalize_entry(raw, fetched_at=started, feed_language=language) for raw in parsed.entries
+    )
+    return FeedOutcome(
+        job, started, elapsed(), fetched, entries=entries, malformed=parsed.malformed
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSummary:
+    """What storing one outcome did, for the per-poll log line."""
+
+    new_items: int = 0
+    flagged: int = 0
+    alerts_queued: int = 0
+
+
+@dataclass
+class Writer:
+    """Applies worker outcomes to the database: one transaction per feed."""
+
+    assessor: Assessor
+    recorder: MeasureRecorder
+    rng: random.Random = field(default_factory=random.Random)
+    broken_after: timedelta | int = 5  # consecutive failures, or time since last success
+
+    def store(self, session: Session, outcome: FeedOutcome, now: datetime) -> StoreSummary:
+        """Record one feed's poll; call inside `with session.begin()`."""
+        row = session.get(FeedRow, outcome.job.feed_id)
+        if row is None:
+            return StoreSummary()
+        summary = StoreSummary()
+        if outcome.entries:
+            summary = self._store_entries(session, row, outcome.entries, now)
+        self._update_feed_state(session, row, outcome, now)
+        repo.log_fetch(session, _fetch_log(outcome, summary))
+        return summary
+
+    def _store_entries(
+        self, session: Session, row: FeedRow, entries: Sequence[Entry], now: datetime
+    ) -> StoreSummary:
+        dedup = repo.dedup_entries(session, row.id, entries, now)
+        if not dedup.new:
+            return StoreSummary()
+        texts = [ItemText(e.title, e.summary, e.language, row.country) for e in dedup.new]
+        assessments = self.assessor.assess_many(texts)
+        flagged = queued = 0
+        for entry, assessment in zip(dedup.new, assessments, strict=True):
+            item = repo.store_item(session, row.id, entry, assessment, now)
+            if assessment.relevant:
+                flagged += 1
+                queued += self.recorder.record(session, item, entry, assessment, row.name, now)
+        return StoreSummary(new_items=len(dedup.new), flagged=flagged, alerts_queued=queued)
+
+    def _update_feed_state(
+        self, session: Session, row: FeedRow, outcome: FeedOutcome, now: datetime
+    ) -> None:
+        row.lease_until = None
+        row.last_polled_at = now
+        interval = timedelta(seconds=row.interval_s)
+        if outcome.failed:
+            row.consecutive_failures += 1
+            row.last_error_kind, row.last_error = outcome.error_kind, outcome.error
+            row.gone = outcome.gone
+            row.next_poll_at = next_poll_after_failure(
+                now, interval, row.consecutive_failures, outcome.retry_after_s, self.rng
+            )
+            if outcome.gone or self._is_broken(row, now):
+                self.recorder.feed_broken(session, row, now)
+            return
+        if row.broken_alerted:
+            self.recorder.feed_recovered(session, row, now)
+        row.consecutive_failures = 0
+        row.last_error_kind = row.last_error = None
+        row.last_success_at = now
+        row.malformed = outcome.malformed
+        fetched = outcome.fetched
+        if fetched is not None and not fetched.not_modified:
+            row.etag, row.last_modified = fetched.etag, fetched.last_modified
+            row.body_hash = fetched.body_hash
+        row.next_poll_at = next_poll_after_success(now, interval, self.rng)
+
+    def _is_broken(self, row: FeedRow, now: datetime) -> bool:
+        if isinstance(self.broken_after, int):
+            return row.consecutive_failures >= self.broken_after
+        last_good = row.last_success_at or row.created_at
+        return row.consecutive_failures >= 2 and now - last_good >= self.broken_after
+
+    def postpone(self, session: Session, outcome: FeedOutcome, now: datetime) -> None:
+        """Reschedule a feed that failed only because this server lost its network."""
+        row = session.get(FeedRow, outcome.job.feed_id)
+        if row is None:
+            return
+        row.lease_until = None
+        row.last_polled_at = now
+        row.last_error_kind = "offline"
+        row.last_error = f"server offline during poll ({outcome.error_kind}); not held against feed"
+        row.next_poll_at = now + min(timedelta(minutes=5), timedelta(seconds=row.interval_s))
+        repo.log_fetch(session, _fetch_log(outcome, StoreSummary()))
+
+
+def _fetch_log(outcome: FeedOutcome, summary: StoreSummary) -> FetchLogRow:
+    fetched = outcome.fetched
+    if outcome.failed:
+        result = "error"
+    elif fetched is not None and fetched.not_modified:
+        result = "not_modified"
+    else:
+        result = "ok"
+    return FetchLogRow(
+        feed_id=outcome.job.feed_id,
+        started_at=outcome.started_at,
+        outcome=result,
+        http_status=fetched.status if fetched else None,
+        bytes=len(fetched.body) if fetched else 0,
+        entries=len(outcome.entries),
+        new_items=summary.new_items,
+        duration_ms=outcome.elapsed_ms,
+        error_kind=outcome.error_kind,
+        error=outcome.error,
+    )

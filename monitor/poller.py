@@ -1,0 +1,217 @@
+"""Poll cycles: lease due feeds, fetch them in a bounded thread pool, write results in order.
+
+Workers only fetch and parse; the thread that calls `tick` or `run_once` does every database
+write, one transaction per feed. A slow feed holds one worker, never the cycle: `tick` stores
+whatever has finished and moves on, so the others keep their schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.pipeline import (
+    FeedJob,
+    FeedOutcome,
+    FetchContext,
+    StoreSummary,
+    Writer,
+    fetch_and_parse,
+)
+from monitor.store import repo
+from monitor.store.models import FeedRow
+
+logger = logging.getLogger(__name__)
+
+# With fewer outcomes than this, "every feed failed" says nothing about our own network.
+OFFLINE_MIN_FEEDS = 3
+
+
+@dataclass
+class CycleReport:
+    """Totals of one tick or one `poll --once`."""
+
+    polled: int = 0
+    failed: int = 0
+    new_items: int = 0
+    flagged: int = 0
+    alerts_queued: int = 0
+    offline: bool = False
+
+    def add(self, outcome: FeedOutcome, summary: StoreSummary) -> None:
+        self.polled += 1
+        self.failed += outcome.failed
+        self.new_items += summary.new_items
+        self.flagged += summary.flagged
+        self.alerts_queued += summary.alerts_queued
+
+
+class Poller:
+    """Owns the worker pool; `tick` is called by the scheduler, `run_once` by the CLI."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        fetch_context: FetchContext,
+        writer: Callable[[], Writer],
+        now: Callable[[], datetime],
+        *,
+        workers: int = 16,
+        lease: timedelta = timedelta(minutes=10),
+        claim_limit: int = 1000,
+    ) -> None:
+        self.sessions = sessions
+        self.fetch_context = fetch_context
+        self.writer = writer
+        self.now = now
+        self.lease = lease
+        self.claim_limit = claim_limit
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+        self._in_flight: dict[Future[FeedOutcome], FeedJob] = {}
+        self._lock = threading.Lock()
+
+    def tick(self) -> CycleReport:
+        """Store what has finished, then start the feeds that are due."""
+        report = self._drain(block=False)
+        self._submit(self._claim(only=None))
+        return report
+
+    def run_once(self, only: str | None = None) -> CycleReport:
+        """Poll every due feed (or the named one, due or not) and wait for all of them."""
+        self._submit(self._claim(only=only, everything=only is None))
+        report = CycleReport()
+        while self._in_flight:
+            partial = self._drain(block=True)
+            for name in ("polled", "failed", "new_items", "flagged", "alerts_queued"):
+                setattr(report, name, getattr(report, name) + getattr(partial, name))
+            report.offline = report.offline or partial.offline
+        return report
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+    def _claim(self, only: str | None, everything: bool = False) -> list[FeedJob]:
+        now = self.now()
+        with self._lock:
+            busy = {job.feed_id for job in self._in_flight.values()}
+        try:
+            with self.sessions.begin() as session:
+                if everything:
+                    # `poll --once` means now: make every enabled feed due first.
+                    session.execute(
+                        update(FeedRow)
+                        .where(FeedRow.enabled.is_(True), FeedRow.gone.is_(False))
+                        .values(next_poll_at=now)
+                    )
+                rows = repo.claim_due_feeds(session, now, self.lease, self.claim_limit, only)
+                return [FeedJob.from_row(row) for row in rows if row.id not in busy]
+        except SQLAlchemyError as exc:
+            logger.error("could not claim due feeds (database): %s", _short(exc))
+            return []
+
+    def _submit(self, jobs: list[FeedJob]) -> None:
+        with self._lock:
+            for job in jobs:
+                future = self._pool.submit(fetch_and_parse, job, self.fetch_context)
+                self._in_flight[future] = job
+
+    def _drain(self, block: bool) -> CycleReport:
+        with self._lock:
+            pending = list(self._in_flight)
+        if not pending:
+            return CycleReport()
+        if block:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        else:
+            done = {future for future in pending if future.done()}
+        outcomes = []
+        for future in done:
+            with self._lock:
+                job = self._in_flight.pop(future)
+            try:
+                outcomes.append(future.result())
+            except Exception:  # noqa: BLE001 - fetch_and_parse should not raise; log if it does
+                logger.exception("worker crashed feed=%s", job.name)
+        return self._store_all(outcomes)
+
+    def _store_all(self, outcomes: list[FeedOutcome]) -> CycleReport:
+        report = CycleReport()
+        offline = len(outcomes) >= OFFLINE_MIN_FEEDS and all(o.network_failure for o in outcomes)
+        if offline:
+            logger.warning(
+                "all %d feeds failed with network errors: this server looks offline; "
+                "no feed is blamed",
+                len(outcomes),
+            )
+            report.offline = True
+        writer = self.writer()
+        for outcome in outcomes:
+            now = self.now()
+            try:
+                with self.sessions.begin() as session:
+                    if offline:
+                        writer.postpone(session, outcome, now)
+                        summary = StoreSummary()
+                    else:
+                        summary = writer.store(session, outcome, now)
+            except SQLAlchemyError as exc:
+                # The lease expires and the feed is polled again; nothing half-written stays.
+                logger.error(
+                    "could not store feed=%s (database): %s", outcome.job.name, _short(exc)
+                )
+                continue
+            report.add(outcome, summary)
+            _log_poll(outcome, summary)
+        return report
+
+    def release(self) -> None:
+        """Give back the leases of feeds still in flight (on shutdown), so a restart polls them."""
+        with self._lock:
+            ids = [job.feed_id for job in self._in_flight.values()]
+        if not ids:
+            return
+        try:
+            with self.sessions.begin() as session:
+                session.execute(update(FeedRow).where(FeedRow.id.in_(ids)).values(lease_until=None))
+        except SQLAlchemyError as exc:
+            logger.warning("could not release leases: %s", _short(exc))
+
+    def shutdown(self) -> None:
+        """Stop starting work; running fetches are abandoned, not waited for."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _log_poll(outcome: FeedOutcome, summary: StoreSummary) -> None:
+    fetched = outcome.fetched
+    if outcome.failed:
+        status = f"error:{outcome.error_kind}"
+    elif fetched is not None and fetched.not_modified:
+        status = "not_modified"
+    else:
+        status = "ok"
+    logger.info(
+        "poll feed=%s status=%s http=%s bytes=%d entries=%d new=%d flagged=%d ms=%d%s",
+        outcome.job.name,
+        status,
+        fetched.status if fetched else "-",
+        len(fetched.body) if fetched else 0,
+        len(outcome.entries),
+        summary.new_items,
+        summary.flagged,
+        outcome.elapsed_ms,
+        f" error={outcome.error}" if outcome.error else "",
+    )
+
+
+def _short(exc: Exception) -> str:
+    # SQLAlchemy messages embed the statement and parameters; the first line is the cause.
+    return str(exc).splitlines()[0][:300]

@@ -1,0 +1,144 @@
+"""The daemon: APScheduler wiring only. Each job is short; the work lives in the stages.
+
+Jobs (each max_instances=1 and coalesced, so a slow run never piles up behind itself):
+poll tick (lease due feeds, store finished ones), alert delivery, digests, config reload,
+pruning. Delivery runs in its own job thread, so polling never waits on a slow target.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import delete
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.bootstrap import Runtime, secrets_of
+from monitor.errors import ConfigError
+from monitor.feeds_config import config_fingerprint, load_config
+from monitor.logsetup import SecretFilter
+from monitor.store.models import FetchLogRow
+
+logger = logging.getLogger(__name__)
+
+FETCH_LOG_RETENTION = timedelta(days=30)
+
+
+class Daemon:
+    """Runs the jobs until SIGTERM/SIGINT, then stops within seconds without partial writes."""
+
+    def __init__(self, runtime: Runtime, secret_filter: SecretFilter | None = None) -> None:
+        self.runtime = runtime
+        self.secret_filter = secret_filter
+        self.stop_requested = threading.Event()
+        self._fingerprint = self._read_fingerprint()
+        self._scheduler = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30},
+            executors={"default": {"type": "threadpool", "max_workers": 6}},
+        )
+
+    def _read_fingerprint(self) -> str | None:
+        try:
+            return config_fingerprint(self.runtime.settings.config_path)
+        except OSError:
+            return None
+
+    def start(self) -> None:
+        """Register the jobs and start them (returns at once)."""
+        tick = self.runtime.settings.tick_seconds
+        self._add(self._poll_tick, tick, "poll")
+        self._add(self._deliver, tick, "deliver")
+        self._add(self._digests, 30, "digests")
+        self._add(self._reload_if_changed, self.runtime.settings.reload_seconds, "reload")
+        self._add(self._prune, 3600, "prune")
+        self._scheduler.start()
+        logger.info(
+            "monitor running: %d feeds, %d alert routes",
+            len(self.runtime.config.feeds),
+            len(self.runtime.targets),
+        )
+
+    def _add(self, job: Callable[[], Any], seconds: float, name: str) -> None:
+        self._scheduler.add_job(self._guarded(job, name), "interval", seconds=seconds, id=name)
+
+    def _guarded(self, job: Callable[[], Any], name: str) -> Callable[[], None]:
+        def run() -> None:
+            if self.stop_requested.is_set():
+                return
+            try:
+                job()
+            except SQLAlchemyError as exc:
+                # The database may be restarting; the next run reconnects (pool_pre_ping).
+                logger.error("job %s: database error: %s", name, str(exc).splitlines()[0][:300])
+            except Exception:  # noqa: BLE001 - a job's bug must not kill the daemon
+                logger.exception("job %s failed", name)
+
+        return run
+
+    def _poll_tick(self) -> None:
+        report = self.runtime.poller.tick()
+        if report.polled:
+            logger.info(
+                "cycle polled=%d failed=%d new=%d flagged=%d alerts=%d in_flight=%d",
+                report.polled, report.failed, report.new_items, report.flagged,
+                report.alerts_queued, self.runtime.poller.in_flight(),
+            )  # fmt: skip
+
+    def _deliver(self) -> None:
+        self.runtime.delivery.deliver_due(stop=self.stop_requested.is_set)
+
+    def _digests(self) -> None:
+        self.runtime.delivery.send_digests()
+
+    def _reload_if_changed(self) -> None:
+        fingerprint = self._read_fingerprint()
+        if fingerprint is None or fingerprint == self._fingerprint:
+            return
+        self._fingerprint = fingerprint
+        path = self.runtime.settings.config_path
+        try:
+            config = load_config(path, self.runtime.env)
+        except ConfigError as exc:
+            logger.error("config edit rejected, keeping the last good one: %s", exc)
+            return
+        if self.secret_filter is not None:
+            self.secret_filter.update(secrets_of(config))
+        self.runtime.apply_config(config)
+        logger.info("config reloaded from %s: %d feeds", path, len(config.feeds))
+
+    def _prune(self) -> None:
+        cutoff = self.runtime.clock.now() - FETCH_LOG_RETENTION
+        with self.runtime.sessions.begin() as session:
+            session.execute(delete(FetchLogRow).where(FetchLogRow.started_at < cutoff))
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT ask for a stop; the main thread then shuts down cleanly."""
+
+        def ask_stop(signum: int, _frame: FrameType | None) -> None:
+            logger.info("signal %d received, stopping", signum)
+            self.stop_requested.set()
+
+        signal.signal(signal.SIGTERM, ask_stop)
+        signal.signal(signal.SIGINT, ask_stop)
+
+    def run_until_stopped(self) -> None:
+        """Block until a stop is requested, then stop everything."""
+        self.start()
+        while not self.stop_requested.wait(1.0):
+            pass
+        self.stop()
+
+    def stop(self) -> None:
+        """Let running job transactions finish, give back feed leases, close connections."""
+        self.stop_requested.set()
+        self._scheduler.shutdown(wait=True)
+        self.runtime.poller.release()
+        self.runtime.close()
+        logger.info("monitor stopped")

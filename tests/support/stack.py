@@ -1,0 +1,47 @@
+"""Builds a real monitor runtime against local servers: a feeds.yaml, a database, receivers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from monitor.bootstrap import Runtime, Settings, build_runtime
+from monitor.clock import Clock
+
+
+def write_config(
+    path: Path,
+    feeds: Sequence[Mapping[str, str]],
+    routes: Sequence[Mapping[str, object]] = (),
+    defaults: str = "",
+) -> Path:
+    """Write a feeds.yaml with the given feeds (name, url, country...) and alert routes."""
+    lines = []
+    if defaults:
+        lines += ["defaults:", *(f"  {line}" for line in defaults.strip().splitlines())]
+    lines.append("feeds:")
+    for feed in feeds:
+        lines.append(f"  - name: {feed['name']}")
+        for key, value in feed.items():
+            if key != "name":
+                lines.append(f"    {key}: {value}")
+    lines.append("alerts:" if routes else "alerts: []")
+    for route in routes:
+        lines.append(f"  - name: {route['name']}")
+        for key, value in route.items():
+            if key != "name":
+                lines.append(f"    {key}: {value}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def make_runtime(
+    config_path: Path, db_url: str, clock: Clock, env: Mapping[str, str] | None = None
+) -> Runtime:
+    """A runtime with test-friendly politeness (no spacing between requests to 127.0.0.1)."""
+    settings = Settings(
+        config_path=config_path, db_url=db_url, workers=4, per_host=8, host_spacing_s=0.0
+    )
+    runtime = build_runtime(settings, env=dict(env or {}), clock=clock)
+    runtime.sync_feeds()
+    return runtime
