@@ -113,10 +113,7 @@ def feed_settings(config: MonitorConfig) -> list[repo.FeedSettings]:
 
 def secrets_of(config: MonitorConfig) -> list[str]:
     """Every secret value the config resolved, so log output can be scrubbed of them."""
-    values: list[str] = []
-    for route in config.alerts:
-        values.extend(route.secret_values())
-    return [value for value in values if len(value) >= 4]
+    return [value for value in config.secret_values() if len(value) >= 4]
 
 
 @dataclass
