@@ -1,12 +1,12 @@
 """Every error `monitor` raises on purpose.
 
-    MonitorError
-    ├── ConfigError          feeds.yaml or environment is wrong (names file, line and field)
-    ├── FetchError           one feed could not be fetched (kind says why; per feed, never fatal)
-    │   └── FeedGoneError    HTTP 410: the publisher retired the feed
-    ├── ParseError           a document is no feed at all
-    ├── NotifyError          an alert target refused or could not be reached
-    └── ModelError           a classifier model file is missing, corrupt or of another version
+MonitorError
+├── ConfigError          feeds.yaml or environment is wrong (names file, line and field)
+├── FetchError           one feed could not be fetched (kind says why; per feed, never fatal)
+│   └── FeedGoneError    HTTP 410: the publisher retired the feed
+├── ParseError           a document is no feed at all
+├── NotifyError          an alert target refused or could not be reached
+└── ModelError           a classifier model file is missing, corrupt or of another version
 """
 
 from __future__ import annotations
