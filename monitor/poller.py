@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 # With fewer outcomes than this, "every feed failed" says nothing about our own network.
 OFFLINE_MIN_FEEDS = 3
+# Held network failures are judged at the end of a cycle, or after this long in a busy daemon.
+OFFLINE_VERDICT_AFTER = timedelta(minutes=2)
 
 
 @dataclass
@@ -77,6 +79,8 @@ class Poller:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
         self._in_flight: dict[Future[FeedOutcome], FeedJob] = {}
         self._lock = threading.Lock()
+        self._network_failures: list[FeedOutcome] = []
+        self._success_seen = False
 
     def tick(self) -> CycleReport:
         """Store what has finished, then start the feeds that are due."""
@@ -128,7 +132,7 @@ class Poller:
         with self._lock:
             pending = list(self._in_flight)
         if not pending:
-            return CycleReport()
+            return self._store_all([])
         if block:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
         else:
@@ -145,33 +149,55 @@ class Poller:
 
     def _store_all(self, outcomes: list[FeedOutcome]) -> CycleReport:
         report = CycleReport()
-        offline = len(outcomes) >= OFFLINE_MIN_FEEDS and all(o.network_failure for o in outcomes)
+        writer = self.writer()
+        for outcome in outcomes:
+            if outcome.network_failure:
+                # Held back: whether it is the feed's fault or ours is known only once the
+                # rest of the cycle has answered.
+                if not self._network_failures:
+                    self._success_seen = False
+                self._network_failures.append(outcome)
+                continue
+            self._success_seen = self._success_seen or not outcome.failed
+            self._store_one(writer, outcome, report, postpone=False)
+        self._settle_network_failures(writer, report, final=not self._in_flight)
+        return report
+
+    def _settle_network_failures(self, writer: Writer, report: CycleReport, final: bool) -> None:
+        held = self._network_failures
+        if not held:
+            return
+        if not final and self.now() - held[0].started_at < OFFLINE_VERDICT_AFTER:
+            return
+        offline = len(held) >= OFFLINE_MIN_FEEDS and not self._success_seen
         if offline:
             logger.warning(
                 "all %d feeds failed with network errors: this server looks offline; "
                 "no feed is blamed",
-                len(outcomes),
+                len(held),
             )
             report.offline = True
-        writer = self.writer()
-        for outcome in outcomes:
-            now = self.now()
-            try:
-                with self.sessions.begin() as session:
-                    if offline:
-                        writer.postpone(session, outcome, now)
-                        summary = StoreSummary()
-                    else:
-                        summary = writer.store(session, outcome, now)
-            except SQLAlchemyError as exc:
-                # The lease expires and the feed is polled again; nothing half-written stays.
-                logger.error(
-                    "could not store feed=%s (database): %s", outcome.job.name, _short(exc)
-                )
-                continue
-            report.add(outcome, summary)
-            _log_poll(outcome, summary)
-        return report
+        self._network_failures = []
+        for outcome in held:
+            self._store_one(writer, outcome, report, postpone=offline)
+
+    def _store_one(
+        self, writer: Writer, outcome: FeedOutcome, report: CycleReport, postpone: bool
+    ) -> None:
+        now = self.now()
+        try:
+            with self.sessions.begin() as session:
+                if postpone:
+                    writer.postpone(session, outcome, now)
+                    summary = StoreSummary()
+                else:
+                    summary = writer.store(session, outcome, now)
+        except SQLAlchemyError as exc:
+            # The lease expires and the feed is polled again; nothing half-written stays.
+            logger.error("could not store feed=%s (database): %s", outcome.job.name, _short(exc))
+            return
+        report.add(outcome, summary)
+        _log_poll(outcome, summary)
 
     def release(self) -> None:
         """Give back the leases of feeds still in flight (on shutdown), so a restart polls them."""

@@ -1,0 +1,60 @@
+"""Country of the acting state, and the stage of the measure, from wording."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.classify.country import guess_country
+from monitor.classify.rules import RuleSet, analyze, load_rules
+from monitor.classify.stage import stage_scores
+from monitor.domain import Stage
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_rules()
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "expected"),
+    [
+        ("Nepal bans dozens of Chinese gaming apps", "The list includes apps from China.", "NP"),
+        ("Roskomnadzor restricts a messaging app", "", "RU"),
+        ("Pakistani regulator suspends mobile data in two provinces", "", "PK"),
+        ("Cục Viễn thông yêu cầu chặn ứng dụng", "", "VN"),
+        ("Telegram blocked after Kenyan exam leaks", "Kenya's regulator confirmed.", "KE"),
+        ("مجلس الوزراء يوجه بقطع الإنترنت في العراق", "", "IQ"),
+    ],
+)
+def test_country_prefers_the_state_that_acts(
+    rules: RuleSet, title: str, summary: str, expected: str
+) -> None:
+    assert guess_country(rules, analyze(rules, title, summary), None).code == expected
+
+
+def test_country_falls_back_to_the_feed(rules: RuleSet) -> None:
+    evidence = analyze(rules, "Ministry orders telecom operators to block a video app", "")
+    assert guess_country(rules, evidence, "la").code == "LA"
+    assert guess_country(rules, evidence, None).code is None
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Ministry publishes draft decree requiring account verification", Stage.PROPOSED),
+        ("Country threatens to block video platform", Stage.PROPOSED),
+        ("President signs law on online platforms", Stage.ENACTED),
+        ("Regulator ordered operators to block the app from Monday", Stage.ENACTED),
+        ("Mobile internet cut off for a third day", Stage.ENFORCED),
+        ("New platform licensing rules took effect on Friday", Stage.ENFORCED),
+        ("Access to the encyclopedia restored after two-year block", Stage.LIFTED),
+        ("Government denies plan to ban social media", Stage.LIFTED),
+        ("Tòa án yêu cầu khôi phục internet", Stage.LIFTED),
+    ],
+)
+def test_stage_from_wording(rules: RuleSet, title: str, expected: Stage) -> None:
+    assert stage_scores(rules, analyze(rules, title, "")).stage is expected
+
+
+def test_stage_without_cues_is_enforced(rules: RuleSet) -> None:
+    assert stage_scores(rules, analyze(rules, "Quiet day", "")).stage is Stage.ENFORCED

@@ -1,0 +1,119 @@
+"""Training, saving and loading the model: deterministic, pickle-free, versioned."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.classify import Classifier, LabeledExample, load_model, save_model, train
+from monitor.classify.rules import load_rules
+from monitor.domain import Category, ItemText, Stage
+from monitor.errors import ModelError
+
+
+def _example(n: int, title: str, relevant: bool, *cats: Category) -> LabeledExample:
+    stage = Stage.ENFORCED if relevant else Stage.NONE
+    return LabeledExample(
+        f"t{n}", title, "", "en", relevant, cats, "XX" if relevant else None, stage
+    )
+
+
+SYNTHETIC = [
+    _example(1, "Regulator blocks a messaging app nationwide", True, Category.PLATFORM_BLOCK),
+    _example(2, "Authorities shut down mobile internet in the east", True, Category.SHUTDOWN),
+    _example(
+        3, "Ministry orders operators to block two news websites", True, Category.PLATFORM_BLOCK
+    ),
+    _example(4, "Government cuts internet access during exams", True, Category.SHUTDOWN),
+    _example(5, "Court orders a ban on a video app", True, Category.PLATFORM_BLOCK),
+    _example(6, "Police cut off mobile data in the capital", True, Category.SHUTDOWN),
+    _example(7, "Bakery wins prize for its sourdough bread", False),
+    _example(8, "Football club signs a new striker", False),
+    _example(9, "Storm damages crops across the valley", False),
+    _example(10, "Chip maker reports higher quarterly profit", False),
+    _example(11, "Museum opens an exhibition of old maps", False),
+    _example(12, "Orchestra announces its winter season", False),
+]
+
+
+def test_training_is_deterministic_to_the_byte(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.npz", tmp_path / "b.npz"
+    save_model(train(SYNTHETIC, seed=0), first)
+    save_model(train(SYNTHETIC, seed=0), second)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_save_load_round_trip_keeps_weights_and_verdicts(tmp_path: Path) -> None:
+    model = train(SYNTHETIC)
+    path = tmp_path / "model.npz"
+    save_model(model, path)
+    loaded = load_model(path)
+    assert loaded.version == model.version
+    assert loaded.heads == model.heads
+    np.testing.assert_array_equal(loaded.weights, model.weights)
+    item = ItemText("Authorities block a chat app after protests")
+    rules = load_rules()
+    assert Classifier(rules, model).assess(item) == Classifier(rules, loaded).assess(item)
+    assert Classifier.load(path).version.startswith(model.version)
+
+
+def test_loading_never_unpickles(tmp_path: Path) -> None:
+    path = tmp_path / "evil.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("meta.npy", pickle.dumps({"format": 1}))
+    with pytest.raises(ModelError):
+        load_model(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04broken"])
+def test_corrupt_model_files_raise_model_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.npz"
+    path.write_bytes(content)
+    with pytest.raises(ModelError):
+        load_model(path)
+
+
+def test_missing_model_file_raises_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        Classifier.load(tmp_path / "absent.npz")
+
+
+def test_tampered_weights_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "model.npz"
+    save_model(train(SYNTHETIC), path)
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["value"] = arrays["value"] * 2
+    np.savez(tmp_path / "tampered.npz", **arrays)
+    with pytest.raises(ModelError, match="corrupt"):
+        load_model(tmp_path / "tampered.npz")
+
+
+def test_model_trained_with_other_rules_is_refused(tmp_path: Path) -> None:
+    rules_file = tmp_path / "rules.yaml"
+    packaged = load_rules()
+    source = Path(__file__).resolve().parents[1] / "monitor/classify/data/rules.yaml"
+    rules_file.write_text(source.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    other = load_rules(rules_file)
+    assert other.digest != packaged.digest
+    with pytest.raises(ModelError, match="other rules"):
+        Classifier(other, train(SYNTHETIC, rules=packaged))
+
+
+def test_training_needs_both_labels() -> None:
+    with pytest.raises(ValueError):
+        train([e for e in SYNTHETIC if e.relevant])
+
+
+def test_packaged_model_loads_quickly() -> None:
+    import time
+
+    start = time.perf_counter()
+    classifier = Classifier.load()
+    assert time.perf_counter() - start < 2.0  # the target is 1 s; slack for slow CI
+    assert classifier.version.startswith("clf1-")
+    assert 0.0 < classifier.threshold < 1.0

@@ -1,0 +1,165 @@
+"""The daemon as an operator runs it: the real `monitor` command in a subprocess, signals,
+hot reload of feeds.yaml, and the console route of a fresh install."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from monitor.clock import FrozenClock
+from monitor.scheduler import Daemon
+from monitor.store.models import FeedRow
+from tests.support.feedserver import FeedServer, rss
+from tests.support.stack import make_runtime, write_config
+
+MEASURE = {
+    "title": "Laos orders operators to cut foreign internet gateways",
+    "description": "The ministry told telecom operators to shut down connections that bypass "
+    "the national internet gateway by the end of the month.",
+    "guid": "la-1",
+    "link": "https://news.example.org/la/gateway",
+}
+
+
+def _monitor(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    return [sys.executable, "-m", "monitor", *args]
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"MONITOR_HOST_SPACING": "0", "MONITOR_TICK_SECONDS": "1"})
+    env.update(extra or {})
+    return env
+
+
+def test_poll_once_prints_alert_on_console_without_routes(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/la.xml", rss([MEASURE]))
+    config = write_config(
+        tmp_path / "feeds.yaml", [{"name": "LA", "url": feed_server.url("/la.xml")}]
+    )
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    result = subprocess.run(
+        _monitor("--config", str(config), "--db", db, "poll", "--once"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "polled 1 feeds (0 failed): 1 new items, 1 flagged" in result.stdout
+    assert "gateway" in result.stdout.lower()  # the console route printed the alert
+    assert "poll feed=LA status=ok http=200" in result.stderr  # one log line per poll
+
+
+def test_validate_names_the_line_and_field_of_a_bad_edit(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "feeds:\n  - name: A\n    url: https://a.example.org/rss\n    interval: 5x\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        _monitor("--config", str(config), "feeds", "validate"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "feeds.yaml:4" in result.stderr and "interval" in result.stderr
+
+
+def test_sigterm_stops_the_daemon_within_ten_seconds(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/la.xml", rss([MEASURE]))
+    feed_server.fault("/slow.xml", "drip", interval_s=1.0)
+    feeds = [
+        {"name": "LA", "url": feed_server.url("/la.xml")},
+        {"name": "Slow", "url": feed_server.url("/slow.xml")},
+    ]
+    config = write_config(tmp_path / "feeds.yaml", feeds)
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    process = subprocess.Popen(
+        _monitor("--config", str(config), "--db", db, "run"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while feed_server.hits("/slow.xml") == 0 or feed_server.hits("/la.xml") == 0:
+            assert time.monotonic() < deadline, "daemon never polled"
+            assert process.poll() is None, process.communicate()[1]
+            time.sleep(0.2)
+        time.sleep(2.5)  # let a tick store the fast feed while the slow one drips
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert took < 10, f"took {took:.1f}s"
+    assert "monitor stopped" in stderr
+    from monitor.store.db import make_engine, make_sessions
+
+    engine = make_engine(db)
+    with make_sessions(engine)() as session:
+        rows = {row.name: row for row in session.scalars(select(FeedRow))}
+    engine.dispose()
+    assert rows["LA"].last_success_at is not None
+    assert rows["Slow"].lease_until is None  # given back, so a restart polls it at once
+
+
+def test_edit_of_feeds_yaml_is_applied_and_a_bad_edit_keeps_the_last_good(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed_server.serve("/a.xml", rss([]))
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    from monitor.store.db import upgrade
+
+    upgrade(db)
+    path = write_config(tmp_path / "feeds.yaml", [{"name": "A", "url": feed_server.url("/a.xml")}])
+    runtime = make_runtime(path, db, clock)
+    daemon = Daemon(runtime)
+
+    write_config(
+        path,
+        [
+            {"name": "A", "url": feed_server.url("/a.xml")},
+            {"name": "B", "url": feed_server.url("/b.xml"), "country": "KH"},
+        ],
+    )
+    daemon._reload_if_changed()
+    assert [feed.name for feed in runtime.config.feeds] == ["A", "B"]
+    with runtime.sessions() as session:
+        assert {row.name for row in session.scalars(select(FeedRow))} == {"A", "B"}
+
+    edited = path.read_text().replace("country: KH", "country: KH\n    intervall: 10m")
+    path.write_text(edited, encoding="utf-8")
+    with caplog.at_level(logging.ERROR):
+        daemon._reload_if_changed()
+    assert [feed.name for feed in runtime.config.feeds] == ["A", "B"]
+    assert "keeping the last good one" in caplog.text and "intervall" in caplog.text
+    assert "feeds.yaml:" in caplog.text
+
+    write_config(path, [{"name": "B", "url": feed_server.url("/b.xml")}])
+    daemon._reload_if_changed()
+    with runtime.sessions() as session:
+        rows = {row.name: row.enabled for row in session.scalars(select(FeedRow))}
+    assert rows == {"A": False, "B": True}  # removed from the file: disabled, history kept
+    runtime.close()
