@@ -202,6 +202,12 @@ def default_notifier_for() -> Callable[[RouteTarget], Notifier]:
     return pick
 
 
+def _model_path(env: Mapping[str, str]) -> Path | None:
+    """A retrained model named by MONITOR_MODEL, else the packaged one."""
+    value = env.get("MONITOR_MODEL")
+    return Path(value) if value else None
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -224,7 +230,7 @@ def build_runtime(
         clock=clock or SystemClock(),
         engine=engine,
         sessions=make_sessions(engine),
-        classifier=classifier or Classifier.load(),
+        classifier=classifier or Classifier.load(_model_path(env)),
         http=http or make_client(FetchLimits(user_agent=user_agent(contact))),
         targets=route_targets(config, env),
         notifier_for=notifier_for or default_notifier_for(),

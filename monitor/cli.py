@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from monitor.bootstrap import Runtime, Settings, build_runtime, secrets_of, settings_from_env
 from monitor.errors import ConfigError, ModelError, MonitorError
@@ -193,13 +194,15 @@ def feeds_status(obj: CliContext) -> None:
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def feeds_import_opml(opml_file: Path) -> None:
     """Print feeds.yaml entries for the feeds of an OPML file (append them to feeds.yaml)."""
-    from monitor.opml import feeds_to_yaml, import_opml
+    import yaml
+
+    from monitor.opml import import_opml
 
     try:
         feeds_found = import_opml(opml_file.read_bytes())
     except MonitorError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(feeds_to_yaml(feeds_found), nl=False)
+    click.echo(yaml.safe_dump(feeds_found, allow_unicode=True, sort_keys=False), nl=False)
 
 
 @feeds.command("export-opml")
@@ -309,7 +312,7 @@ def alerts_retry(obj: CliContext, route: str | None) -> None:
 
 
 @contextmanager
-def _session(obj: CliContext) -> Iterator[db.Session]:
+def _session(obj: CliContext) -> Iterator[Session]:
     db.upgrade(obj.settings.db_url)
     engine = db.make_engine(obj.settings.db_url)
     try:
@@ -468,12 +471,18 @@ def eval_command(corpus: Path, as_json: bool, model: Path | None) -> None:
 
 @main.command()
 @click.argument("corpora", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), help="Where to write the model.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("model.npz"),
+    show_default=True,
+    help="Where to write the model; point MONITOR_MODEL at it to use it.",
+)
 @click.option("--no-feedback", is_flag=True, help="Ignore operator feedback in the database.")
 @pass_ctx
-def train(obj: CliContext, corpora: tuple[Path, ...], out: Path | None, no_feedback: bool) -> None:
+def train(obj: CliContext, corpora: tuple[Path, ...], out: Path, no_feedback: bool) -> None:
     """Train the model from labeled JSONL plus the operators' feedback."""
-    from monitor.classify import default_model_path, read_corpus, save_model
+    from monitor.classify import read_corpus, save_model
     from monitor.classify import train as train_model
     from monitor.feedback import feedback_examples
 
@@ -489,9 +498,8 @@ def train(obj: CliContext, corpora: tuple[Path, ...], out: Path | None, no_feedb
         examples.extend(extra)
         click.echo(f"{len(extra)} feedback verdicts from the database")
     model = train_model(examples)
-    target = out or default_model_path()
-    save_model(model, target)
-    click.echo(f"trained on {len(examples)} examples -> {target}")
+    save_model(model, out)
+    click.echo(f"trained on {len(examples)} examples -> {out} (use it: MONITOR_MODEL={out})")
 
 
 @main.command()

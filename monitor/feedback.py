@@ -65,8 +65,8 @@ def feedback_examples(session: Session) -> list[LabeledExample]:
             summary=item.summary,
             language=item.language or feed_language or "en",
             relevant=verdict.relevant,
-            categories=tuple(verdict.categories),
+            categories=tuple(Category(c) for c in verdict.categories),
             country=verdict.country,
-            stage=verdict.stage or ("enforced" if verdict.relevant else "none"),
+            stage=Stage(verdict.stage or ("enforced" if verdict.relevant else "none")),
         )
     return list(latest.values())

@@ -225,9 +225,7 @@ def test_broken_feed_alerts_admins_once_and_again_on_recovery(
         {"name": "Flaky", "url": feed_server.url("/broken.xml")},
     ]
     routes = [{"name": "admins", "url": "${HOOK_URL}", "kinds": "[feed_health]"}]
-    config = write_config(
-        tmp_path / "feeds.yaml", feeds, routes, defaults="feed_broken_after: 3"
-    )
+    config = write_config(tmp_path / "feeds.yaml", feeds, routes, defaults="feed_broken_after: 3")
     runtime = make_runtime(config, db_url, clock, {"HOOK_URL": webhook.apprise_url()})
     for _ in range(5):
         runtime.poller.run_once(only="Flaky")

@@ -157,7 +157,8 @@ class Delivery:
         return None
 
     def _backoff(self, attempts: int) -> timedelta:
-        return min(self.base_backoff * (2 ** min(attempts - 1, 12)), MAX_BACKOFF)
+        delay: timedelta = self.base_backoff * (2 ** min(attempts - 1, 12))
+        return min(delay, MAX_BACKOFF)
 
     def send_digests(self) -> int:
         """Send each digest route's collected alerts when its cron time has come."""

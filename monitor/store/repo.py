@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from monitor.domain import Assessment, Entry
 from monitor.store.models import (
@@ -229,7 +230,7 @@ def event_candidates(
     return list(session.scalars(query))
 
 
-def _recent_ids(country: str | None, since: datetime) -> object:
+def _recent_ids(country: str | None, since: datetime) -> ScalarSelect[int]:
     # Stage follow-ups reword a story too much for LSH; the newest events of the same country
     # are few, so they are checked as well (bounded: at most 50).
     same_country = EventRow.country.is_(None) if country is None else EventRow.country == country
