@@ -198,3 +198,48 @@ def test_rate_limit_sends_two_now_and_the_rest_in_the_next_digest(
     assert len(posts) == 3
     assert posts[2]["title"].startswith("Digest") and "3 measures" in posts[2]["title"]
     runtime.close()
+
+
+def test_two_processes_sharing_one_database_alert_once(
+    tmp_path: Path,
+    db_url: str,
+    feed_server: FeedServer,
+    webhook: WebhookReceiver,
+    clock: FrozenClock,
+) -> None:
+    """Two daemons on one database (PostgreSQL: SKIP LOCKED leases; SQLite: file locks)
+    poll and deliver at the same time; each (route, event, kind) still goes out once."""
+    import threading
+
+    for n in range(5):
+        feed_server.serve(
+            f"/o{n}.xml", rss([_item(n, WIRE_TITLES[n], WIRE_SUMMARY)]), delay_s=0.05
+        )
+    config = write_config(tmp_path / "feeds.yaml", _five_feeds(feed_server), _instant_routes())
+    env = {"HOOK_URL": webhook.apprise_url()}
+    first = make_runtime(config, db_url, clock, env)
+    second = make_runtime(config, db_url, clock, env)
+    errors: list[BaseException] = []
+
+    def work(runtime: object) -> None:
+        try:
+            runtime.poller.run_once()  # type: ignore[attr-defined]
+            runtime.delivery.deliver_due()  # type: ignore[attr-defined]
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(rt,)) for rt in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    first.delivery.deliver_due()
+    second.delivery.deliver_due()
+    posts = webhook.wait_for(2)
+    assert len(posts) == 2  # one event, two routes
+    with first.sessions() as session:
+        assert session.scalar(select(func.count(EventRow.id))) == 1
+        assert session.scalar(select(func.count(AlertRow.id))) == 2
+    first.close()
+    second.close()

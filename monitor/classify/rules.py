@@ -1,0 +1,286 @@
+"""Rules as data: load rules.yaml and gazetteer.yaml, and read the rule evidence of a text.
+
+A measure is recognised when an action and an object of one category stand near each other
+(or a phrase names the measure outright), best with a state actor next to them; negative
+contexts (budget shutdowns, cable cuts, breaches, business news, platforms' own moderation)
+count against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.domain import Category
+from monitor.errors import ModelError
+
+from .matcher import Hit, TermMatcher
+from .text import join_item
+
+ACTOR = "actor"
+ACTION = "action:"
+OBJECT = "object:"
+PHRASE = "phrase:"
+NEGATIVE = "negative:"
+STAGE = "stage:"
+COUNTRY = "country:"
+
+# Gazetteer kinds: n names, d demonyms, p places, b bodies (ministries, regulators, leaders).
+COUNTRY_KINDS = ("n", "d", "p", "b")
+# Names and bodies of a state act as the actor of a sentence ("Turkey blocks ...").
+_ACTOR_KINDS = frozenset({"n", "b"})
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRule:
+    """Which action and object classes make up one category."""
+
+    actions: frozenset[str]
+    objects: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """A term's roles split by kind once at load time, so analysis does no string parsing."""
+
+    actor: bool
+    actions: tuple[str, ...]
+    objects: tuple[str, ...]
+    phrases: tuple[str, ...]
+    negatives: tuple[str, ...]
+    stages: tuple[str, ...]
+    countries: tuple[tuple[str, str], ...]  # (alpha-2, gazetteer kind)
+
+
+def parse_roles(roles: frozenset[str]) -> Roles:
+    """Split role names such as "action:block" or "country:VN:n" by kind."""
+
+    def named(prefix: str) -> tuple[str, ...]:
+        return tuple(sorted(r[len(prefix) :] for r in roles if r.startswith(prefix)))
+
+    countries = tuple((code, kind) for code, _, kind in (c.partition(":") for c in named(COUNTRY)))
+    return Roles(
+        actor=ACTOR in roles,
+        actions=named(ACTION),
+        objects=named(OBJECT),
+        phrases=named(PHRASE),
+        negatives=named(NEGATIVE),
+        stages=named(STAGE),
+        countries=countries,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """The compiled rules: one matcher plus how to combine what it finds."""
+
+    matcher: TermMatcher
+    roles: Mapping[frozenset[str], Roles]  # every role set the matcher can report, parsed
+    proximity: int
+    categories: Mapping[Category, CategoryRule]
+    stage_weights: Mapping[str, float]
+    negative_groups: tuple[str, ...]
+    digest: str  # sha256 of the rule files, so a model knows which rules it was trained with
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryEvidence:
+    """How strongly the rules see one category in a text."""
+
+    pair: bool  # an action and an object of the category near each other
+    phrase: bool  # a phrase that names the measure
+    actor: bool  # a state actor near the action or phrase
+    in_title: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEvidence:
+    """Everything the rules found in one text, for the model, country, stage and reasons."""
+
+    text: str
+    title_end: int
+    hits: tuple[Hit, ...]
+    categories: Mapping[Category, CategoryEvidence]
+    negatives: tuple[str, ...]
+    actor: bool
+
+    def terms(self) -> tuple[str, ...]:
+        """Distinct matched surface texts, in order, for the recipient."""
+        seen: dict[str, None] = {}
+        for hit in self.hits:
+            seen.setdefault(self.text[hit.start : hit.end], None)
+        return tuple(seen)
+
+
+def _read_yaml(path: Path | None, name: str) -> tuple[dict[str, Any], bytes]:
+    """Parsed YAML and its bytes, from `path` or the packaged data file `name`."""
+    if path is None:
+        raw = resources.files("monitor.classify").joinpath("data").joinpath(name).read_bytes()
+    else:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read rules file {path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ModelError(f"invalid YAML in {path or name}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{path or name}: expected a mapping at the top level")
+    return data, raw
+
+
+def _by_language(block: Any, where: str) -> list[str]:
+    """All terms of a {language: [terms]} block (a plain list is accepted too)."""
+    if isinstance(block, list):
+        return [str(t) for t in block]
+    if not isinstance(block, dict):
+        raise ModelError(f"rules: {where} must map languages to lists of terms")
+    terms: list[str] = []
+    for language, items in block.items():
+        if language == "weight":
+            continue
+        if not isinstance(items, list):
+            raise ModelError(f"rules: {where}.{language} must be a list of terms")
+        terms.extend(str(t) for t in items)
+    return terms
+
+
+def _collect_terms(rules: dict[str, Any], gazetteer: dict[str, Any]) -> dict[str, set[str]]:
+    """Term -> roles from every section of the rules and the gazetteer."""
+    terms: dict[str, set[str]] = defaultdict(set)
+    for term in _by_language(rules.get("actors", {}), "actors"):
+        terms[term].add(ACTOR)
+    sections: tuple[tuple[str, str], ...] = (
+        ("actions", ACTION),
+        ("objects", OBJECT),
+        ("phrases", PHRASE),
+        ("negatives", NEGATIVE),
+        ("stages", STAGE),
+    )
+    for section, prefix in sections:
+        for name, block in (rules.get(section) or {}).items():
+            for term in _by_language(block, f"{section}.{name}"):
+                terms[term].add(prefix + str(name))
+    for code, entry in (gazetteer.get("countries") or {}).items():
+        for kind in COUNTRY_KINDS:
+            for term in entry.get(kind, []):
+                terms[str(term)].add(f"{COUNTRY}{code}:{kind}")
+                if kind in _ACTOR_KINDS:
+                    terms[str(term)].add(ACTOR)
+    return terms
+
+
+def load_rules(rules_path: Path | None = None, gazetteer_path: Path | None = None) -> RuleSet:
+    """Compile the rule and gazetteer files (None = the packaged ones) into a RuleSet."""
+    rules, rules_raw = _read_yaml(rules_path, "rules.yaml")
+    gazetteer, gazetteer_raw = _read_yaml(gazetteer_path, "gazetteer.yaml")
+    categories: dict[Category, CategoryRule] = {}
+    for name, spec in (rules.get("categories") or {}).items():
+        try:
+            category = Category(name)
+        except ValueError as exc:
+            raise ModelError(f"rules: unknown category {name!r}") from exc
+        categories[category] = CategoryRule(
+            frozenset(spec.get("actions", [])), frozenset(spec.get("objects", []))
+        )
+    stage_weights = {
+        str(name): float(block.get("weight", 1.0)) for name, block in rules["stages"].items()
+    }
+    digest = hashlib.sha256(rules_raw + b"\0" + gazetteer_raw).hexdigest()
+    matcher = TermMatcher(_collect_terms(rules, gazetteer))
+    return RuleSet(
+        matcher=matcher,
+        roles={roles: parse_roles(roles) for roles in matcher.role_sets()},
+        proximity=int(rules.get("proximity", 70)),
+        categories=categories,
+        stage_weights=stage_weights,
+        negative_groups=tuple(rules.get("negatives", {})),
+        digest=digest,
+    )
+
+
+def _near(a: Hit, b: Hit, title_end: int, proximity: int) -> bool:
+    """Whether two hits sit in the same part (title or summary) within `proximity` chars."""
+    if (a.start < title_end) != (b.start < title_end):
+        return False
+    gap = max(b.start - a.end, a.start - b.end, 0)
+    return gap <= proximity
+
+
+def _category_evidence(
+    rule: CategoryRule,
+    phrases: list[Hit],
+    actions: dict[str, list[Hit]],
+    objects: dict[str, list[Hit]],
+    actors: list[Hit],
+    title_end: int,
+    proximity: int,
+) -> CategoryEvidence | None:
+    """The evidence for one category, or None when the rules see nothing of it."""
+    anchors: list[Hit] = list(phrases)
+    pair = False
+    for action_class in rule.actions:
+        for action in actions.get(action_class, ()):
+            for object_class in rule.objects:
+                for obj in objects.get(object_class, ()):
+                    if obj is not action and _near(action, obj, title_end, proximity):
+                        pair = True
+                        anchors.append(action)
+                        break
+    if not anchors:
+        return None
+    actor = any(_near(anchor, who, title_end, proximity) for anchor in anchors for who in actors)
+    in_title = any(anchor.start < title_end for anchor in anchors)
+    return CategoryEvidence(pair=pair, phrase=bool(phrases), actor=actor, in_title=in_title)
+
+
+def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
+    """Run the rules over one item's title and summary."""
+    text, title_end = join_item(title, summary)
+    hits = rules.matcher.find(text)
+    actions: dict[str, list[Hit]] = defaultdict(list)
+    objects: dict[str, list[Hit]] = defaultdict(list)
+    phrases: dict[str, list[Hit]] = defaultdict(list)
+    negatives: set[str] = set()
+    actors: list[Hit] = []
+    for hit in hits:
+        roles = rules.roles[hit.roles]
+        if roles.actor:
+            actors.append(hit)
+        for name in roles.actions:
+            actions[name].append(hit)
+        for name in roles.objects:
+            objects[name].append(hit)
+        for name in roles.phrases:
+            phrases[name].append(hit)
+        negatives.update(roles.negatives)
+    categories: dict[Category, CategoryEvidence] = {}
+    if actions or phrases:
+        for category, rule in rules.categories.items():
+            found = _category_evidence(
+                rule,
+                phrases.get(category.value, []),
+                actions,
+                objects,
+                actors,
+                title_end,
+                rules.proximity,
+            )
+            if found is not None:
+                categories[category] = found
+    return RuleEvidence(
+        text=text,
+        title_end=title_end,
+        hits=tuple(hits),
+        categories=categories,
+        negatives=tuple(sorted(negatives)),
+        actor=bool(actors),
+    )
