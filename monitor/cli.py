@@ -177,6 +177,8 @@ def feeds_status(obj: CliContext) -> None:
                 state = "disabled"
             elif row.gone:
                 state = "GONE"
+            elif row.last_error_kind == "offline":
+                state = "offline"
             elif row.consecutive_failures:
                 state = f"FAILING x{row.consecutive_failures}"
             else:
@@ -437,7 +439,8 @@ def events_list(
 @main.command()
 @click.argument("text", required=False)
 @click.option("--country", "feed_country", help="Fallback country (as a feed would give).")
-def classify(text: str | None, feed_country: str | None) -> None:
+@click.option("--model", type=click.Path(exists=True, path_type=Path), envvar="MONITOR_MODEL")
+def classify(text: str | None, feed_country: str | None, model: Path | None) -> None:
     """Assess one text (title, then summary after a blank line); `-` or nothing reads stdin."""
     from monitor.classify import Classifier, format_assessment
     from monitor.domain import ItemText
@@ -446,7 +449,7 @@ def classify(text: str | None, feed_country: str | None) -> None:
         text = sys.stdin.read()
     title, _, summary = text.strip().partition("\n")
     try:
-        classifier = Classifier.load()
+        classifier = Classifier.load(model)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from exc
     verdict = classifier.assess(ItemText(title.strip(), summary.strip(), None, feed_country))
@@ -456,14 +459,35 @@ def classify(text: str | None, feed_country: str | None) -> None:
 @main.command("eval")
 @click.argument("corpus", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the DESIGN.md JSON object.")
-@click.option("--model", type=click.Path(exists=True, path_type=Path), help="Model file.")
-def eval_command(corpus: Path, as_json: bool, model: Path | None) -> None:
+@click.option(
+    "--model",
+    type=click.Path(exists=True, path_type=Path),
+    envvar="MONITOR_MODEL",
+    help="Model file [env MONITOR_MODEL; the packaged model].",
+)
+@click.option(
+    "--cv",
+    type=click.IntRange(min=2),
+    help="K-fold cross-validation: train on K-1 folds, score the held-out one (for a corpus "
+    "the model was trained on).",
+)
+def eval_command(corpus: Path, as_json: bool, model: Path | None, cv: int | None) -> None:
     """Measure the classifier on a labeled JSONL corpus."""
-    from monitor.classify import Classifier, evaluate, format_evaluation, read_corpus
+    from monitor.classify import (
+        Classifier,
+        cross_validate,
+        evaluate,
+        format_evaluation,
+        read_corpus,
+    )
 
     try:
         examples = read_corpus(corpus)
-        report = evaluate(Classifier.load(model), examples)
+        if cv:
+            report = cross_validate(examples, k=cv)
+            report.pop("folds", None)
+        else:
+            report = evaluate(Classifier.load(model), examples)
     except MonitorError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(report) if as_json else format_evaluation(report))

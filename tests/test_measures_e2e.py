@@ -212,9 +212,7 @@ def test_two_processes_sharing_one_database_alert_once(
     import threading
 
     for n in range(5):
-        feed_server.serve(
-            f"/o{n}.xml", rss([_item(n, WIRE_TITLES[n], WIRE_SUMMARY)]), delay_s=0.05
-        )
+        feed_server.serve(f"/o{n}.xml", rss([_item(n, WIRE_TITLES[n], WIRE_SUMMARY)]), delay_s=0.05)
     config = write_config(tmp_path / "feeds.yaml", _five_feeds(feed_server), _instant_routes())
     env = {"HOOK_URL": webhook.apprise_url()}
     first = make_runtime(config, db_url, clock, env)
