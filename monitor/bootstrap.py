@@ -111,6 +111,11 @@ def feed_settings(config: MonitorConfig) -> list[repo.FeedSettings]:
     ]
 
 
+def feed_headers(config: MonitorConfig) -> dict[str, dict[str, str]]:
+    """Extra request headers of the feeds that configure some, by feed name."""
+    return {feed.name: feed.resolved_headers() for feed in config.feeds if feed.headers}
+
+
 def secrets_of(config: MonitorConfig) -> list[str]:
     """Every secret value the config resolved, so log output can be scrubbed of them."""
     return [value for value in config.secret_values() if len(value) >= 4]
@@ -155,6 +160,7 @@ class Runtime:
                 limits=limits,
                 now=self.clock.now,
                 max_items=self.config.defaults.max_items_per_poll,
+                feed_headers=feed_headers(self.config),
             )
             self._poller = Poller(
                 self.sessions, context, self.writer, self.clock.now, workers=self.settings.workers
@@ -182,6 +188,7 @@ class Runtime:
             self._delivery.targets = dict(self.targets)
         if self._poller is not None:
             self._poller.fetch_context.max_items = config.defaults.max_items_per_poll
+            self._poller.fetch_context.feed_headers = feed_headers(config)
         self.sync_feeds()
 
     def close(self) -> None:

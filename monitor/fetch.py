@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -273,17 +273,23 @@ def fetch_feed(
     *,
     monotonic: Callable[[], float] = time.monotonic,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    extra_headers: Mapping[str, str] | None = None,
 ) -> FetchResult:
     """Fetch `url` once: conditional GET, bounded redirects, size cap and total deadline."""
     start = monotonic()
     deadline = start + limits.total_timeout_s
-    headers = _conditional_headers(validators)
+    validator_headers = _conditional_headers(validators)
+    origin = httpx.URL(url).host
     current = url
     seen = {url}
     permanent: str | None = None
     only_permanent = True
     for _ in range(limits.max_redirects + 1):
         timeout = _timeout(limits, deadline - monotonic())
+        headers = dict(validator_headers)
+        if extra_headers and httpx.URL(current).host == origin:
+            # Admin-configured headers (often credentials) never follow a redirect off-host.
+            headers.update(extra_headers)
         try:
             with client.stream("GET", current, headers=headers, timeout=timeout) as response:
                 target = _redirect_target(response, current)

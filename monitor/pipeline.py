@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -96,6 +96,8 @@ class FetchContext:
     limits: FetchLimits
     now: Callable[[], datetime]
     max_items: int = 200
+    # Extra request headers per feed name, from feeds.yaml (resolved secrets: never logged).
+    feed_headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
@@ -108,7 +110,13 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
 
     try:
         with ctx.gate.slot(job.url):
-            fetched = fetch_feed(ctx.client, job.url, job.validators, ctx.limits)
+            fetched = fetch_feed(
+                ctx.client,
+                job.url,
+                job.validators,
+                ctx.limits,
+                extra_headers=ctx.feed_headers.get(job.name),
+            )
     except FeedGoneError as exc:
         return FeedOutcome(job, started, elapsed(), error_kind=exc.kind, error=str(exc), gone=True)
     except FetchError as exc:

@@ -243,3 +243,28 @@ def test_broken_feed_alerts_admins_once_and_again_on_recovery(
         fine = session.scalars(select(FeedRow).where(FeedRow.name == "Fine")).one()
         assert fine.consecutive_failures == 0
     runtime.close()
+
+
+def test_feed_headers_from_env_reach_the_feed_host_only(
+    tmp_path: Path, db_url: str, clock: FrozenClock
+) -> None:
+    with FeedServer() as own, FeedServer() as elsewhere:
+        own.serve("/private.xml", rss([UNRELATED]))
+        elsewhere.serve("/moved.xml", rss([UNRELATED]))
+        # Same machine, another host name: a redirect off the configured host.
+        moved = elsewhere.url("/moved.xml").replace("127.0.0.1", "localhost")
+        own.fault("/moving.xml", "redirect", location=moved, status=302)
+        headers = '{X-Token: "${T}"}'
+        feeds = [
+            {"name": "Private", "url": own.url("/private.xml"), "headers": headers},
+            {"name": "Moving", "url": own.url("/moving.xml"), "headers": headers},
+        ]
+        config = write_config(tmp_path / "feeds.yaml", feeds)
+        runtime = make_runtime(config, db_url, clock, {"T": "tok-123"})
+        report = runtime.poller.run_once()
+        assert report.polled == 2 and report.failed == 0
+        assert len(own.requests) == 2
+        assert all(r.headers.get("X-Token") == "tok-123" for r in own.requests)
+        assert len(elsewhere.requests) == 1
+        assert "X-Token" not in elsewhere.requests[0].headers
+        runtime.close()
