@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from monitor.clock import FrozenClock
-from monitor.store.models import AlertRow, FeedRow, ItemRow, ItemSourceRow
+from monitor.classify import Classifier
+from monitor.store.models import AlertRow, AssessmentRow, FeedRow, ItemRow, ItemSourceRow
 from tests.support.feedserver import FeedServer, rss
 from tests.support.receivers import SmtpReceiver, WebhookReceiver
 from tests.support.stack import make_runtime, write_config
@@ -71,6 +72,11 @@ def test_measure_alerts_once_by_mail_and_webhook(
     report = runtime.delivery.deliver_due()
     assert (second.new_items, second.flagged, report.sent) == (1, 1, 2)
 
+    with runtime.sessions() as session:
+        verdict = session.scalars(select(AssessmentRow).where(AssessmentRow.relevant)).one()
+        # The daemon's path runs the packaged trained classifier, rules and model together.
+        assert verdict.model_version == Classifier.load().version
+        assert "platform_block" in verdict.categories and verdict.country == "VN"
     mail = smtp.wait_for(1)[0]
     assert "Telegram" in mail["Subject"]
     body = mail.get_body(("html", "plain"))
