@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from monitor.clock import FrozenClock
 from monitor.classify import Classifier
+from monitor.clock import FrozenClock
 from monitor.store.models import AlertRow, AssessmentRow, FeedRow, ItemRow, ItemSourceRow
 from tests.support.feedserver import FeedServer, rss
 from tests.support.receivers import SmtpReceiver, WebhookReceiver
