@@ -4,17 +4,17 @@ Pure code, no I/O. An item joins an event when it reports the same measure: same
 overlapping categories, and text that is either a near-duplicate (syndicated wire copy) or
 similar enough while sharing specific key terms (a follow-up that changes the stage). Text is
 compared with MinHash signatures so the store can find candidates by LSH band keys instead of
-scanning every event; `EventIndex` is the in-memory form of that lookup.
+scanning every event; `EventIndex` is the in-memory form of that lookup. Which words count
+(folding, stemming, stopwords, key terms) is decided in `monitor.event_text`, which imports
+nothing from monitor; this module imports it and `domain` only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
-import re
 import struct
-import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.domain import Stage
+from monitor.event_text import key_terms, shingles
 
 __all__ = [
     "BANDS",
@@ -50,7 +51,7 @@ ROWS_PER_BAND = NUM_PERM // BANDS
 DEFAULT_WINDOW = timedelta(days=21)
 
 # Thresholds on estimated Jaccard of the shingle sets (title words count twice, see
-# _shingles). Chosen on synthetic wire/follow-up/distinct-measure pairs in
+# event_text.shingles). Chosen on synthetic wire/follow-up/distinct-measure pairs in
 # tests/test_events.py: syndicated copies with an edited title or a trimmed summary score
 # 0.55-1.0 while distinct measures with templated wording stay below 0.35; stage follow-ups of
 # one measure score only 0.10-0.35, so they need the shared-key-term path, whose floor
@@ -80,187 +81,6 @@ def _coefficients() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
 
 # Read-only constants: persisted signatures depend on them, so they must never change.
 _A, _B = _coefficients()
-
-# Function words that say nothing about the story: English, a few Romance, Vietnamese (unaccented).
-_STOPWORDS_RAW = """
-a an the and or but of to in on at by for from with without into over after before
-about as is are was were be been being has have had do does did will would shall should
-can could may might must it its this that these those there their they them he she his
-her we our you your i not no yes new says said say also than then more most less least
-up down out off per via amid against under between during since until while who whom
-which what when where why how all any some such very just only other another each both
-de la le les des du et en el los las y que di il per un une una
-cua va cac nhung da duoc la cho voi trong nay co khong mot nguoi se tai ve theo
-"""
-
-# Capitalised words that name no particular measure: countries and demonyms (the country is
-# already matched), institutions (also the Vietnamese syllables of ministry and state names),
-# calendar words and news agencies. A shared "Vietnam" or
-# "Ministry" must not make two different measures look like one.
-_GENERIC_TERMS_RAW = """
-afghanistan albania algeria angola argentina armenia australia austria azerbaijan bahrain
-bangladesh belarus belgium benin bolivia brazil bulgaria burkina faso burundi cambodia cameroon
-canada chad chile china colombia congo cuba cyprus czech denmark djibouti ecuador egypt eritrea
-ethiopia finland france gabon gambia georgia germany ghana greece guatemala guinea haiti
-honduras hungary india indonesia iran iraq ireland israel italy jamaica japan jordan kazakhstan
-kenya korea kuwait kyrgyzstan laos latvia lebanon liberia libya lithuania malawi malaysia mali
-mauritania mexico moldova mongolia morocco mozambique myanmar burma namibia nepal netherlands
-nicaragua niger nigeria oman pakistan palestine panama paraguay peru philippines poland
-portugal qatar romania russia rwanda saudi arabia senegal serbia sierra leone somalia sudan
-spain sri lanka syria taiwan tajikistan tanzania thailand togo tunisia turkey turkiye
-turkmenistan uganda ukraine uae emirates uk britain england usa america uruguay uzbekistan
-venezuela vietnam viet nam yemen zambia zimbabwe hong kong macau crimea kashmir tigray gaza
-afghan algerian argentine australian belarusian brazilian british burmese cambodian chinese
-cuban egyptian ethiopian european french german indian indonesian iranian iraqi israeli
-kazakh kenyan korean laotian lao malaysian mexican nigerian pakistani palestinian philippine
-filipino russian saudi sudanese syrian tanzanian thai turkish ugandan ukrainian uzbek
-venezuelan vietnamese zimbabwean american
-government ministry minister president prime parliament authority authorities police court
-supreme national state federal council assembly committee commission agency department
-office bureau regulator official officials people public republic kingdom union party
-democratic socialist islamic united north south east west central city province region
-internet online digital information communication communications security cyber cyberspace
-telecom telecommunications network mobile data media social platform platforms app apps
-isp isps vpn vpns sim id law decree bill act order rule rules regulation
-january february march april may june july august september october november december
-jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
-saturday sunday today yesterday week month year
-reuters afp ap bbc cnn xinhua tass news press update updated breaking exclusive report mr ms
-bo khoa hoc cong nghe thong tin truyen chinh phu quoc hoi thu tuong an ninh so
-"""
-
-# Platforms recognised even in lower case or at a sentence start; names that are also common
-# words (Signal, Line, Threads, Meta) are left to the capitalisation heuristic.
-_LEXICON_RAW = """
-telegram facebook whatsapp tiktok youtube instagram twitter viber wechat weibo zalo google
-gmail starlink wikipedia discord snapchat linkedin netflix skype reddit bluesky mastodon psiphon
-douyin kakaotalk vkontakte odnoklassniki yandex baidu microsoft openai chatgpt deepseek roblox
-"""
-
-_UNSPACED_RANGES = (
-    (0x0E00, 0x0EFF),  # Thai, Lao
-    (0x0F00, 0x0FFF),  # Tibetan
-    (0x1000, 0x109F),  # Myanmar
-    (0x1780, 0x17FF),  # Khmer
-    (0x3040, 0x30FF),  # Hiragana, Katakana
-    (0x3400, 0x4DBF),  # CJK extension A
-    (0x4E00, 0x9FFF),  # CJK unified ideographs
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0x20000, 0x2FA1F),  # CJK extensions B-F and supplement
-)
-
-# Letters that NFKD does not decompose but readers treat as their base letter.
-_FOLD_EXTRA = str.maketrans({"đ": "d", "ð": "d", "ø": "o", "ł": "l", "ß": "ss", "æ": "ae"})
-_TOKEN_RE = re.compile(r"[^\W_]+")
-_SENTENCE_RE = re.compile(r"(?<=[.!?;:])\s+")
-_COMPOUND_NUMBER_RE = re.compile(r"\b\d+(?:[/\-.]\d+)+\b")
-_YEAR_RE = re.compile(r"(?:19|20)\d\d")
-_UNSPACED_RE = re.compile(
-    "([" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _UNSPACED_RANGES) + "]+)"
-)
-
-
-def _fold(text: str) -> str:
-    """Casefold and strip accents, so 'Việt Nam' and 'Viet Nam' give the same words."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_FOLD_EXTRA))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def _stem(word: str) -> str:
-    """Strip common English inflections so 'blocks', 'blocked' and 'blocking' agree."""
-    if not word.isascii() or not word.isalpha() or len(word) < 5:
-        return word
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith("ing") and len(word) >= 6:
-        return word[:-3]
-    if word.endswith("ed"):
-        return word[:-2]
-    if word.endswith("es") and word[-3] in "sxz":
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def _words(text: str) -> list[str]:
-    """Split folded text into words, and unspaced-script runs into character bigrams."""
-    out: list[str] = []
-    for token in _TOKEN_RE.findall(_fold(text)):
-        if _UNSPACED_RE.search(token) is None:
-            out.append(_stem(token))
-            continue
-        # The capturing split alternates plain parts and unspaced runs (e.g. Chinese + "5G").
-        for index, part in enumerate(_UNSPACED_RE.split(token)):
-            if not part:
-                continue
-            if index % 2 == 0:
-                out.append(_stem(part))
-            else:
-                # Character bigrams stand in for words where there are no spaces.
-                out.extend(
-                    part if len(part) == 1 else map("".join, zip(part, part[1:], strict=False))
-                )
-    return out
-
-
-def _normalize_set(raw: str) -> frozenset[str]:
-    """Fold and stem a whitespace-separated word list once, at import."""
-    return frozenset(w for token in raw.split() for w in _words(token))
-
-
-_STOPWORDS = _normalize_set(_STOPWORDS_RAW)  # stemmed like the words they are checked against
-_GENERIC_TERMS = _normalize_set(_GENERIC_TERMS_RAW)
-_LEXICON = _normalize_set(_LEXICON_RAW)
-
-
-def _shingles(title: str, summary: str) -> set[str]:
-    """Content words of title and summary; title words also as '^word' so they weigh double."""
-    title_words = [w for w in _words(title) if w not in _STOPWORDS]
-    summary_words = [w for w in _words(summary) if w not in _STOPWORDS]
-    return {*title_words, *summary_words, *("^" + w for w in title_words)}
-
-
-def _is_title_case(title: str) -> bool:
-    """Tell whether a headline capitalises most words, which hides which ones are names."""
-    long_words = [w for w in title.split() if len(w) >= 4 and w[0].isalpha()]
-    capitalised = sum(1 for w in long_words if w[0].isupper())
-    return len(long_words) >= 3 and capitalised >= 0.6 * len(long_words)
-
-
-def _raw_candidates(text: str) -> Iterator[tuple[str, bool]]:
-    """Yield (word, is_name_like) for each word, judging case only away from sentence starts."""
-    for sentence in _SENTENCE_RE.split(text):
-        for position, word in enumerate(_TOKEN_RE.findall(sentence)):
-            acronym = len(word) >= 2 and word.isupper() and word.isalpha()
-            capitalised = word[0].isupper() and position > 0
-            yield word, acronym or capitalised
-
-
-def _key_terms(title: str, summary: str) -> frozenset[str]:
-    """Pick the words that identify a measure: names, platforms, acronyms, decree numbers."""
-    terms: set[str] = set()
-    for number in _COMPOUND_NUMBER_RE.findall(f"{title} {summary}"):
-        terms.add(_fold(number).replace(".", "/").replace("-", "/"))
-    summary_names: set[str] = set()
-    for word, name_like in _raw_candidates(summary):
-        if name_like:
-            summary_names.update(_words(word))
-    title_case = _is_title_case(title)
-    for word, name_like in _raw_candidates(title):
-        folded = _words(word)
-        # In a Title Case headline a capital says nothing; trust it only if the summary agrees.
-        if name_like and (not title_case or word.isupper() or set(folded) <= summary_names):
-            summary_names.update(folded)
-        terms.update(w for w in folded if w in _LEXICON)
-    terms.update(w for w in _words(summary) if w in _LEXICON)
-    for word in summary_names:
-        if word.isdigit():
-            if len(word) >= 3 and not _YEAR_RE.fullmatch(word):
-                terms.add(word)
-        elif len(word) >= 2 and not _UNSPACED_RE.match(word):
-            terms.add(word)
-    return frozenset(t for t in terms if t not in _GENERIC_TERMS and t not in _STOPWORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,20 +116,20 @@ class TextFingerprint:
 
 def text_fingerprint(title: str, summary: str) -> TextFingerprint:
     """Fingerprint an item's text so reports of the same story can be found and compared."""
-    shingles = _shingles(title, summary)
-    if not shingles:
-        return TextFingerprint((_EMPTY,) * NUM_PERM, _key_terms(title, summary))
+    shingle_set = shingles(title, summary)
+    if not shingle_set:
+        return TextFingerprint((_EMPTY,) * NUM_PERM, key_terms(title, summary))
     base = np.fromiter(
         (
             int.from_bytes(hashlib.blake2b(s.encode(), digest_size=4).digest(), "little")
-            for s in sorted(shingles)
+            for s in sorted(shingle_set)
         ),
         dtype=np.uint64,
-        count=len(shingles),
+        count=len(shingle_set),
     )
     hashed = (base[:, None] * _A[None, :] + _B[None, :]) % np.uint64(_PRIME)
     signature = tuple(int(v) for v in hashed.min(axis=0))
-    terms = sorted(_key_terms(title, summary))[:_MAX_TERMS]
+    terms = sorted(key_terms(title, summary))[:_MAX_TERMS]
     return TextFingerprint(signature, frozenset(terms))
 
 

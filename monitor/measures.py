@@ -88,14 +88,14 @@ class MeasureRecorder:
     def record(
         self,
         session: Session,
-        item: ItemRow,
+        item_id: int,
         entry: Entry,
         assessment: Assessment,
         feed_name: str,
         now: datetime,
     ) -> int:
         """Attach a flagged item to its event and queue alerts; returns how many were queued."""
-        change = self.assign_event(session, item, entry, assessment, now)
+        change = self.assign_event(session, item_id, entry, assessment, now)
         if change.kind is None:
             return 0
         message = AlertMessage(
@@ -116,10 +116,10 @@ class MeasureRecorder:
         key = f"event:{change.event.id}:{change.kind}"
         if change.kind == "update":
             key += f":{change.event.stage}"
-        return self.queue(session, message, key, now, event_id=change.event.id, item_id=item.id)
+        return self.queue(session, message, key, now, event_id=change.event.id, item_id=item_id)
 
     def assign_event(
-        self, session: Session, item: ItemRow, entry: Entry, assessment: Assessment, now: datetime
+        self, session: Session, item_id: int, entry: Entry, assessment: Assessment, now: datetime
     ) -> EventChange:
         """Join the event this item reports, or start a new one."""
         fingerprint = text_fingerprint(entry.title, entry.summary)
@@ -152,10 +152,10 @@ class MeasureRecorder:
             session.add(event)
             session.flush()
             repo.add_event_bands(session, event.id, keys)
-            item.event_id = event.id
+            repo.set_item_event(session, item_id, event.id)
             return EventChange(event, "new")
         event = next(row for row in rows if row.id == match.event_id)
-        item.event_id = event.id
+        repo.set_item_event(session, item_id, event.id)
         event.last_seen = max(event.last_seen, seen)
         event.item_count += 1
         event.categories = sorted(set(event.categories) | categories)

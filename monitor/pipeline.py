@@ -188,12 +188,12 @@ class Writer:
             return StoreSummary()
         texts = [ItemText(e.title, e.summary, e.language, row.country) for e in dedup.new]
         assessments = self.assessor.assess_many(texts)
+        ids = repo.store_items(session, row.id, dedup.new, assessments, now)
         flagged = queued = 0
-        for entry, assessment in zip(dedup.new, assessments, strict=True):
-            item = repo.store_item(session, row.id, entry, assessment, now)
+        for item_id, entry, assessment in zip(ids, dedup.new, assessments, strict=True):
             if assessment.relevant:
                 flagged += 1
-                queued += self.recorder.record(session, item, entry, assessment, row.name, now)
+                queued += self.recorder.record(session, item_id, entry, assessment, row.name, now)
         return StoreSummary(new_items=len(dedup.new), flagged=flagged, alerts_queued=queued)
 
     def _update_feed_state(

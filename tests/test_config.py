@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.countries import COUNTRY_NAMES, PSEUDO_CODES
 from monitor.domain import Category
 from monitor.errors import ConfigError
 from monitor.feeds_config import (
+    COUNTRY_CODES,
     AlertKind,
     Delivery,
     MonitorConfig,
@@ -406,3 +408,11 @@ def test_load_config_bad_utf8_names_line(tmp_path: Path) -> None:
     path.write_bytes(b"feeds:\n  - name: \xff\n")
     with pytest.raises(ConfigError, match=r":2: not valid UTF-8"):
         load_config(path, {})
+
+
+def test_every_named_country_is_a_config_country() -> None:
+    """Alerts name only countries a route can filter on; pseudo-codes (EU) are the exception."""
+    assert set(COUNTRY_NAMES) - PSEUDO_CODES <= COUNTRY_CODES
+    assert PSEUDO_CODES.issubset(COUNTRY_NAMES)
+    assert not PSEUDO_CODES & COUNTRY_CODES
+    assert "XK" in COUNTRY_CODES  # Kosovo: user-assigned, but accepted in feeds.yaml

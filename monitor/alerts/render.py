@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+# COUNTRY_NAMES moved to monitor.countries; re-exported so existing imports keep working.
+from monitor.countries import COUNTRY_NAMES as COUNTRY_NAMES
+from monitor.countries import country_name
 from monitor.domain import AlertMessage
 
 UNKNOWN_COUNTRY = "Unknown country"
@@ -121,7 +124,7 @@ def country_label(code: str | None) -> str:
     if not code:
         return UNKNOWN_COUNTRY
     code = code.strip().upper()
-    name = COUNTRY_NAMES.get(code)
+    name = country_name(code)
     return f"{name} ({code})" if name else code
 
 
@@ -397,42 +400,3 @@ def render_digest(
     if not events:
         lines.append("<p>No new measures.</p>" if fmt is BodyFormat.HTML else "No new measures.")
     return RenderedAlert(title=title, body=_cap("\n".join(lines), fmt), body_format=fmt)
-
-
-# ISO 3166-1 alpha-2 names (short forms) for the body's "Country" line.
-COUNTRY_NAMES: dict[str, str] = {
-    "AE": "United Arab Emirates", "AF": "Afghanistan", "AL": "Albania", "AM": "Armenia",
-    "AO": "Angola", "AR": "Argentina", "AT": "Austria", "AU": "Australia", "AZ": "Azerbaijan",
-    "BA": "Bosnia and Herzegovina", "BD": "Bangladesh", "BE": "Belgium", "BF": "Burkina Faso",
-    "BG": "Bulgaria", "BH": "Bahrain", "BI": "Burundi", "BJ": "Benin", "BN": "Brunei",
-    "BO": "Bolivia", "BR": "Brazil", "BT": "Bhutan", "BW": "Botswana", "BY": "Belarus",
-    "CA": "Canada", "CD": "DR Congo", "CF": "Central African Republic", "CG": "Congo",
-    "CH": "Switzerland", "CI": "Côte d'Ivoire", "CL": "Chile", "CM": "Cameroon", "CN": "China",
-    "CO": "Colombia", "CR": "Costa Rica", "CU": "Cuba", "CY": "Cyprus", "CZ": "Czechia",
-    "DE": "Germany", "DJ": "Djibouti", "DK": "Denmark", "DZ": "Algeria", "EC": "Ecuador",
-    "EE": "Estonia", "EG": "Egypt", "ER": "Eritrea", "ES": "Spain", "ET": "Ethiopia",
-    "EU": "European Union", "FI": "Finland", "FR": "France", "GA": "Gabon",
-    "GB": "United Kingdom", "GE": "Georgia", "GH": "Ghana", "GM": "Gambia", "GN": "Guinea",
-    "GQ": "Equatorial Guinea", "GR": "Greece", "GT": "Guatemala", "HK": "Hong Kong",
-    "HN": "Honduras", "HR": "Croatia", "HT": "Haiti", "HU": "Hungary", "ID": "Indonesia",
-    "IE": "Ireland", "IL": "Israel", "IN": "India", "IQ": "Iraq", "IR": "Iran",
-    "IT": "Italy", "JO": "Jordan", "JP": "Japan", "KE": "Kenya", "KG": "Kyrgyzstan",
-    "KH": "Cambodia", "KP": "North Korea", "KR": "South Korea", "KW": "Kuwait",
-    "KZ": "Kazakhstan", "LA": "Laos", "LB": "Lebanon", "LK": "Sri Lanka", "LR": "Liberia",
-    "LT": "Lithuania", "LV": "Latvia", "LY": "Libya", "MA": "Morocco", "MD": "Moldova",
-    "ME": "Montenegro", "MG": "Madagascar", "MK": "North Macedonia", "ML": "Mali",
-    "MM": "Myanmar", "MN": "Mongolia", "MR": "Mauritania", "MW": "Malawi", "MX": "Mexico",
-    "MY": "Malaysia", "MZ": "Mozambique", "NA": "Namibia", "NE": "Niger", "NG": "Nigeria",
-    "NI": "Nicaragua", "NL": "Netherlands", "NO": "Norway", "NP": "Nepal",
-    "NZ": "New Zealand", "OM": "Oman", "PA": "Panama", "PE": "Peru", "PH": "Philippines",
-    "PK": "Pakistan", "PL": "Poland", "PS": "Palestine", "PT": "Portugal", "PY": "Paraguay",
-    "QA": "Qatar", "RO": "Romania", "RS": "Serbia", "RU": "Russia", "RW": "Rwanda",
-    "SA": "Saudi Arabia", "SD": "Sudan", "SE": "Sweden", "SG": "Singapore", "SI": "Slovenia",
-    "SK": "Slovakia", "SL": "Sierra Leone", "SN": "Senegal", "SO": "Somalia",
-    "SS": "South Sudan", "SV": "El Salvador", "SY": "Syria", "SZ": "Eswatini", "TD": "Chad",
-    "TG": "Togo", "TH": "Thailand", "TJ": "Tajikistan", "TM": "Turkmenistan",
-    "TN": "Tunisia", "TR": "Türkiye", "TW": "Taiwan", "TZ": "Tanzania", "UA": "Ukraine",
-    "UG": "Uganda", "US": "United States", "UY": "Uruguay", "UZ": "Uzbekistan",
-    "VE": "Venezuela", "VN": "Viet Nam", "YE": "Yemen", "ZA": "South Africa", "ZM": "Zambia",
-    "ZW": "Zimbabwe",
-}  # fmt: skip

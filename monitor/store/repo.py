@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
@@ -176,42 +176,69 @@ def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield values[start : start + size]
 
 
-def store_item(
-    session: Session, feed_id: int, entry: Entry, assessment: Assessment, now: datetime
-) -> ItemRow:
-    """Insert a new item with its first source and its assessment."""
-    item = ItemRow(
-        feed_id=feed_id,
-        guid=entry.guid,
-        url=entry.url,
-        title=entry.title,
-        summary=entry.summary,
-        language=entry.language,
-        published=entry.published,
-        fetched_at=now,
-        content_hash=entry.content_hash,
-        source_count=1,
+def store_items(
+    session: Session,
+    feed_id: int,
+    entries: Sequence[Entry],
+    assessments: Sequence[Assessment],
+    now: datetime,
+) -> list[int]:
+    """Insert new items with their first source and assessment; returns ids in entry order.
+
+    Bulk Core inserts: a first poll stores thousands of items, and ORM unit-of-work
+    bookkeeping per row cost more than the SQL itself.
+    """
+    if not entries:
+        return []
+    item_rows = [
+        {
+            "feed_id": feed_id,
+            "guid": entry.guid,
+            "url": entry.url,
+            "title": entry.title,
+            "summary": entry.summary,
+            "language": entry.language,
+            "published": entry.published,
+            "fetched_at": now,
+            "content_hash": entry.content_hash,
+            "source_count": 1,
+            "event_id": None,
+        }
+        for entry in entries
+    ]
+    returning = insert(ItemRow).returning(ItemRow.id, sort_by_parameter_order=True)
+    ids = list(session.scalars(returning, item_rows))
+    session.execute(
+        insert(ItemSourceRow),
+        [
+            {"item_id": item_id, "feed_id": feed_id, "guid": e.guid, "url": e.url, "seen_at": now}
+            for item_id, e in zip(ids, entries, strict=True)
+        ],
     )
-    session.add(item)
-    session.flush()
-    session.add(
-        ItemSourceRow(item_id=item.id, feed_id=feed_id, guid=entry.guid, url=entry.url, seen_at=now)
+    session.execute(
+        insert(AssessmentRow),
+        [
+            {
+                "item_id": item_id,
+                "relevant": a.relevant,
+                "score": a.score,
+                "categories": [str(c) for c in a.categories],
+                "country": a.country,
+                "stage": str(a.stage),
+                "matched_terms": list(a.matched_terms),
+                "evidence": list(a.evidence),
+                "model_version": a.model_version,
+                "created_at": now,
+            }
+            for item_id, a in zip(ids, assessments, strict=True)
+        ],
     )
-    session.add(
-        AssessmentRow(
-            item_id=item.id,
-            relevant=assessment.relevant,
-            score=assessment.score,
-            categories=[str(c) for c in assessment.categories],
-            country=assessment.country,
-            stage=str(assessment.stage),
-            matched_terms=list(assessment.matched_terms),
-            evidence=list(assessment.evidence),
-            model_version=assessment.model_version,
-            created_at=now,
-        )
-    )
-    return item
+    return ids
+
+
+def set_item_event(session: Session, item_id: int, event_id: int) -> None:
+    """Record which event an item reports."""
+    session.execute(update(ItemRow).where(ItemRow.id == item_id).values(event_id=event_id))
 
 
 def event_candidates(
