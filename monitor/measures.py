@@ -158,17 +158,36 @@ class MeasureRecorder:
         repo.set_item_event(session, item_id, event.id)
         event.last_seen = max(event.last_seen, seen)
         event.item_count += 1
-        event.categories = sorted(set(event.categories) | categories)
         event.max_score = max(event.max_score, assessment.score)
-        # The event's fingerprint follows its newest wording, so the next follow-up finds it.
-        merged = merge_fingerprints(TextFingerprint.from_bytes(event.fingerprint), fingerprint)
-        event.fingerprint = merged.to_bytes()
-        repo.add_event_bands(session, event.id, band_keys(merged))
+        self._carry_forward(session, event, fingerprint, categories, match.near_duplicate)
         moved_to = advance_stage(event.stage, str(assessment.stage))
         if moved_to is None:
             return EventChange(event, None)
         previous, event.stage = event.stage, moved_to
         return EventChange(event, "update", previous)
+
+    @staticmethod
+    def _carry_forward(
+        session: Session,
+        event: EventRow,
+        fingerprint: TextFingerprint,
+        categories: frozenset[str],
+        near_duplicate: bool,
+    ) -> None:
+        """Let the event follow its newest wording, without letting it swallow other measures.
+
+        Only a near-duplicate copy may widen what the event is about (its categories and key
+        terms); a looser follow-up just moves the text signature. Otherwise every joined item
+        would add terms and categories until one event matched every measure of a country.
+        """
+        stored = TextFingerprint.from_bytes(event.fingerprint)
+        if near_duplicate:
+            event.categories = sorted(set(event.categories) | categories)
+            moved = merge_fingerprints(stored, fingerprint)
+        else:
+            moved = TextFingerprint(fingerprint.signature, stored.terms)
+        event.fingerprint = moved.to_bytes()
+        repo.add_event_bands(session, event.id, band_keys(moved))
 
     def queue(
         self,
