@@ -37,7 +37,7 @@ class Settings:
 
     config_path: Path
     db_url: str
-    workers: int = 16
+    workers: int = 32
     tick_seconds: float = 5.0
     reload_seconds: float = 15.0
     per_host: int = 2
@@ -51,7 +51,7 @@ def settings_from_env(
     return Settings(
         config_path=Path(config_path or env.get("MONITOR_CONFIG", "feeds.yaml")),
         db_url=db_url or env.get("MONITOR_DB_URL", "sqlite:///monitor.db"),
-        workers=int(env.get("MONITOR_WORKERS", "16")),
+        workers=int(env.get("MONITOR_WORKERS", "32")),
         tick_seconds=float(env.get("MONITOR_TICK_SECONDS", "5")),
         per_host=int(env.get("MONITOR_PER_HOST", "2")),
         host_spacing_s=float(env.get("MONITOR_HOST_SPACING", "1.0")),
@@ -238,7 +238,8 @@ def build_runtime(
         engine=engine,
         sessions=make_sessions(engine),
         classifier=classifier or Classifier.load(_model_path(env)),
-        http=http or make_client(FetchLimits(user_agent=user_agent(contact))),
+        http=http
+        or make_client(FetchLimits(user_agent=user_agent(contact)), connections=settings.workers),
         targets=route_targets(config, env),
         notifier_for=notifier_for or default_notifier_for(),
     )

@@ -63,11 +63,22 @@ class FetchLimits:
     user_agent: str = field(default_factory=user_agent)
 
 
-def make_client(limits: FetchLimits, *, trust_env: bool = True) -> httpx.Client:
-    """An httpx client for feed polling; redirects are followed by `fetch_feed` itself."""
+def make_client(
+    limits: FetchLimits, *, trust_env: bool = True, connections: int = 32
+) -> httpx.Client:
+    """An httpx client for feed polling; redirects are followed by `fetch_feed` itself.
+
+    `connections` should match the number of fetch threads: a thread waiting for a pooled
+    connection is a thread not fetching.
+    """
+    pool = httpx.Limits(
+        max_connections=connections,
+        max_keepalive_connections=max(connections // 2, 1),
+        keepalive_expiry=30,
+    )
     return httpx.Client(
         timeout=_timeout(limits, limits.total_timeout_s),
-        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16, keepalive_expiry=30),
+        limits=pool,
         follow_redirects=False,
         headers={
             "User-Agent": limits.user_agent,
