@@ -93,11 +93,14 @@ class MeasureRecorder:
         assessment: Assessment,
         feed_name: str,
         now: datetime,
-    ) -> int:
-        """Attach a flagged item to its event and queue alerts; returns how many were queued."""
+    ) -> tuple[int, int]:
+        """Find a flagged item's event and queue its alerts; returns (event id, alerts queued).
+
+        The caller records the item's event id (in bulk, with the other items of the feed).
+        """
         change = self.assign_event(session, item_id, entry, assessment, now)
         if change.kind is None:
-            return 0
+            return change.event.id, 0
         message = AlertMessage(
             kind=change.kind,
             title=entry.title,
@@ -116,7 +119,8 @@ class MeasureRecorder:
         key = f"event:{change.event.id}:{change.kind}"
         if change.kind == "update":
             key += f":{change.event.stage}"
-        return self.queue(session, message, key, now, event_id=change.event.id, item_id=item_id)
+        queued = self.queue(session, message, key, now, event_id=change.event.id, item_id=item_id)
+        return change.event.id, queued
 
     def assign_event(
         self, session: Session, item_id: int, entry: Entry, assessment: Assessment, now: datetime
@@ -152,10 +156,8 @@ class MeasureRecorder:
             session.add(event)
             session.flush()
             repo.add_event_bands(session, event.id, keys)
-            repo.set_item_event(session, item_id, event.id)
             return EventChange(event, "new")
         event = next(row for row in rows if row.id == match.event_id)
-        repo.set_item_event(session, item_id, event.id)
         event.last_seen = max(event.last_seen, seen)
         event.item_count += 1
         event.max_score = max(event.max_score, assessment.score)

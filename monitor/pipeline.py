@@ -189,11 +189,17 @@ class Writer:
         texts = [ItemText(e.title, e.summary, e.language, row.country) for e in dedup.new]
         assessments = self.assessor.assess_many(texts)
         ids = repo.store_items(session, row.id, dedup.new, assessments, now)
-        flagged = queued = 0
+        queued = 0
+        item_events: list[tuple[int, int]] = []
         for item_id, entry, assessment in zip(ids, dedup.new, assessments, strict=True):
             if assessment.relevant:
-                flagged += 1
-                queued += self.recorder.record(session, item_id, entry, assessment, row.name, now)
+                event_id, alerts = self.recorder.record(
+                    session, item_id, entry, assessment, row.name, now
+                )
+                item_events.append((item_id, event_id))
+                queued += alerts
+        repo.set_item_events(session, item_events)
+        flagged = len(item_events)
         return StoreSummary(new_items=len(dedup.new), flagged=flagged, alerts_queued=queued)
 
     def _update_feed_state(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
@@ -14,6 +15,7 @@ from monitor.domain import Assessment, Entry
 from monitor.store.models import (
     AlertRow,
     AssessmentRow,
+    Base,
     EventBandRow,
     EventRow,
     FeedRow,
@@ -206,17 +208,21 @@ def store_items(
         }
         for entry in entries
     ]
-    returning = insert(ItemRow).returning(ItemRow.id, sort_by_parameter_order=True)
-    ids = list(session.scalars(returning, item_rows))
-    session.execute(
-        insert(ItemSourceRow),
+    # Core statements on the session's connection: the ORM bulk path spends more time on
+    # bookkeeping than SQLite spends on the rows.
+    connection = session.connection()
+    items = _table(ItemRow)
+    returning = insert(items).returning(items.c.id, sort_by_parameter_order=True)
+    ids = list(connection.execute(returning, item_rows).scalars())
+    connection.execute(
+        insert(_table(ItemSourceRow)),
         [
             {"item_id": item_id, "feed_id": feed_id, "guid": e.guid, "url": e.url, "seen_at": now}
             for item_id, e in zip(ids, entries, strict=True)
         ],
     )
-    session.execute(
-        insert(AssessmentRow),
+    connection.execute(
+        insert(_table(AssessmentRow)),
         [
             {
                 "item_id": item_id,
@@ -236,9 +242,24 @@ def store_items(
     return ids
 
 
-def set_item_event(session: Session, item_id: int, event_id: int) -> None:
-    """Record which event an item reports."""
-    session.execute(update(ItemRow).where(ItemRow.id == item_id).values(event_id=event_id))
+def _table(model: type[Base]) -> Table:
+    """A model's Table, typed as one (mypy sees only FromClause)."""
+    return cast(Table, model.__table__)
+
+
+def set_item_events(session: Session, item_events: Sequence[tuple[int, int]]) -> None:
+    """Record which event each item reports, in one statement."""
+    if not item_events:
+        return
+    items = _table(ItemRow)
+    statement = (
+        update(items)
+        .where(items.c.id == bindparam("item_id"))
+        .values(event_id=bindparam("event_id"))
+    )
+    session.connection().execute(
+        statement, [{"item_id": item, "event_id": event} for item, event in item_events]
+    )
 
 
 def event_candidates(
