@@ -23,6 +23,7 @@ from monitor.fetch import FetchLimits, HostGate, make_client, user_agent
 from monitor.measures import MeasureRecorder
 from monitor.pipeline import FetchContext, Writer
 from monitor.poller import Poller
+from monitor.reader import make_reader
 from monitor.store import repo
 from monitor.store.db import make_engine, make_sessions
 
@@ -42,6 +43,7 @@ class Settings:
     reload_seconds: float = 15.0
     per_host: int = 2
     host_spacing_s: float = 1.0
+    parse_processes: int = 0  # 0: parse in the fetch threads
 
 
 def settings_from_env(
@@ -55,6 +57,7 @@ def settings_from_env(
         tick_seconds=float(env.get("MONITOR_TICK_SECONDS", "5")),
         per_host=int(env.get("MONITOR_PER_HOST", "2")),
         host_spacing_s=float(env.get("MONITOR_HOST_SPACING", "1.0")),
+        parse_processes=int(env.get("MONITOR_PARSE_PROCESSES", str(os.cpu_count() or 1))),
     )
 
 
@@ -159,6 +162,7 @@ class Runtime:
                 gate=HostGate(self.settings.per_host, self.settings.host_spacing_s),
                 limits=limits,
                 now=self.clock.now,
+                reader=make_reader(self.settings.parse_processes),
                 max_items=self.config.defaults.max_items_per_poll,
                 feed_headers=feed_headers(self.config),
             )
@@ -194,6 +198,7 @@ class Runtime:
     def close(self) -> None:
         if self._poller is not None:
             self._poller.shutdown()
+            self._poller.fetch_context.reader.close()
         self.http.close()
         self.engine.dispose()
 

@@ -484,6 +484,7 @@ def eval_command(corpus: Path, as_json: bool, model: Path | None, cv: int | None
     try:
         examples = read_corpus(corpus)
         if cv:
+            _require_training_extra()
             report = cross_validate(examples, k=cv)
             report.pop("folds", None)
         else:
@@ -510,6 +511,7 @@ def train(obj: CliContext, corpora: tuple[Path, ...], out: Path, no_feedback: bo
     from monitor.classify import train as train_model
     from monitor.feedback import feedback_examples
 
+    _require_training_extra()
     examples = []
     try:
         for path in corpora:
@@ -524,6 +526,15 @@ def train(obj: CliContext, corpora: tuple[Path, ...], out: Path, no_feedback: bo
     model = train_model(examples)
     save_model(model, out)
     click.echo(f"trained on {len(examples)} examples -> {out} (use it: MONITOR_MODEL={out})")
+
+
+def _require_training_extra() -> None:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as exc:
+        raise click.ClickException(
+            'training needs scikit-learn: pip install "monitor[train]" (or ".[train]")'
+        ) from exc
 
 
 @main.command()

@@ -18,8 +18,7 @@ from monitor.domain import Assessment, Entry, FetchResult, ItemText, Validators
 from monitor.errors import FeedGoneError, FetchError, MonitorError
 from monitor.fetch import FetchLimits, HostGate, fetch_feed
 from monitor.measures import MeasureRecorder
-from monitor.normalize import normalize_entry
-from monitor.parse import parse_feed
+from monitor.reader import InlineReader, Reader, ReadRequest
 from monitor.schedule import next_poll_after_failure, next_poll_after_success
 from monitor.store import repo
 from monitor.store.models import FeedRow, FetchLogRow
@@ -95,6 +94,7 @@ class FetchContext:
     gate: HostGate
     limits: FetchLimits
     now: Callable[[], datetime]
+    reader: Reader = field(default_factory=InlineReader)
     max_items: int = 200
     # Extra request headers per feed name, from feeds.yaml (resolved secrets: never logged).
     feed_headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -129,24 +129,27 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
         return FeedOutcome(job, started, elapsed(), error_kind="internal", error=repr(exc)[:300])
     if fetched.not_modified:
         return FeedOutcome(job, started, elapsed(), fetched=fetched)
+    request = ReadRequest(
+        body=fetched.body,
+        content_type=fetched.content_type,
+        url=fetched.url,
+        max_items=ctx.max_items,
+        fetched_at=started,
+        feed_language=job.language,
+    )
     try:
-        parsed = parse_feed(
-            fetched.body, fetched.content_type, fetched.url, max_entries=ctx.max_items
-        )
+        document = ctx.reader.read(request)
     except MonitorError as exc:
         return FeedOutcome(job, started, elapsed(), fetched, error_kind="parse", error=str(exc))
-    if parsed.is_html:
-        hint = f"; it advertises {', '.join(parsed.feed_links[:3])}" if parsed.feed_links else ""
+    if document.is_html:
+        links = document.feed_links
+        hint = f"; it advertises {', '.join(links[:3])}" if links else ""
         return FeedOutcome(
             job, started, elapsed(), fetched, error_kind="not_a_feed",
             error=f"an HTML page was served instead of a feed{hint}",
         )  # fmt: skip
-    language = job.language or parsed.language
-    entries = tuple(
-        normalize_entry(raw, fetched_at=started, feed_language=language) for raw in parsed.entries
-    )
     return FeedOutcome(
-        job, started, elapsed(), fetched, entries=entries, malformed=parsed.malformed
+        job, started, elapsed(), fetched, entries=document.entries, malformed=document.malformed
     )
 
 

@@ -67,7 +67,7 @@ class Poller:
         now: Callable[[], datetime],
         *,
         workers: int = 16,
-        lease: timedelta = timedelta(minutes=10),
+        lease: timedelta = timedelta(seconds=45),
         claim_limit: int = 1000,
     ) -> None:
         self.sessions = sessions
@@ -83,8 +83,9 @@ class Poller:
         self._success_seen = False
 
     def tick(self) -> CycleReport:
-        """Store what has finished, then start the feeds that are due."""
+        """Store what has finished, keep in-flight leases alive, start the feeds that are due."""
         report = self._drain(block=False)
+        self._extend_leases()
         self._submit(self._claim(only=None))
         return report
 
@@ -94,6 +95,7 @@ class Poller:
         report = CycleReport()
         while self._in_flight:
             partial = self._drain(block=True)
+            self._extend_leases()
             for name in ("polled", "failed", "new_items", "flagged", "alerts_queued"):
                 setattr(report, name, getattr(report, name) + getattr(partial, name))
             report.offline = report.offline or partial.offline
@@ -134,7 +136,9 @@ class Poller:
         if not pending:
             return self._store_all([])
         if block:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            # Wake up now and then even if nothing finished, so leases are kept alive.
+            wait_s = self.lease.total_seconds() / 3
+            done, _ = wait(pending, timeout=wait_s, return_when=FIRST_COMPLETED)
         else:
             done = {future for future in pending if future.done()}
         outcomes = []
@@ -198,6 +202,23 @@ class Poller:
             return
         report.add(outcome, summary)
         _log_poll(outcome, summary)
+
+    def _extend_leases(self) -> None:
+        """Heartbeat: a lease is short so a crashed process's feeds come back quickly, and
+        renewed while this process still works on them."""
+        with self._lock:
+            ids = [job.feed_id for job in self._in_flight.values()]
+        if not ids:
+            return
+        try:
+            with self.sessions.begin() as session:
+                session.execute(
+                    update(FeedRow)
+                    .where(FeedRow.id.in_(ids))
+                    .values(lease_until=self.now() + self.lease)
+                )
+        except SQLAlchemyError as exc:
+            logger.warning("could not extend feed leases: %s", _short(exc))
 
     def release(self) -> None:
         """Give back the leases of feeds still in flight (on shutdown), so a restart polls them."""

@@ -115,5 +115,75 @@ def test_packaged_model_loads_quickly() -> None:
     start = time.perf_counter()
     classifier = Classifier.load()
     assert time.perf_counter() - start < 2.0  # the target is 1 s; slack for slow CI
-    assert classifier.version.startswith("clf1-")
+    assert classifier.version.startswith("clf2-")
     assert 0.0 < classifier.threshold < 1.0
+
+
+def test_feature_columns_are_pinned() -> None:
+    # The hashing must give the same columns in every process and on every platform; a
+    # change here silently invalidates every trained model (bump model.FORMAT with it).
+    from monitor.classify.features import FeatureBuilder, FeatureConfig
+
+    names, columns = FeatureBuilder(FeatureConfig(), ()).word_features("internet shutdown 断网")
+    assert names == [
+        "internet",
+        "shutdown",
+        "断",
+        "网",
+        "internet shutdown",
+        "shutdown 断",
+        "断 网",
+    ]
+    assert columns.tolist() == [125483, 189658, 228871, 162160, 238405, 153650, 48056]
+
+
+def test_direct_scores_equal_the_training_matrix() -> None:
+    from monitor.classify.features import FeatureBuilder, FeatureConfig
+    from monitor.classify.rules import analyze
+
+    rules = load_rules()
+    model = train(SYNTHETIC)
+    texts = [(e.title, "Second sentence, the the the.") for e in SYNTHETIC] + [("", "")]
+    evidence = [analyze(rules, title, summary) for title, summary in texts]
+    for config in (model.config, FeatureConfig(word_bits=10, word_ngram_max=3, char_bits=8)):
+        builder = FeatureBuilder(config, rules.negative_groups)
+        rng = np.random.default_rng(0)
+        weights = rng.normal(size=(builder.width, 3)).astype(np.float32)
+        bias = np.array([0.5, -1.0, 0.0], dtype=np.float32)
+        matrix = builder.transform(evidence)
+        expected = matrix.astype(np.float64) @ weights.astype(np.float64) + bias
+        got = builder.scores(evidence, weights, bias)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_inference_imports_neither_sklearn_nor_scipy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from monitor.classify import Classifier\n"
+        "from monitor.domain import ItemText\n"
+        "Classifier.load().assess_many([ItemText('Regulator blocks a chat app'), ItemText('x')])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_model_of_the_old_format_is_refused_clearly(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "old.npz"
+    save_model(train(SYNTHETIC), path)
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta["format"] = 1
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "v1.npz", **arrays)
+    with pytest.raises(ModelError, match="format 1, expected 2; retrain"):
+        load_model(tmp_path / "v1.npz")

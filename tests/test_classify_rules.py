@@ -95,3 +95,19 @@ def test_terms_apart_in_title_and_summary_do_not_pair(rules: RuleSet) -> None:
 def test_rules_have_a_stable_digest(rules: RuleSet) -> None:
     assert rules.digest == load_rules().digest
     assert rules.matcher.size > 1000
+
+
+def test_matcher_cache_gives_the_same_hits_as_a_fresh_matcher(rules: RuleSet) -> None:
+    # Spans are identified through a cache keyed by the span and its neighbours; the same
+    # span with other neighbours must still get the term the full expression gives there.
+    texts = [
+        "internet shutdown ordered; the internet-shutdowns continue",
+        "blocked access to the app, blocked",
+        "xinternet shutdown and internet shutdownx",
+        "Chính phủ yêu cầu chặn ứng dụng; chặn",
+        "全省断网，断网",
+    ]
+    warm = rules.matcher
+    for text in texts * 2:
+        fresh = load_rules().matcher
+        assert warm.find(text) == fresh.find(text)

@@ -9,11 +9,13 @@ the outbox makes the row itself exist once per (route, event, kind).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.notify import Notifier, redact_url
@@ -27,6 +29,8 @@ from monitor.store.models import AlertRow, RouteStateRow
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+MARK_ATTEMPTS = 5
+MARK_RETRY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,7 @@ class Delivery:
         now: Callable[[], datetime],
         *,
         max_attempts: int = 8,
-        lease: timedelta = timedelta(minutes=2),
+        lease: timedelta = timedelta(seconds=60),
         base_backoff: timedelta = timedelta(seconds=30),
         batch: int = 50,
     ) -> None:
@@ -79,16 +83,18 @@ class Delivery:
     def deliver_due(self, stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
         """Send every pending alert that is due; failures are retried later with backoff."""
         sent = failed = dead = 0
-        for row_id in self._claim_due():
-            if stop():
-                break  # unsent claims go back to the queue when their lease expires
+        for _ in range(self.batch):
+            # One row leased at a time: a crash strands at most the row being sent.
+            row_id = None if stop() else self._claim_next()
+            if row_id is None:
+                break
             outcome = self._send_one(row_id)
             sent += outcome == "sent"
             failed += outcome == "failed"
             dead += outcome == "dead"
         return DeliveryReport(sent=sent, failed=failed, dead=dead)
 
-    def _claim_due(self) -> list[int]:
+    def _claim_next(self) -> int | None:
         now = self.now()
         with self.sessions.begin() as session:
             query = (
@@ -101,15 +107,16 @@ class Delivery:
                     )
                 )
                 .order_by(AlertRow.due_at, AlertRow.id)
-                .limit(self.batch)
+                .limit(1)
             )
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = list(session.scalars(query))
-            for row in rows:
-                row.status = "sending"
-                row.lease_until = now + self.lease
-            return [row.id for row in rows]
+            row = session.scalars(query).first()
+            if row is None:
+                return None
+            row.status = "sending"
+            row.lease_until = now + self.lease
+            return row.id
 
     def _send_one(self, row_id: int) -> str:
         with self.sessions.begin() as session:
@@ -123,6 +130,19 @@ class Delivery:
                 message = _with_sources(message, sources)
         rendered = render(message, format_for_url(target.url, target.body_format), now=self.now())
         error = self._send(target, rendered)
+        # The message is out (or not): record that even if the database blips right now,
+        # since an unrecorded success is the one way a message can go out twice.
+        for attempt in range(MARK_ATTEMPTS):
+            try:
+                return self._record_result(row_id, error)
+            except SQLAlchemyError as exc:
+                if attempt == MARK_ATTEMPTS - 1:
+                    raise
+                logger.warning("could not record delivery of alert %d, retrying: %s", row_id, exc)
+                time.sleep(MARK_RETRY_S)
+        return "skipped"
+
+    def _record_result(self, row_id: int, error: str | None) -> str:
         with self.sessions.begin() as session:
             row = session.get(AlertRow, row_id)
             if row is None:

@@ -1,4 +1,8 @@
-"""The Classifier: rules and model combined into explainable Assessments, in batches."""
+"""The Classifier: rules and model combined into explainable Assessments, in batches.
+
+Inference needs numpy only: features.py hashes the text and sums the model's weights
+directly, so neither scipy nor scikit-learn is imported to load a model or assess items.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import murmurhash3_32
+import numpy.typing as npt
 
 from monitor.domain import Assessment, Category, ItemText, Stage
 from monitor.errors import ModelError
@@ -25,11 +29,13 @@ _CATEGORY_ADD = 0.6
 _MAX_TERMS = 20
 CATEGORIES = tuple(Category)
 _TOP_FEATURES = 3
+# Items are scored in chunks, which bounds the memory of the intermediate arrays.
+_CHUNK = 1024
 
 
-def _sigmoid(x: FloatArray) -> FloatArray:
-    """Logistic function, elementwise."""
-    out: FloatArray = (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Logistic function, elementwise (in float32 precision, as the scores are reported)."""
+    out: npt.NDArray[np.float64] = (1.0 / (1.0 + np.exp(-x.astype(np.float32)))).astype(np.float64)
     return out
 
 
@@ -48,7 +54,16 @@ class Classifier:
         self._features = FeatureBuilder(model.config, rules.negative_groups)
         if self._features.rule_names != model.rule_names:
             raise ModelError("the model's rule features do not match these rules; retrain it")
-        self._word_analyzer = self._features.word_analyzer()
+        if model.weights.shape[0] != self._features.width:
+            raise ModelError("the model's width does not match its feature configuration")
+        self._weights: FloatArray = np.ascontiguousarray(model.weights, dtype=np.float32)
+        self._bias: FloatArray = model.bias.astype(np.float32)
+        relevant_head = model.head(RELEVANT) or 0
+        self._relevant_head = relevant_head
+        self._relevant_weights: FloatArray = np.ascontiguousarray(self._weights[:, relevant_head])
+        self._category_heads = tuple(
+            (category, model.head(CATEGORY_HEAD + category.value)) for category in CATEGORIES
+        )
         self.threshold = model.threshold
         self.version = f"{model.version}+rules-{rules.digest[:8]}"
 
@@ -62,53 +77,60 @@ class Classifier:
         return self.assess_many([item])[0]
 
     def assess_many(self, items: Sequence[ItemText]) -> list[Assessment]:
-        """Verdicts on a batch; features and model scores are computed as matrices."""
-        if not items:
-            return []
-        evidence = [analyze(self.rules, item.title, item.summary) for item in items]
-        x = self._features.transform(evidence)
-        logits = np.asarray(x @ self.model.weights) + self.model.bias
-        probabilities = _sigmoid(logits.astype(np.float32))
+        """Verdicts on a batch; model scores are computed for chunks of items at once."""
+        verdicts: list[Assessment] = []
+        for start in range(0, len(items), _CHUNK):
+            verdicts += self._assess_chunk(items[start : start + _CHUNK])
+        return verdicts
+
+    def _assess_chunk(self, items: Sequence[ItemText]) -> list[Assessment]:
+        """Verdicts on up to _CHUNK items."""
+        rules = self.rules
+        evidence = [analyze(rules, item.title, item.summary) for item in items]
+        logits = self._features.scores(evidence, self._weights, self._bias)
+        probabilities = _sigmoid(logits).tolist()
         return [
             self._assessment(item, ev, probs)
             for item, ev, probs in zip(items, evidence, probabilities, strict=True)
         ]
 
-    def _assessment(self, item: ItemText, evidence: RuleEvidence, probs: FloatArray) -> Assessment:
+    def _assessment(self, item: ItemText, evidence: RuleEvidence, probs: list[float]) -> Assessment:
         """Assemble one Assessment from its rule evidence and head probabilities."""
-        score = float(probs[0])
+        score = probs[self._relevant_head]
         relevant = score >= self.threshold
         categories = self._categories(evidence, probs, relevant)
-        stage = stage_scores(self.rules, evidence)
         country = guess_country(self.rules, evidence, item.feed_country)
         reasons = _rule_reasons(evidence)
         reasons.append(f"model: relevance {score:.2f} (threshold {self.threshold:.2f})")
         if relevant:
             reasons.append("model features: " + ", ".join(self._top_features(evidence)))
+        stage = Stage.NONE
         if categories or relevant:
-            reasons.append(f"stage {stage.stage.value}: " + ", ".join(stage.cues[:6]))
+            guess = stage_scores(self.rules, evidence)
+            stage = guess.stage
+            reasons.append(f"stage {stage.value}: " + ", ".join(guess.cues[:6]))
             reasons.append(country.reason)
         return Assessment(
             relevant=relevant,
             score=round(score, 4),
             categories=categories,
             country=country.code,
-            stage=stage.stage if (categories or relevant) else Stage.NONE,
-            matched_terms=evidence.terms()[:_MAX_TERMS],
+            stage=stage,
+            matched_terms=evidence.terms()[:_MAX_TERMS] if evidence.hits else (),
             evidence=tuple(reasons),
             model_version=self.version,
         )
 
     def _categories(
-        self, evidence: RuleEvidence, probs: FloatArray, relevant: bool
+        self, evidence: RuleEvidence, probs: list[float], relevant: bool
     ) -> tuple[Category, ...]:
         """Categories the rules see (unless the model rejects them) or the model is sure of."""
         chosen: list[Category] = []
         best: tuple[float, Category] | None = None
-        for category in CATEGORIES:
-            head = self.model.head(CATEGORY_HEAD + category.value)
-            p = None if head is None else float(probs[head])
-            seen = evidence.categories.get(category)
+        seen_by_rules = evidence.categories
+        for category, head in self._category_heads:
+            p = None if head is None else probs[head]
+            seen = seen_by_rules.get(category) if seen_by_rules else None
             rule_ok = seen is not None and (seen.phrase or seen.actor or seen.pair)
             if (rule_ok and (p is None or p >= _CATEGORY_KEEP)) or (
                 p is not None and p >= _CATEGORY_ADD
@@ -122,17 +144,21 @@ class Classifier:
 
     def _top_features(self, evidence: RuleEvidence) -> list[str]:
         """The item's words and rule flags that pushed its relevance score most."""
-        weights = self.model.weights[:, self.model.head(RELEVANT) or 0]
-        contributions: dict[str, float] = {}
-        width = 1 << self.model.config.word_bits
-        for gram in set(self._word_analyzer(evidence.text)):
-            column = murmurhash3_32(gram, seed=0, positive=True) % width
-            contributions[gram] = float(weights[column])
+        names, columns = self._features.word_features(evidence.text)
+        weights = self._relevant_weights[columns]
+        if len(names) > _TOP_FEATURES:
+            # Only words tied with or above the k-th largest weight can make the top k.
+            floor = np.partition(weights, -_TOP_FEATURES)[-_TOP_FEATURES]
+            keep = np.flatnonzero(weights >= floor).tolist()
+        else:
+            keep = list(range(len(names)))
+        values = weights.tolist()
+        contributions = {names[i]: values[i] for i in keep}
         offset = self.model.config.text_width
         flags = self._features.rule_values(evidence)
         for k, name in enumerate(self.model.rule_names):
             if flags[k]:
-                contributions[f"[{name}]"] = float(weights[offset + k]) * flags[k]
+                contributions[f"[{name}]"] = float(self._relevant_weights[offset + k]) * flags[k]
         top = sorted(contributions.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_FEATURES]
         return [f"{name} {value:+.2f}" for name, value in top]
 

@@ -1,17 +1,34 @@
-"""Turn rule evidence and text into the model's feature matrix (hashed n-grams + rule flags)."""
+"""Turn rule evidence and text into the model's features (hashed n-grams + rule flags).
+
+The hashing is done here, with numpy only, so inference needs neither scipy nor scikit-learn:
+a token's hash is the CRC-32 of its UTF-8 bytes; a bigram's combines its two tokens' hashes;
+both go through a 64-bit mixing step and are masked to the table width. All arithmetic is on
+fixed-width unsigned integers, so columns are the same in every process and on every platform.
+
+A text's row holds the count of each column, l2-normalized, then the scaled rule flags. The
+model's score is therefore (sum of weights over the text's n-grams) / (l2 norm of the counts)
+plus the rule flags times their weights, which `FeatureBuilder.scores` computes for a whole
+batch without building a matrix; `FeatureBuilder.transform` builds the same rows as a sparse
+matrix for training (scipy is imported there only).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
+import numpy.typing as npt
 
 from monitor.domain import Category
 
 from .rules import RuleEvidence
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 # Words, plus each CJK/kana/hangul character as its own token, since those scripts do not
 # separate words with spaces; bigrams of such tokens approximate their words.
@@ -19,6 +36,21 @@ CATEGORIES = tuple(Category)
 TOKEN_PATTERN = (
     r"(?u)[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+"
 )
+_TOKENS = re.compile(TOKEN_PATTERN)
+_WHITESPACE = re.compile(r"\s\s+")
+
+UIntArray = npt.NDArray[np.uint64]
+IntArray = npt.NDArray[np.intp]
+FloatArray = npt.NDArray[np.float32]
+
+# Mixing constants (splitmix64 / murmur3 fmix64); uint64 arithmetic wraps modulo 2**64.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xFF51AFD7ED558CCD)
+_MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_CHAR_SALT = np.uint64(0x5BD1E995)  # keeps character n-grams apart from words
+# Token -> CRC-32 lookups kept per builder (cleared when full, to bound memory).
+_HASH_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +70,67 @@ class FeatureConfig:
         return (1 << self.word_bits) + ((1 << self.char_bits) if self.char_bits else 0)
 
 
+def _fmix(keys: UIntArray) -> UIntArray:
+    """Scramble 64-bit keys (murmur3's finalizer), so every bit of a column depends on all."""
+    with np.errstate(over="ignore"):
+        keys = keys ^ (keys >> _S33)
+        keys = keys * _MIX1
+        keys = keys ^ (keys >> _S33)
+        keys = keys * _MIX2
+        return keys ^ (keys >> _S33)
+
+
+def _combine(left: UIntArray, right: UIntArray) -> UIntArray:
+    """The key of an n-gram from the key of its first n-1 tokens and of its last token."""
+    with np.errstate(over="ignore"):
+        return left * _GOLDEN + right
+
+
+def token_hashes(tokens: Sequence[str]) -> UIntArray:
+    """CRC-32 of each token's UTF-8 bytes (stable across processes, unlike hash())."""
+    crc = zlib.crc32
+    return np.fromiter((crc(t.encode()) for t in tokens), dtype=np.uint64, count=len(tokens))
+
+
+def tokenize(text: str) -> list[str]:
+    """The word tokens of a normalized text."""
+    return _TOKENS.findall(text)
+
+
+def char_ngrams(text: str, n_min: int, n_max: int) -> list[str]:
+    """Character n-grams of a text with runs of whitespace folded to one space."""
+    text = _WHITESPACE.sub(" ", text)
+    return [text[i : i + n] for n in range(n_min, n_max + 1) for i in range(len(text) - n + 1)]
+
+
+def _word_keys(hashes: UIntArray, doc: IntArray, n_max: int) -> tuple[UIntArray, IntArray]:
+    """Keys and document numbers of all word n-grams, from the batch's token hashes.
+
+    `doc` gives each token's document, in order; n-grams never span two documents.
+    """
+    keys = [hashes]
+    docs = [doc]
+    prefix = hashes
+    for n in range(2, n_max + 1):
+        if len(hashes) < n:
+            break
+        prefix = _combine(prefix[:-1], hashes[n - 1 :])
+        same = doc[: len(doc) - n + 1] == doc[n - 1 :]
+        keys.append(prefix[same])
+        docs.append(doc[: len(doc) - n + 1][same])
+    return np.concatenate(keys), np.concatenate(docs)
+
+
+@dataclass(frozen=True, slots=True)
+class TextCounts:
+    """A batch's text features as (document, column, count) triples, sorted by document."""
+
+    doc: IntArray
+    column: IntArray
+    count: FloatArray
+    norm: npt.NDArray[np.float64]  # l2 norm of each document's counts (1 for empty ones)
+
+
 def rule_feature_names(negative_groups: Sequence[str]) -> tuple[str, ...]:
     """The names of the rule columns, in order."""
     names = ["actor", "any_pair", "any_phrase", "triple", "triple_title", "negative", "n_cats"]
@@ -49,6 +142,11 @@ def rule_feature_names(negative_groups: Sequence[str]) -> tuple[str, ...]:
 
 def rule_vector(evidence: RuleEvidence, negative_groups: Sequence[str]) -> list[float]:
     """The rule flags of one item, in rule_feature_names order."""
+    width = 7 + 3 * len(CATEGORIES) + len(negative_groups)
+    if not evidence.categories and not evidence.negatives:
+        values = [0.0] * width
+        values[0] = float(evidence.actor)
+        return values
     cats = evidence.categories.values()
     triple = any(c.actor and (c.pair or c.phrase) for c in cats)
     values = [
@@ -72,59 +170,152 @@ def rule_vector(evidence: RuleEvidence, negative_groups: Sequence[str]) -> list[
 
 
 class FeatureBuilder:
-    """Builds the sparse feature matrix for a batch of analysed items."""
+    """Hashes a batch of analysed items into the model's feature space."""
 
     def __init__(self, config: FeatureConfig, negative_groups: Sequence[str]) -> None:
-        """Prepare the (stateless) hashing vectorizers for `config`."""
+        """Prepare for `config` (hashing is stateless)."""
         self.config = config
         self.negative_groups = tuple(negative_groups)
         self.rule_names = rule_feature_names(self.negative_groups)
-        self._words = HashingVectorizer(
-            n_features=1 << config.word_bits,
-            ngram_range=(1, config.word_ngram_max),
-            token_pattern=TOKEN_PATTERN,
-            lowercase=False,
-            alternate_sign=False,
-            norm="l2",
-            dtype=np.float32,
-        )
-        self._chars = (
-            HashingVectorizer(
-                n_features=1 << config.char_bits,
-                analyzer="char",
-                ngram_range=(config.char_ngram_min, config.char_ngram_max),
-                lowercase=False,
-                alternate_sign=False,
-                norm="l2",
-                dtype=np.float32,
-            )
-            if config.char_bits
-            else None
-        )
+        self._hash_cache: dict[str, int] = {}
 
-    def word_analyzer(self) -> Callable[[str], list[str]]:
-        """The word n-gram analyzer, to name the features of one text."""
-        analyzer: Callable[[str], list[str]] = self._words.build_analyzer()
-        return analyzer
-
-    def rule_values(self, evidence: RuleEvidence) -> list[float]:
-        """The scaled rule flags of one item."""
-        scale = self.config.rule_scale
-        return [v * scale for v in rule_vector(evidence, self.negative_groups)]
+    def _hashes(self, tokens: list[str]) -> UIntArray:
+        """token_hashes(tokens), through a cache: feeds repeat most of their words."""
+        cache = self._hash_cache
+        values = list(map(cache.get, tokens))
+        if None in values:
+            if len(cache) >= _HASH_CACHE_SIZE:
+                cache.clear()
+            crc = zlib.crc32
+            for i, value in enumerate(values):
+                if value is None:
+                    token = tokens[i]
+                    values[i] = cache[token] = crc(token.encode())
+        return np.array(values, dtype=np.uint64)
 
     @property
     def width(self) -> int:
         """Total number of feature columns."""
         return self.config.text_width + len(self.rule_names)
 
-    def transform(self, evidence: Sequence[RuleEvidence]) -> sp.csr_matrix:
-        """Feature rows for a batch: hashed words (and characters), then rule flags."""
-        texts = [e.text for e in evidence]
-        blocks = [self._words.transform(texts)]
-        if self._chars is not None:
-            blocks.append(self._chars.transform(texts))
-        rules = np.array(
+    def word_features(self, text: str) -> tuple[list[str], IntArray]:
+        """The word n-grams of one text (as named in explanations) and their columns."""
+        tokens = tokenize(text)
+        hashes = self._hashes(tokens)
+        names = list(tokens)
+        keys = [hashes]
+        prefix = hashes
+        for n in range(2, self.config.word_ngram_max + 1):
+            if len(tokens) < n:
+                break
+            names += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+            prefix = _combine(prefix[:-1], hashes[n - 1 :])
+            keys.append(prefix)
+        mask = np.uint64((1 << self.config.word_bits) - 1)
+        columns: IntArray = (_fmix(np.concatenate(keys)) & mask).astype(np.intp)
+        return names, columns
+
+    def rule_values(self, evidence: RuleEvidence) -> list[float]:
+        """The scaled rule flags of one item."""
+        scale = self.config.rule_scale
+        return [v * scale for v in rule_vector(evidence, self.negative_groups)]
+
+    def rule_matrix(self, evidence: Sequence[RuleEvidence]) -> FloatArray:
+        """The scaled rule flags of a batch, one row per item."""
+        rows = np.array(
             [rule_vector(e, self.negative_groups) for e in evidence], dtype=np.float32
         ).reshape(len(evidence), len(self.rule_names))
-        blocks.append(sp.csr_matrix(rules * np.float32(self.config.rule_scale)))
-        return sp.hstack(blocks, format="csr", dtype=np.float32)
+        scaled: FloatArray = rows * np.float32(self.config.rule_scale)
+        return scaled
+
+    def _keys(self, texts: Sequence[str]) -> Iterator[tuple[UIntArray, IntArray, int]]:
+        """(keys, documents, column offset) of each hashed block: words, then characters."""
+        config = self.config
+        token_lists = [tokenize(t) for t in texts]
+        lengths = np.fromiter(map(len, token_lists), dtype=np.intp, count=len(texts))
+        tokens = [t for tokens in token_lists for t in tokens]
+        doc = np.repeat(np.arange(len(texts), dtype=np.intp), lengths)
+        keys, docs = _word_keys(self._hashes(tokens), doc, config.word_ngram_max)
+        yield keys, docs, 0
+        if config.char_bits:
+            grams = [char_ngrams(t, config.char_ngram_min, config.char_ngram_max) for t in texts]
+            lengths = np.fromiter(map(len, grams), dtype=np.intp, count=len(texts))
+            flat = [g for gs in grams for g in gs]
+            keys = token_hashes(flat) ^ _CHAR_SALT
+            docs = np.repeat(np.arange(len(texts), dtype=np.intp), lengths)
+            yield keys, docs, 1 << config.word_bits
+
+    def text_counts(self, texts: Sequence[str]) -> TextCounts:
+        """Count each (document, column) of the batch and each document's l2 norm."""
+        config = self.config
+        n = len(texts)
+        all_docs: list[IntArray] = []
+        all_columns: list[IntArray] = []
+        all_counts: list[FloatArray] = []
+        squares = np.zeros(n, dtype=np.float64)
+        for keys, docs, offset in self._keys(texts):
+            bits = config.word_bits if offset == 0 else config.char_bits
+            columns = (_fmix(keys) & np.uint64((1 << bits) - 1)).astype(np.int64)
+            # One sort by (document, column) finds repeated columns within a document.
+            combined = np.sort((docs.astype(np.int64) << 32) | columns)
+            if len(combined):
+                starts = np.flatnonzero(np.diff(combined, prepend=combined[0] - 1))
+            else:
+                starts = np.zeros(0, dtype=np.intp)
+            counts = np.diff(np.append(starts, len(combined))).astype(np.float32)
+            unique = combined[starts]
+            run_docs = (unique >> 32).astype(np.intp)
+            squares += np.bincount(run_docs, weights=counts.astype(np.float64) ** 2, minlength=n)
+            all_docs.append(run_docs)
+            all_columns.append((unique & 0xFFFFFFFF).astype(np.intp) + offset)
+            all_counts.append(counts)
+        norm = np.sqrt(squares)
+        norm[norm == 0] = 1.0
+        return TextCounts(
+            doc=np.concatenate(all_docs),
+            column=np.concatenate(all_columns),
+            count=np.concatenate(all_counts),
+            norm=norm,
+        )
+
+    def scores(
+        self, evidence: Sequence[RuleEvidence], weights: FloatArray, bias: FloatArray
+    ) -> npt.NDArray[np.float64]:
+        """Linear scores (items x heads) of a batch: weights summed over its features + bias."""
+        n = len(evidence)
+        counts = self.text_counts([e.text for e in evidence])
+        text_width = self.config.text_width
+        heads = weights.shape[1]
+        # Sum over each document's distinct columns: count * weight row, then / norm.
+        contributions = weights[counts.column].astype(np.float64) * counts.count[:, None]
+        text = _sum_by_doc(contributions, counts.doc, n, heads) / counts.norm[:, None]
+        rules = self.rule_matrix(evidence).astype(np.float64) @ weights[text_width:].astype(
+            np.float64
+        )
+        result: npt.NDArray[np.float64] = text + rules + bias.astype(np.float64)
+        return result
+
+    def transform(self, evidence: Sequence[RuleEvidence]) -> sp.csr_matrix:
+        """Feature rows for a batch as a sparse matrix (for training; imports scipy)."""
+        import scipy.sparse as sp
+
+        n = len(evidence)
+        counts = self.text_counts([e.text for e in evidence])
+        values = counts.count / counts.norm[counts.doc].astype(np.float32)
+        text = sp.csr_matrix(
+            (values.astype(np.float32), (counts.doc, counts.column)),
+            shape=(n, self.config.text_width),
+            dtype=np.float32,
+        )
+        rules = sp.csr_matrix(self.rule_matrix(evidence))
+        return sp.hstack([text, rules], format="csr", dtype=np.float32)
+
+
+def _sum_by_doc(
+    values: npt.NDArray[Any], doc: IntArray, n: int, heads: int
+) -> npt.NDArray[np.float64]:
+    """Row sums of `values` grouped by `doc` (n groups; empty groups sum to 0)."""
+    out = np.zeros((n, heads), dtype=np.float64)
+    for column in range(heads):
+        out[:, column] = np.bincount(doc, weights=values[:, column], minlength=n)
+    return out

@@ -4,13 +4,19 @@ Terms are compiled into a character trie, so the engine follows only the branche
 allows at each position; an empty capturing group ends each term, so `lastindex` names the
 term that matched and its position marks the end. Matching sits inside a lookahead, which
 reports overlapping terms (for example "internet" inside "internet shutdown").
+
+With thousands of groups every match object is costly to build, so the text is scanned with
+a copy of the expression without them, capturing just the span of the term; which term it is
+(the first in the trie's order that matches there) depends only on the span's text and the
+characters on either side (for the word-boundary tests), so it is looked up in a cache and
+only computed, by the grouped expression at that position, the first time such a span is seen.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Atoms of a compiled term.
 _WORD_EDGE = "\\b"
@@ -19,11 +25,13 @@ _WILD = "\\w*"
 _OPTIONAL = "\\w?"
 
 # Scripts that separate words with spaces and take no attached particles: whole-word match.
+# Span -> term lookups kept (cleared when full, so a long-running daemon stays bounded).
+_CACHE_SIZE = 20_000
+
 _WORD_SCRIPT = re.compile(r"[a-z0-9\u00c0-\u024f\u1e00-\u1eff\u0400-\u04ff]")
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
     """One term found in a text: where, which, and what roles the rules give it."""
 
     start: int
@@ -67,21 +75,24 @@ def _atom_order(atom: str) -> int:
     return {_WILD: 2, _OPTIONAL: 2, _WORD_EDGE: 1}.get(atom, 0)
 
 
-def _render(node: _Node, group_of: dict[int, int]) -> str:
-    """Regex source for the sub-trie below `node`."""
+def _render(node: _Node, group_of: dict[int, int] | None) -> str:
+    """Regex source for the sub-trie below `node` (no groups when `group_of` is None)."""
     branches = [
         atom + _render(child, group_of)
         for atom, child in sorted(node.children.items(), key=lambda kv: _atom_order(kv[0]))
     ]
     if node.terminal is not None:
-        branches.append("()")
-        group_of[len(group_of) + 1] = node.terminal
+        if group_of is None:
+            branches.append("")
+        else:
+            branches.append("()")
+            group_of[len(group_of) + 1] = node.terminal
     if len(branches) == 1:
         return branches[0]
     return "(?:" + "|".join(branches) + ")"
 
 
-def _render_root(root: _Node, group_of: dict[int, int]) -> str:
+def _render_root(root: _Node, group_of: dict[int, int] | None) -> str:
     """Regex source for the whole trie, with cheap guards that reject most positions fast.
 
     Whole-word terms can only start where `\\b` holds; the other scripts' terms only at a
@@ -129,7 +140,9 @@ class TermMatcher:
         source = _render_root(root, group_of)
         # Group numbers are assigned left to right in the source, as `_render` counted them.
         self._group_term = group_of
-        self._regex = re.compile("(?=" + source + ")")
+        self._regex = re.compile(source)
+        self._scan = re.compile("(?=(" + _render_root(root, None) + "))")
+        self._term_at: dict[tuple[str, str, str], int] = {}
 
     @staticmethod
     def _closed_roles(
@@ -153,16 +166,31 @@ class TermMatcher:
     def find(self, text: str) -> list[Hit]:
         """All terms in `text` (already normalized), in order of position."""
         hits: list[Hit] = []
-        group_term = self._group_term
-        for match in self._regex.finditer(text):
-            group = match.lastindex
-            if group is None:
-                continue
-            index = group_term[group]
-            hits.append(
-                Hit(match.start(), match.start(group), self._terms[index], self._roles[index])
-            )
+        term_at = self._term_at
+        terms, roles = self._terms, self._roles
+        for match in self._scan.finditer(text):
+            start, end = match.span(1)
+            key = (text[start - 1 : start], text[start:end], text[end : end + 1])
+            index = term_at.get(key)
+            if index is None:
+                index = self._identify(text, start, end)
+                if index is None:
+                    continue
+                if len(term_at) >= _CACHE_SIZE:
+                    term_at.clear()
+                term_at[key] = index
+            hits.append(Hit(start, end, terms[index], roles[index]))
         return hits
+
+    def _identify(self, text: str, start: int, end: int) -> int | None:
+        """The term the grouped expression finds at `start` (it ends at `end`)."""
+        match = self._regex.match(text, start)
+        if match is None or match.lastindex is None:  # pragma: no cover - scan found it
+            return None
+        group = match.lastindex
+        if match.start(group) != end:  # pragma: no cover - same expression, same span
+            return None
+        return self._group_term[group]
 
     def role_sets(self) -> set[frozenset[str]]:
         """Every distinct set of roles a hit can carry."""

@@ -22,7 +22,8 @@ from monitor.errors import ModelError
 
 from .features import FeatureConfig
 
-FORMAT = 1
+# 2: text features hashed in-house (features.py: CRC-32 + 64-bit mixing), not by scikit-learn.
+FORMAT = 2
 RELEVANT = "relevant"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -124,7 +125,10 @@ def load_model(path: Path | str) -> TrainedModel:
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         raise ModelError(f"model file {path} is not a valid model: {exc}") from exc
     if meta.get("format") != FORMAT:
-        raise ModelError(f"model file {path} has format {meta.get('format')}, expected {FORMAT}")
+        raise ModelError(
+            f"model file {path} has format {meta.get('format')}, expected {FORMAT}; "
+            "retrain it (python -m monitor.classify CORPUS.jsonl)"
+        )
     try:
         heads = tuple(meta["heads"])
         weights = np.zeros((int(meta["width"]), len(heads)), dtype=np.float32)

@@ -265,9 +265,12 @@ def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
     categories: dict[Category, CategoryEvidence] = {}
     if actions or phrases:
         for category, rule in rules.categories.items():
+            category_phrases = phrases.get(category.value, [])
+            if not category_phrases and rule.actions.isdisjoint(actions):
+                continue  # neither a phrase nor an action of this category: no evidence
             found = _category_evidence(
                 rule,
-                phrases.get(category.value, []),
+                category_phrases,
                 actions,
                 objects,
                 actors,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u02bc": "'"})
-_SPACES = re.compile(r"\s+")
+_QUOTES = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u02bc": "'"}
+_ANY_QUOTE = re.compile("[" + "".join(_QUOTES) + "]")
 
 # Title and summary are joined by this separator; rules never pair terms across it.
 SEPARATOR = " \n "
@@ -14,8 +14,12 @@ SEPARATOR = " \n "
 
 def normalize(text: str) -> str:
     """Lower-case, NFC-compose (Vietnamese), fold quotes and whitespace, so terms match."""
-    text = unicodedata.normalize("NFC", text).translate(_QUOTES).lower()
-    return _SPACES.sub(" ", text).strip()
+    text = unicodedata.normalize("NFC", text)
+    if _ANY_QUOTE.search(text):  # str.translate is slow; most texts need nothing done
+        for quote, plain in _QUOTES.items():
+            text = text.replace(quote, plain)
+    # str.split() splits on the same (Unicode) whitespace as `\s+`, and drops the ends.
+    return " ".join(text.lower().split())
 
 
 def join_item(title: str, summary: str) -> tuple[str, int]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from monitor.domain import Category
 
@@ -37,7 +36,9 @@ class TrainingOptions:
 
 
 def _fit_head(x: object, y: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, float]:
-    """Weights and bias of one balanced logistic regression."""
+    """Weights and bias of one balanced logistic regression (scikit-learn: training only)."""
+    from sklearn.linear_model import LogisticRegression
+
     clf = LogisticRegression(
         C=c, solver="liblinear", class_weight="balanced", random_state=seed, max_iter=1000
     )
