@@ -2,4 +2,6 @@
 
 from monitor.cli import main
 
-main()
+# Guarded: spawned parser processes import the parent's __main__ module.
+if __name__ == "__main__":
+    main()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 08:17:37.655774
+Create Date: 2026-11-23 08:55:48.032480
 """
 from collections.abc import Sequence
 
@@ -32,6 +32,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_events_country'), ['country'], unique=False)
+        batch_op.create_index('ix_events_country_last_seen', ['country', 'last_seen'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_last_seen'), ['last_seen'], unique=False)
 
     op.create_table('feeds',
@@ -73,11 +74,11 @@ def upgrade() -> None:
     sa.Column('event_id', sa.Integer(), nullable=False),
     sa.Column('band_key', sa.String(length=40), nullable=False),
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_event_bands_event_id_events'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_event_bands'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_event_bands')),
+    sa.UniqueConstraint('event_id', 'band_key', name='uq_event_bands_event_band')
     )
     with op.batch_alter_table('event_bands', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_event_bands_band_key'), ['band_key'], unique=False)
-        batch_op.create_index(batch_op.f('ix_event_bands_event_id'), ['event_id'], unique=False)
 
     op.create_table('fetch_log',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -240,7 +241,6 @@ def downgrade() -> None:
 
     op.drop_table('fetch_log')
     with op.batch_alter_table('event_bands', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_event_bands_event_id'))
         batch_op.drop_index(batch_op.f('ix_event_bands_band_key'))
 
     op.drop_table('event_bands')
@@ -251,6 +251,7 @@ def downgrade() -> None:
     op.drop_table('feeds')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_events_last_seen'))
+        batch_op.drop_index('ix_events_country_last_seen')
         batch_op.drop_index(batch_op.f('ix_events_country'))
 
     op.drop_table('events')

@@ -127,6 +127,9 @@ class EventRow(Base):
     item_count: Mapped[int] = mapped_column(Integer, default=1)
     max_score: Mapped[float] = mapped_column(Float, default=0.0)
 
+    # The newest events of one country: the candidates for a stage follow-up.
+    __table_args__ = (Index("ix_events_country_last_seen", "country", "last_seen"),)
+
 
 class EventBandRow(Base):
     """LSH band keys of an event's text fingerprint: candidate lookup without a full scan."""
@@ -134,8 +137,10 @@ class EventBandRow(Base):
     __tablename__ = "event_bands"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     band_key: Mapped[str] = mapped_column(String(40), index=True)
+
+    __table_args__ = (UniqueConstraint("event_id", "band_key", name="uq_event_bands_event_band"),)
 
 
 class ItemRow(Base):

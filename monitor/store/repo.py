@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import ScalarSelect
 
 from monitor.domain import Assessment, Entry
 from monitor.store.models import (
@@ -212,8 +212,11 @@ def store_items(
     # bookkeeping than SQLite spends on the rows.
     connection = session.connection()
     items = _table(ItemRow)
-    returning = insert(items).returning(items.c.id, sort_by_parameter_order=True)
-    ids = list(connection.execute(returning, item_rows).scalars())
+    # RETURNING without a parameter order lets SQLite batch the rows; guids are unique within
+    # a feed's new entries (dedup_entries), so they map the ids back.
+    returning = insert(items).returning(items.c.id, items.c.guid)
+    id_of = {guid: item_id for item_id, guid in connection.execute(returning, item_rows)}
+    ids = [id_of[entry.guid] for entry in entries]
     connection.execute(
         insert(_table(ItemSourceRow)),
         [
@@ -265,38 +268,44 @@ def set_item_events(session: Session, item_events: Sequence[tuple[int, int]]) ->
 def event_candidates(
     session: Session, band_keys: Sequence[str], country: str | None, since: datetime
 ) -> list[EventRow]:
-    """Events sharing an LSH band with a fingerprint, or of the same country, seen lately."""
-    by_band = select(EventBandRow.event_id).where(EventBandRow.band_key.in_(list(band_keys)))
+    """Events of the same country seen lately that share an LSH band with a fingerprint,
+    plus that country's newest events (stage follow-ups reword a story too much for LSH).
+
+    Two indexed lookups, each bounded, so the cost does not grow with the stored events.
+    """
     same_country = EventRow.country.is_(None) if country is None else EventRow.country == country
-    query = (
+    by_band = (
         select(EventRow)
-        .where(EventRow.last_seen >= since, same_country)
-        .where(or_(EventRow.id.in_(by_band), EventRow.id.in_(_recent_ids(country, since))))
-        .order_by(EventRow.last_seen.desc())
-        .limit(200)
+        .join(EventBandRow, EventBandRow.event_id == EventRow.id)
+        .where(EventBandRow.band_key.in_(list(band_keys)), same_country)
+        .where(EventRow.last_seen >= since)
+        .distinct()
+        .limit(150)
     )
-    return list(session.scalars(query))
-
-
-def _recent_ids(country: str | None, since: datetime) -> ScalarSelect[int]:
-    # Stage follow-ups reword a story too much for LSH; the newest events of the same country
-    # are few, so they are checked as well (bounded: at most 50).
-    same_country = EventRow.country.is_(None) if country is None else EventRow.country == country
-    return (
-        select(EventRow.id)
+    newest = (
+        select(EventRow)
         .where(same_country, EventRow.last_seen >= since)
         .order_by(EventRow.last_seen.desc())
         .limit(50)
-        .scalar_subquery()
     )
+    found = {row.id: row for row in session.scalars(by_band)}
+    for row in session.scalars(newest):
+        found.setdefault(row.id, row)
+    return sorted(found.values(), key=lambda row: row.last_seen, reverse=True)
 
 
 def add_event_bands(session: Session, event_id: int, band_keys: Iterable[str]) -> None:
-    """Index an event's fingerprint bands (only the ones it does not have yet)."""
-    known = set(
-        session.scalars(select(EventBandRow.band_key).where(EventBandRow.event_id == event_id))
-    )
-    session.add_all(EventBandRow(event_id=event_id, band_key=key) for key in set(band_keys) - known)
+    """Index an event's fingerprint bands; bands it already has are skipped by the database."""
+    rows = [{"event_id": event_id, "band_key": key} for key in sorted(set(band_keys))]
+    if not rows:
+        return
+    table = _table(EventBandRow)
+    dialect = session.get_bind().dialect.name
+    statement = (
+        postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    ).on_conflict_do_nothing(index_elements=["event_id", "band_key"])
+    # One multi-row VALUES statement; ORM or executemany inserts go row by row on SQLite.
+    session.connection().execute(statement.values(rows))
 
 
 def count_sent_since(session: Session, route: str, since: datetime) -> int:
