@@ -162,7 +162,7 @@ class Runtime:
                 gate=HostGate(self.settings.per_host, self.settings.host_spacing_s),
                 limits=limits,
                 now=self.clock.now,
-                reader=make_reader(self.settings.parse_processes),
+                reader=make_reader(self.settings.parse_processes, _model_path(self.env)),
                 max_items=self.config.defaults.max_items_per_poll,
                 feed_headers=feed_headers(self.config),
             )

@@ -71,6 +71,7 @@ class FeedOutcome:
     elapsed_ms: int
     fetched: FetchResult | None = None
     entries: tuple[Entry, ...] = ()
+    assessments: tuple[Assessment, ...] | None = None  # per entry, when a worker classified
     malformed: str | None = None
     error_kind: str | None = None
     error: str | None = None
@@ -136,6 +137,7 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
         max_items=ctx.max_items,
         fetched_at=started,
         feed_language=job.language,
+        feed_country=job.country,
     )
     try:
         document = ctx.reader.read(request)
@@ -149,7 +151,13 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
             error=f"an HTML page was served instead of a feed{hint}",
         )  # fmt: skip
     return FeedOutcome(
-        job, started, elapsed(), fetched, entries=document.entries, malformed=document.malformed
+        job,
+        started,
+        elapsed(),
+        fetched,
+        entries=document.entries,
+        assessments=document.assessments,
+        malformed=document.malformed,
     )
 
 
@@ -178,19 +186,18 @@ class Writer:
             return StoreSummary()
         summary = StoreSummary()
         if outcome.entries:
-            summary = self._store_entries(session, row, outcome.entries, now)
+            summary = self._store_entries(session, row, outcome, now)
         self._update_feed_state(session, row, outcome, now)
         repo.log_fetch(session, _fetch_log(outcome, summary))
         return summary
 
     def _store_entries(
-        self, session: Session, row: FeedRow, entries: Sequence[Entry], now: datetime
+        self, session: Session, row: FeedRow, outcome: FeedOutcome, now: datetime
     ) -> StoreSummary:
-        dedup = repo.dedup_entries(session, row.id, entries, now)
+        dedup = repo.dedup_entries(session, row.id, outcome.entries, now)
         if not dedup.new:
             return StoreSummary()
-        texts = [ItemText(e.title, e.summary, e.language, row.country) for e in dedup.new]
-        assessments = self.assessor.assess_many(texts)
+        assessments = self._assessments(row, outcome, dedup.new)
         ids = repo.store_items(session, row.id, dedup.new, assessments, now)
         queued = 0
         item_events: list[tuple[int, int]] = []
@@ -204,6 +211,19 @@ class Writer:
         repo.set_item_events(session, item_events)
         flagged = len(item_events)
         return StoreSummary(new_items=len(dedup.new), flagged=flagged, alerts_queued=queued)
+
+    def _assessments(
+        self, row: FeedRow, outcome: FeedOutcome, new: Sequence[Entry]
+    ) -> list[Assessment]:
+        """The verdicts for the new entries: the worker's when it classified, else ours."""
+        if outcome.assessments is not None:
+            by_guid: dict[str, Assessment] = {}
+            for entry, verdict in zip(outcome.entries, outcome.assessments, strict=True):
+                by_guid.setdefault(entry.guid, verdict)  # as dedup keeps a GUID's first entry
+            if all(entry.guid in by_guid for entry in new):
+                return [by_guid[entry.guid] for entry in new]
+        texts = [ItemText(e.title, e.summary, e.language, row.country) for e in new]
+        return self.assessor.assess_many(texts)
 
     def _update_feed_state(
         self, session: Session, row: FeedRow, outcome: FeedOutcome, now: datetime

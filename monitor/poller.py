@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 OFFLINE_MIN_FEEDS = 3
 # Held network failures are judged at the end of a cycle, or after this long in a busy daemon.
 OFFLINE_VERDICT_AFTER = timedelta(minutes=2)
+# Feeds stored per transaction when several finished together.
+BATCH_FEEDS = 50
 
 
 @dataclass
@@ -154,6 +156,7 @@ class Poller:
     def _store_all(self, outcomes: list[FeedOutcome]) -> CycleReport:
         report = CycleReport()
         writer = self.writer()
+        ready: list[FeedOutcome] = []
         for outcome in outcomes:
             if outcome.network_failure:
                 # Held back: whether it is the feed's fault or ours is known only once the
@@ -163,9 +166,38 @@ class Poller:
                 self._network_failures.append(outcome)
                 continue
             self._success_seen = self._success_seen or not outcome.failed
-            self._store_one(writer, outcome, report, postpone=False)
+            ready.append(outcome)
+        self._store_batch(writer, ready, report)
         self._settle_network_failures(writer, report, final=not self._in_flight)
         return report
+
+    def _store_batch(
+        self, writer: Writer, outcomes: list[FeedOutcome], report: CycleReport
+    ) -> None:
+        """Store finished feeds together, in one transaction of at most BATCH_FEEDS feeds.
+
+        Each feed's writes stay all-or-nothing (the batch commits whole); one commit per
+        batch instead of per feed is what lets a first poll of a thousand feeds keep up.
+        Should the batch fail, its feeds are stored one by one, so one bad feed costs
+        only itself.
+        """
+        for start in range(0, len(outcomes), BATCH_FEEDS):
+            chunk = outcomes[start : start + BATCH_FEEDS]
+            if len(chunk) == 1:
+                self._store_one(writer, chunk[0], report, postpone=False)
+                continue
+            now = self.now()
+            try:
+                with self.sessions.begin() as session:
+                    summaries = [writer.store(session, outcome, now) for outcome in chunk]
+            except SQLAlchemyError as exc:
+                logger.warning("batch store failed, storing feeds one by one: %s", _short(exc))
+                for outcome in chunk:
+                    self._store_one(writer, outcome, report, postpone=False)
+                continue
+            for outcome, summary in zip(chunk, summaries, strict=True):
+                report.add(outcome, summary)
+                _log_poll(outcome, summary)
 
     def _settle_network_failures(self, writer: Writer, report: CycleReport, final: bool) -> None:
         held = self._network_failures

@@ -94,8 +94,11 @@ def claim_due_feeds(
 
 
 def log_fetch(session: Session, row: FetchLogRow) -> None:
-    """Append one line to the fetch log."""
-    session.add(row)
+    """Append one line to the fetch log (Core insert: nothing needs its id back)."""
+    table = _table(FetchLogRow)
+    values = {column.key: getattr(row, column.key) for column in table.columns}
+    values.pop("id")
+    session.connection().execute(insert(table).values(**values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +268,11 @@ def set_item_events(session: Session, item_events: Sequence[tuple[int, int]]) ->
     )
 
 
+# How many of a country's newest events a new item is compared with besides its LSH matches:
+# more distinct measures than this in one country within the window is rare.
+NEWEST_EVENTS_CHECKED = 25
+
+
 def event_candidates(
     session: Session, band_keys: Sequence[str], country: str | None, since: datetime
 ) -> list[EventRow]:
@@ -274,19 +282,17 @@ def event_candidates(
     Two indexed lookups, each bounded, so the cost does not grow with the stored events.
     """
     same_country = EventRow.country.is_(None) if country is None else EventRow.country == country
+    sharing_a_band = select(EventBandRow.event_id).where(EventBandRow.band_key.in_(list(band_keys)))
     by_band = (
         select(EventRow)
-        .join(EventBandRow, EventBandRow.event_id == EventRow.id)
-        .where(EventBandRow.band_key.in_(list(band_keys)), same_country)
-        .where(EventRow.last_seen >= since)
-        .distinct()
-        .limit(150)
+        .where(EventRow.id.in_(sharing_a_band), same_country, EventRow.last_seen >= since)
+        .limit(100)
     )
     newest = (
         select(EventRow)
         .where(same_country, EventRow.last_seen >= since)
         .order_by(EventRow.last_seen.desc())
-        .limit(50)
+        .limit(NEWEST_EVENTS_CHECKED)
     )
     found = {row.id: row for row in session.scalars(by_band)}
     for row in session.scalars(newest):
