@@ -8,9 +8,10 @@ This process is the monitor: the real runtime (packaged classifier, SQLite file 
 INFO log to a file), short fetch limits so hangs end in 2 s, and one alert route to the farm's
 JSON webhook. Each cycle some healthy feeds gain stories (some about measures), every feed is
 polled once (`run_once`), and the outbox is delivered (`deliver_due` until empty). Per cycle it
-records this process's VmRSS, open fds and TCP sockets. At the end it checks that every story
-a healthy feed served is stored exactly once and that every alert row reached the webhook
-exactly once, and prints the figures. Asserts nothing; ~5-8 min for the defaults on 2 cores.
+records the VmRSS of this process and its parser processes, open fds and TCP sockets. At the
+end it checks that every story a healthy feed served is stored exactly once and that every
+alert row reached the webhook exactly once, and prints the figures. Asserts nothing; ~5-8 min
+for the defaults on 2 cores.
 """
 
 from __future__ import annotations
@@ -65,12 +66,14 @@ class Sample:
 # -- what this process holds -----------------------------------------------------------------
 
 
-def rss_mb() -> float:
-    """VmRSS of this process in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def rss_mb(pids: Sequence[int] = ()) -> float:
+    """VmRSS of this process plus the given (parser) processes, in MB."""
+    total = 0.0
+    for pid in ["self", *map(str, pids)]:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def open_fds() -> list[str]:
@@ -125,7 +128,15 @@ def build(tmp: Path, farm: FeedFarm, workers: int) -> Runtime:
     write_feeds_yaml(config, farm.urls(), farm.webhook_apprise_url)
     db_url = f"sqlite:///{tmp}/soak.db"
     upgrade(db_url)
-    settings = Settings(config, db_url, workers=workers, per_host=4, host_spacing_s=0.0)
+    # Parser processes as in production (MONITOR_PARSE_PROCESSES defaults to the core count).
+    settings = Settings(
+        config,
+        db_url,
+        workers=workers,
+        per_host=4,
+        host_spacing_s=0.0,
+        parse_processes=os.cpu_count() or 1,
+    )
     runtime = build_runtime(settings, env={})
     runtime.sync_feeds()
     context = runtime.poller.fetch_context
@@ -166,7 +177,7 @@ def run_cycle(runtime: Runtime, farm: FeedFarm, cycle: int) -> Sample:
         flagged=report.flagged,
         queued=report.alerts_queued,
         sent=sent,
-        rss_mb=rss_mb(),
+        rss_mb=rss_mb(getattr(runtime.poller.fetch_context.reader, "pids", list)()),
         fds=len(fds),
         tcp=sum(tcp.values()),
         tcp_established=tcp["established"],

@@ -149,6 +149,13 @@ class ProcessReader:
             logger.error("a parser process died; restarting the pool")
             raise ParseError("the parser process died while reading this document") from exc
 
+    def pids(self) -> list[int]:
+        """The parser processes' ids (for operators' and benchmarks' resource accounting)."""
+        with self._lock:
+            pool = self._pool
+        processes = getattr(pool, "_processes", None) or {}
+        return sorted(processes)
+
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
