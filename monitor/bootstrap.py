@@ -21,6 +21,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.feeds_config import MonitorConfig, RouteSpec, load_config
 from monitor.fetch import FetchLimits, HostGate, make_client, user_agent
 from monitor.measures import MeasureRecorder
+from monitor.netguard import redirect_guard
 from monitor.pipeline import FetchContext, Writer
 from monitor.poller import Poller
 from monitor.reader import make_reader
@@ -92,11 +93,19 @@ def route_targets(config: MonitorConfig, env: Mapping[str, str]) -> dict[str, Ro
             rules=route_rules(spec),
             url=spec.resolved_url(env),
             body_format=str(spec.format),
-            digest_cron=spec.digest.cron if spec.digest else None,
+            digest_cron=spec.digest.cron if spec.digest else _overflow_cron(spec),
             digest_tz=spec.digest.timezone if spec.digest else "UTC",
         )
         for spec in config.alerts
     }
+
+
+# Where a rate-limited route without a digest block sends its overflow: an hourly digest.
+OVERFLOW_DIGEST_CRON = "0 * * * *"
+
+
+def _overflow_cron(spec: RouteSpec) -> str | None:
+    return OVERFLOW_DIGEST_CRON if spec.rate_limit is not None else None
 
 
 def feed_settings(config: MonitorConfig) -> list[repo.FeedSettings]:
@@ -165,6 +174,9 @@ class Runtime:
                 reader=make_reader(self.settings.parse_processes, _model_path(self.env)),
                 max_items=self.config.defaults.max_items_per_poll,
                 feed_headers=feed_headers(self.config),
+                redirect_guard=redirect_guard(
+                    allow_private=self.config.defaults.allow_private_addresses
+                ),
             )
             self._poller = Poller(
                 self.sessions, context, self.writer, self.clock.now, workers=self.settings.workers
@@ -193,6 +205,9 @@ class Runtime:
         if self._poller is not None:
             self._poller.fetch_context.max_items = config.defaults.max_items_per_poll
             self._poller.fetch_context.feed_headers = feed_headers(config)
+            self._poller.fetch_context.redirect_guard = redirect_guard(
+                allow_private=config.defaults.allow_private_addresses
+            )
         self.sync_feeds()
 
     def close(self) -> None:

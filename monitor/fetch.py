@@ -285,6 +285,7 @@ def fetch_feed(
     monotonic: Callable[[], float] = time.monotonic,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     extra_headers: Mapping[str, str] | None = None,
+    redirect_guard: Callable[[str, str], None] | None = None,
 ) -> FetchResult:
     """Fetch `url` once: conditional GET, bounded redirects, size cap and total deadline."""
     start = monotonic()
@@ -323,6 +324,8 @@ def fetch_feed(
             permanent = target
         if target in seen:
             raise FetchError("redirect_loop", f"redirect loop at {redact_url(target)}")
+        if redirect_guard is not None:
+            redirect_guard(url, target)  # raises FetchError("blocked_address") to refuse
         seen.add(target)
         current = target
     raise FetchError(

@@ -120,3 +120,25 @@ def request_hook(
         check_public_url(str(request.url), allow_private=allow_private, resolve=resolve)
 
     return guard
+
+
+def redirect_guard(
+    *, allow_private: bool = False, resolve: Resolver = socket.getaddrinfo
+) -> Callable[[str, str], None]:
+    """A check for feed redirects: a feed on a public host may not bounce the poller to a
+    private, loopback, link-local or metadata address (SSRF through a compromised or hostile
+    publisher). A feed the admin configured on a private address (an intranet, a test server)
+    may redirect within its network; metadata addresses stay refused even then."""
+
+    def check(origin: str, target: str) -> None:
+        if allow_private:
+            check_public_url(target, allow_private=True, resolve=resolve)
+            return
+        try:
+            check_public_url(origin, resolve=resolve)
+        except FetchError:
+            check_public_url(target, allow_private=True, resolve=resolve)
+            return
+        check_public_url(target, resolve=resolve)
+
+    return check

@@ -99,6 +99,8 @@ class FetchContext:
     max_items: int = 200
     # Extra request headers per feed name, from feeds.yaml (resolved secrets: never logged).
     feed_headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Checks each redirect hop (origin, target); raises FetchError to refuse it.
+    redirect_guard: Callable[[str, str], None] | None = None
 
 
 def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
@@ -117,6 +119,7 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
                 job.validators,
                 ctx.limits,
                 extra_headers=ctx.feed_headers.get(job.name),
+                redirect_guard=ctx.redirect_guard,
             )
     except FeedGoneError as exc:
         return FeedOutcome(job, started, elapsed(), error_kind=exc.kind, error=str(exc), gone=True)
