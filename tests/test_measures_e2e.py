@@ -241,3 +241,24 @@ def test_two_processes_sharing_one_database_alert_once(
         assert session.scalar(select(func.count(AlertRow.id))) == 2
     first.close()
     second.close()
+
+
+def test_rate_limited_route_without_digest_block_gets_an_hourly_overflow_digest(
+    tmp_path: Path,
+    db_url: str,
+    feed_server: FeedServer,
+    webhook: WebhookReceiver,
+    clock: FrozenClock,
+) -> None:
+    items = [_item(n, title, summary) for n, (title, summary) in enumerate(MEASURES_BY_COUNTRY)]
+    feed_server.serve("/world.xml", rss(items))
+    routes = [{"name": "limited", "url": "${HOOK_URL}", "rate_limit": "{count: 2, per: 1h}"}]
+    feeds = [{"name": "World", "url": feed_server.url("/world.xml")}]
+    config = write_config(tmp_path / "feeds.yaml", feeds, routes)
+    runtime = make_runtime(config, db_url, clock, {"HOOK_URL": webhook.apprise_url()})
+    runtime.poller.run_once()
+    assert runtime.delivery.deliver_due().sent == 2
+    clock.advance(timedelta(hours=1, seconds=1))
+    assert runtime.delivery.send_digests() == 1  # nothing overflowed is dropped
+    assert "3 measures" in webhook.wait_for(3)[2]["title"]
+    runtime.close()
