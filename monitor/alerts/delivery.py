@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -197,7 +197,15 @@ class Delivery:
                 state = RouteStateRow(route=target.rules.name, last_digest_at=None)
                 session.add(state)
             if state.next_digest_at is None:
-                state.next_digest_at = next_digest_time(target.digest_cron, target.digest_tz, now)
+                # Counted from the oldest waiting alert, so a route's first digest is not
+                # pushed back by however late this check first ran.
+                oldest = session.scalar(
+                    select(func.min(AlertRow.created_at)).where(
+                        AlertRow.route == target.rules.name, AlertRow.status == "digest"
+                    )
+                )
+                base = min(oldest, now) if oldest is not None else now
+                state.next_digest_at = next_digest_time(target.digest_cron, target.digest_tz, base)
             return state.next_digest_at <= now
 
     def _send_digest(self, target: RouteTarget) -> int:
