@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from monitor.alerts.notify import AppriseNotifier, ConsoleNotifier, Notifier
 from monitor.alerts.routing import RouteRules
 from monitor.classify import Classifier
 from monitor.clock import Clock, SystemClock
+from monitor.domain import Assessment, ItemText
 from monitor.feeds_config import MonitorConfig, RouteSpec, load_config
 from monitor.fetch import FetchLimits, HostGate, make_client, user_agent
 from monitor.measures import MeasureRecorder
@@ -143,7 +144,7 @@ class Runtime:
     clock: Clock
     engine: Engine
     sessions: sessionmaker[Session]
-    classifier: Classifier
+    classifier_loader: Callable[[], Classifier]
     http: httpx.Client
     targets: dict[str, RouteTarget]
     notifier_for: Callable[[RouteTarget], Notifier]
@@ -155,7 +156,7 @@ class Runtime:
         """A writer for the current routes (rebuilt per batch, so reloads take effect)."""
         broken = self.config.defaults.feed_broken_after
         return Writer(
-            assessor=self.classifier,
+            assessor=LazyAssessor(self.classifier_loader),
             recorder=MeasureRecorder(tuple(t.rules for t in self.targets.values())),
             rng=self.rng,
             broken_after=broken,
@@ -229,6 +230,29 @@ def default_notifier_for() -> Callable[[RouteTarget], Notifier]:
     return pick
 
 
+def _loader(model_path: Path | None) -> Callable[[], Classifier]:
+    """Loads the classifier once, on first use: with parser processes classifying, the
+    main process may never need its own copy (about 40 MB)."""
+    loaded: list[Classifier] = []
+
+    def load() -> Classifier:
+        if not loaded:
+            loaded.append(Classifier.load(model_path))
+        return loaded[0]
+
+    return load
+
+
+class LazyAssessor:
+    """The Assessor seam over a classifier that is loaded when first asked."""
+
+    def __init__(self, load: Callable[[], Classifier]) -> None:
+        self.load = load
+
+    def assess_many(self, items: Sequence[ItemText]) -> list[Assessment]:
+        return self.load().assess_many(items)
+
+
 def _model_path(env: Mapping[str, str]) -> Path | None:
     """A retrained model named by MONITOR_MODEL, else the packaged one."""
     value = env.get("MONITOR_MODEL")
@@ -257,7 +281,7 @@ def build_runtime(
         clock=clock or SystemClock(),
         engine=engine,
         sessions=make_sessions(engine),
-        classifier=classifier or Classifier.load(_model_path(env)),
+        classifier_loader=(lambda: classifier) if classifier else _loader(_model_path(env)),
         http=http
         or make_client(FetchLimits(user_agent=user_agent(contact)), connections=settings.workers),
         targets=route_targets(config, env),
