@@ -153,7 +153,7 @@ def _cap(text: str, limit: int) -> str:
     """Cut `text` to at most `limit` chars, at a word boundary when one is near."""
     if len(text) <= limit:
         return text
-    cut = text[:limit]
+    cut = text[: limit - 1]  # room for the ellipsis
     space = cut.rfind(" ")
     if space > limit * 0.8:
         cut = cut[:space]

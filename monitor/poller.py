@@ -82,7 +82,7 @@ class Poller:
         self._in_flight: dict[Future[FeedOutcome], FeedJob] = {}
         self._lock = threading.Lock()
         self._network_failures: list[FeedOutcome] = []
-        self._success_seen = False
+        self._last_answer: datetime | None = None  # start of the newest successful fetch
 
     def tick(self) -> CycleReport:
         """Store what has finished, keep in-flight leases alive, start the feeds that are due."""
@@ -161,11 +161,10 @@ class Poller:
             if outcome.network_failure:
                 # Held back: whether it is the feed's fault or ours is known only once the
                 # rest of the cycle has answered.
-                if not self._network_failures:
-                    self._success_seen = False
                 self._network_failures.append(outcome)
                 continue
-            self._success_seen = self._success_seen or not outcome.failed
+            if not outcome.failed:
+                self._last_answer = max(self._last_answer or outcome.started_at, outcome.started_at)
             ready.append(outcome)
         self._store_batch(writer, ready, report)
         self._settle_network_failures(writer, report, final=not self._in_flight)
@@ -205,7 +204,9 @@ class Poller:
             return
         if not final and self.now() - held[0].started_at < OFFLINE_VERDICT_AFTER:
             return
-        offline = len(held) >= OFFLINE_MIN_FEEDS and not self._success_seen
+        # Offline: enough feeds failed on the network, and no feed answered while they did.
+        answered = self._last_answer is not None and self._last_answer >= held[0].started_at
+        offline = len(held) >= OFFLINE_MIN_FEEDS and not answered
         if offline:
             logger.warning(
                 "all %d feeds failed with network errors: this server looks offline; "

@@ -8,6 +8,7 @@ local disk in any item, and the process's peak memory bounded. A second poll mus
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 from collections.abc import Iterator
@@ -89,11 +90,11 @@ def _xxe(secret: Path) -> bytes:
 </channel></rss>""".encode()
 
 
-def _latin(text: str, encoding: str, declared: str | None) -> bytes:
-    decl = f'<?xml version="1.0" encoding="{declared}"?>' if declared else ""
+def _latin(text: str, encoding: str, key: str) -> bytes:
+    """A one-item RSS document encoded in `encoding` without any encoding declaration."""
     doc = (
-        f"{decl}<rss version=\"2.0\"><channel><title>t</title><item><title>{text}</title>"
-        "<guid>cs-1</guid><link>https://charset.example.org/1</link>"
+        f'<rss version="2.0"><channel><title>t</title><item><title>{text}</title>'
+        f"<guid>cs-{key}</guid><link>https://charset.example.org/{key}</link>"
         "<description>Weather report for the weekend.</description></item></channel></rss>"
     )
     return doc.encode(encoding)
@@ -110,10 +111,8 @@ def blackhole() -> Iterator[str]:
     for _ in range(3):
         filler = socket.socket()
         filler.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             filler.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
         fillers.append(filler)
     yield f"http://127.0.0.1:{port}/feed.xml"
     for filler in fillers:
@@ -189,13 +188,13 @@ def _serve_all(server: FeedServer, secret: Path) -> dict[str, str]:
     # Header says UTF-8, bytes are windows-1251.
     server.serve(
         "/wrong-charset.xml",
-        _latin("Погода на выходные", "cp1251", None),
+        _latin("Погода на выходные", "cp1251", "wrong"),
         content_type="application/rss+xml; charset=utf-8",
     )
     # No charset anywhere, Latin-1 bytes.
     server.serve(
         "/no-charset.xml",
-        _latin("Café owners reopen terraces", "latin-1", None),
+        _latin("Café owners reopen terraces", "latin-1", "none"),
         content_type="application/rss+xml",
     )
     invalid = rss([_plain(2, title="Market report ÿÿÿ today")]).replace(
@@ -243,6 +242,76 @@ def _status_lines(config: Path, db_url: str) -> dict[str, str]:
     return lines
 
 
+def _feed_list(server: FeedServer, paths: dict[str, str], blackhole: str) -> list[dict[str, str]]:
+    feeds: list[dict[str, str]] = []
+    for name, (where, _, _) in FAILING.items():
+        if where == "<blackhole>":
+            url = blackhole
+        elif where.startswith("http"):
+            url = where
+        else:
+            url = server.url(where)
+        feeds.append({"name": name, "url": url})
+    feeds += [{"name": name, "url": server.url(path)} for name, path in paths.items()]
+    return feeds
+
+
+def _check_failing(
+    rows: dict[str, FeedRow], items_of: dict[str, list[ItemRow]], now: datetime, html_link: str
+) -> None:
+    """Each failing feed: the right kind, a message naming the problem, backed off, no items."""
+    for name, (_, kind, text) in FAILING.items():
+        row = rows[name]
+        assert row.last_error_kind == kind, (name, row.last_error_kind, row.last_error)
+        assert row.last_error and text.lower() in row.last_error.lower(), (name, row.last_error)
+        assert row.consecutive_failures == 1, name
+        assert row.next_poll_at is not None and row.next_poll_at > now, name
+        assert items_of[name] == [], name
+    assert html_link in (rows["HTML Page"].last_error or "")
+    for name, seconds in RETRY_AFTER.items():
+        assert rows[name].next_poll_at >= now + timedelta(seconds=seconds), name
+    assert [name for name, row in rows.items() if row.gone] == ["Gone"]
+
+
+def _check_surviving(
+    rows: dict[str, FeedRow], items_of: dict[str, list[ItemRow]], now: datetime
+) -> None:
+    """Hostile documents that still poll: bounded, capped, deduplicated, nothing local leaked."""
+    for name in SURVIVING:
+        assert rows[name].last_error_kind is None, (name, rows[name].last_error)
+    for item in (item for items in items_of.values() for item in items):
+        assert MARKER not in item.title and MARKER not in item.summary
+        assert len(item.title) <= TITLE_MAX_CHARS  # the cap, its ellipsis included
+        assert "lollollol" not in item.title + item.summary
+    assert [i.guid for i in items_of["XXE"]] == ["xxe-1"]
+    assert [i.guid for i in items_of["Billion Laughs"]] == ["lol-1"]
+    assert len(items_of["Ten Thousand"]) == MAX_ITEMS
+    assert len(items_of["Duplicate GUIDs"]) == 1
+    dated = items_of["Absurd Dates"]
+    assert len(dated) == 2
+    for item in dated:
+        published = item.published.replace(tzinfo=item.published.tzinfo or UTC)
+        assert published == now, (item.title, item.published)
+    (huge,) = items_of["Huge Title"]
+    assert huge.title.startswith("TTTT") and len(huge.title) <= TITLE_MAX_CHARS
+    for name in ("Wrong Charset", "Missing Charset", "Invalid Bytes"):
+        (item,) = items_of[name]
+        assert item.title.strip(), name
+    assert "Café" in items_of["Missing Charset"][0].title
+    assert "Market report" in items_of["Invalid Bytes"][0].title
+
+
+def _check_status_lines(lines: dict[str, str]) -> None:
+    """`monitor feeds status`: each failing feed shows its state and error, the rest are ok."""
+    for name, (_, _, text) in FAILING.items():
+        line = lines[name]
+        assert "error:" in line and text.lower() in line.lower(), line
+        assert ("GONE" if name == "Gone" else "FAILING x1") in line, line
+    assert "real-feed.xml" in lines["HTML Page"]
+    for name in [*HEALTHY, *SURVIVING]:
+        assert "  ok  " in lines[name] and "error:" not in lines[name], lines[name]
+
+
 def test_hostile_feeds_in_one_poll_leave_the_daemon_and_other_feeds_fine(
     tmp_path: Path,
     db_url: str,
@@ -253,19 +322,7 @@ def test_hostile_feeds_in_one_poll_leave_the_daemon_and_other_feeds_fine(
 ) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text(MARKER, encoding="utf-8")
-    paths = _serve_all(feed_server, secret)
-
-    feeds: list[dict[str, str]] = []
-    for name, (where, _, _) in FAILING.items():
-        if where == "<blackhole>":
-            url = blackhole
-        elif where.startswith("http"):
-            url = where
-        else:
-            url = feed_server.url(where)
-        feeds.append({"name": name, "url": url})
-    for name, path in paths.items():
-        feeds.append({"name": name, "url": feed_server.url(path)})
+    feeds = _feed_list(feed_server, _serve_all(feed_server, secret), blackhole)
     assert len(feeds) == 25
     routes = [
         {"name": "team", "url": "${HOOK_URL}", "min_score": 0.5, "kinds": "[new, update]"},
@@ -295,85 +352,34 @@ def test_hostile_feeds_in_one_poll_leave_the_daemon_and_other_feeds_fine(
     with runtime.sessions() as session:
         rows = {row.name: row for row in session.scalars(select(FeedRow))}
         items_of = {
-            name: session.scalars(select(ItemRow).where(ItemRow.feed_id == row.id)).all()
+            name: list(session.scalars(select(ItemRow).where(ItemRow.feed_id == row.id)))
             for name, row in rows.items()
         }
-        all_items = session.scalars(select(ItemRow)).all()
         alerts = session.scalars(select(AlertRow)).all()
         dup_sources = session.scalars(
             select(ItemSourceRow).where(ItemSourceRow.feed_id == rows["Duplicate GUIDs"].id)
         ).all()
 
-    # -- healthy feeds: stored and alerted exactly once
+    # Healthy feeds: stored, and each measure alerted to the team exactly once.
     for name, measure in HEALTHY.items():
-        row = rows[name]
-        assert (row.last_error_kind, row.consecutive_failures) == (None, 0), name
+        assert (rows[name].last_error_kind, rows[name].consecutive_failures) == (None, 0), name
         assert [i.title for i in items_of[name]] == [measure["title"]]
-    team = [a for a in alerts if a.route == "team"]
-    assert sorted(a.payload["title"] for a in team) == sorted(m["title"] for m in HEALTHY.values())
+    team = sorted(a.payload["title"] for a in alerts if a.route == "team")
+    assert team == sorted(m["title"] for m in HEALTHY.values())
+    # 410: polling stopped and the admins told, once; nobody else is blamed yet.
+    admin = [(a.kind, a.payload.get("source")) for a in alerts if a.route == "admins"]
+    assert admin == [("feed_gone", "Gone")]
 
-    # -- failing feeds: the right kind and a message that names the problem
-    for name, (_, kind, text) in FAILING.items():
-        row = rows[name]
-        assert row.last_error_kind == kind, (name, row.last_error_kind, row.last_error)
-        assert row.last_error and text.lower() in row.last_error.lower(), (name, row.last_error)
-        assert row.consecutive_failures == 1, name
-        assert row.next_poll_at is not None and row.next_poll_at > now, name
-        assert items_of[name] == [], name
-    assert feed_server.url("/real-feed.xml") in (rows["HTML Page"].last_error or "")
-    for name, seconds in RETRY_AFTER.items():
-        assert rows[name].next_poll_at >= now + timedelta(seconds=seconds), name
-    assert rows["Gone"].gone
-    assert not any(rows[n].gone for n in rows if n != "Gone")
-    admin = [a for a in alerts if a.route == "admins"]
-    assert [(a.kind, a.payload.get("source")) for a in admin] == [("feed_gone", "Gone")], [
-        (a.kind, a.payload) for a in admin
-    ]
+    _check_failing(rows, items_of, now, feed_server.url("/real-feed.xml"))
+    _check_surviving(rows, items_of, now)
+    assert len(dup_sources) == 1
+    _check_status_lines(_status_lines(config, db_url))
 
-    # -- hostile documents that still poll: bounded, nothing local leaked
-    for name in SURVIVING:
-        row = rows[name]
-        assert row.last_error_kind in (None, "parse") if name == "Billion Laughs" else (
-            row.last_error_kind is None
-        ), (name, row.last_error)
-    for item in all_items:
-        assert MARKER not in item.title and MARKER not in item.summary
-        assert len(item.title) <= TITLE_MAX_CHARS + 1  # the cap, plus its ellipsis
-        assert "lollollol" not in item.title + item.summary
-    assert [i.guid for i in items_of["XXE"]] == ["xxe-1"]
-    assert len(items_of["Ten Thousand"]) == MAX_ITEMS
-    assert len(items_of["Duplicate GUIDs"]) == 1 and len(dup_sources) == 1
-    dated = items_of["Absurd Dates"]
-    assert len(dated) == 2
-    for item in dated:
-        published = item.published.replace(tzinfo=item.published.tzinfo or UTC)
-        assert published == now, (item.title, item.published)
-    (huge,) = items_of["Huge Title"]
-    assert huge.title.startswith("TTTT") and len(huge.title) <= TITLE_MAX_CHARS + 1
-    for name in ("Wrong Charset", "Missing Charset", "Invalid Bytes"):
-        (item,) = items_of[name]
-        assert item.title.strip(), name
-    assert "Caf" in items_of["Missing Charset"][0].title
-    assert "Market report" in items_of["Invalid Bytes"][0].title
-
-    # -- the admins see it in `monitor feeds status`
-    lines = _status_lines(config, db_url)
-    for name, (_, _, text) in FAILING.items():
-        line = lines[name]
-        assert "error:" in line and text.lower() in line.lower(), line
-        assert ("GONE" if name == "Gone" else "FAILING x1") in line, line
-    assert "real-feed.xml" in lines["HTML Page"]
-    for name in [*HEALTHY, *SURVIVING]:
-        if name != "Billion Laughs":
-            assert "  ok  " in lines[name] and "error:" not in lines[name], lines[name]
-
-    # -- deliveries: two measures to the team, one feed_gone to the admins
     runtime.delivery.deliver_due()
     posts = webhook.wait_for(3)
-    assert len(posts) == 3
-    assert sum("Gone" in p["title"] for p in posts) == 1
+    assert len(posts) == 3 and sum("Gone" in p["title"] for p in posts) == 1
 
-    # -- the daemon keeps running: a second poll past every backoff still works
+    # The daemon keeps running: a second poll, past every backoff, still works.
     gone_hits = feed_server.hits("/gone.xml")
     clock.advance(timedelta(hours=25))
     second = poller.run_once()
@@ -382,7 +388,7 @@ def test_hostile_feeds_in_one_poll_leave_the_daemon_and_other_feeds_fine(
     with runtime.sessions() as session:
         rows = {row.name: row for row in session.scalars(select(FeedRow))}
         team_again = session.scalars(select(AlertRow).where(AlertRow.route == "team")).all()
-    for name in HEALTHY:
+    for name in [*HEALTHY, *SURVIVING]:
         assert rows[name].last_error_kind is None and rows[name].consecutive_failures == 0
     for name, (_, kind, _) in FAILING.items():
         if name != "Gone":
@@ -390,3 +396,28 @@ def test_hostile_feeds_in_one_poll_leave_the_daemon_and_other_feeds_fine(
             assert rows[name].consecutive_failures == 2, name
     assert len(team_again) == 2  # no measure alerted twice
     runtime.close()
+
+
+def test_timeouts_after_a_healthy_feed_answered_are_blamed_on_the_feeds(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    """A feed that answered in this cycle proves the server is online: the slow feeds
+    that time out afterwards must carry their own `timeout` error, not `offline`."""
+    feed_server.serve("/et.xml", rss([ETHIOPIA]))
+    feeds = [{"name": "Healthy ET", "url": feed_server.url("/et.xml")}]
+    for n in range(3):
+        feed_server.fault(f"/hang{n}.xml", "hang", max_s=30)
+        feeds.append({"name": f"Hang {n}", "url": feed_server.url(f"/hang{n}.xml")})
+    config = write_config(tmp_path / "feeds.yaml", feeds)
+    runtime = make_runtime(config, db_url, clock)
+    poller = runtime.poller
+    poller.fetch_context.limits = dataclasses.replace(
+        poller.fetch_context.limits, read_timeout_s=1, total_timeout_s=2
+    )
+    report = poller.run_once()
+    with runtime.sessions() as session:
+        kinds = {row.name: row.last_error_kind for row in session.scalars(select(FeedRow))}
+    runtime.close()
+    assert kinds["Healthy ET"] is None
+    assert not report.offline
+    assert [kinds[f"Hang {n}"] for n in range(3)] == ["timeout"] * 3
