@@ -6,6 +6,7 @@ can never leave a flagged item without its alerts or an alert without its item.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -127,9 +128,9 @@ class MeasureRecorder:
     ) -> EventChange:
         """Join the event this item reports, or start a new one."""
         fingerprint = text_fingerprint(entry.title, entry.summary)
-        keys = band_keys(fingerprint)
         seen = min(entry.published, now)
         categories = frozenset(str(c) for c in assessment.categories)
+        keys = lookup_keys(assessment.country, categories, fingerprint)
         rows = repo.event_candidates(session, keys, assessment.country, seen - self.window)
         candidates = [_candidate(row) for row in rows]
         probe = ItemForClustering(
@@ -189,7 +190,8 @@ class MeasureRecorder:
         else:
             moved = TextFingerprint(fingerprint.signature, stored.terms)
         event.fingerprint = moved.to_bytes()
-        repo.add_event_bands(session, event.id, band_keys(moved))
+        keys = lookup_keys(event.country, frozenset(event.categories), moved)
+        repo.add_event_bands(session, event.id, keys)
 
     def queue(
         self,
@@ -283,6 +285,25 @@ class MeasureRecorder:
         message = _health_message("feed_recovered", row, f"Feed {row.name} works again")
         self.queue(session, message, f"feed:{row.id}:recovered:{episode}", now, feed_id=row.id)
         logger.info("feed recovered feed=%s", row.name)
+
+
+def lookup_keys(
+    country: str | None, categories: frozenset[str], fingerprint: TextFingerprint
+) -> list[str]:
+    """The indexed keys an event is filed under and an item is looked up by.
+
+    Both kinds are scoped by country, as matching requires: the fingerprint's LSH bands
+    (near-duplicate copies) and one key per (category, key term) pair (follow-ups, which
+    reword a story too much for LSH but keep its platform, law or decree). Hashed, so every
+    key fits the column whatever the term.
+    """
+    scope = country or "--"
+    keys = [f"{scope}|{band}" for band in band_keys(fingerprint)]
+    for category in sorted(categories):
+        for term in sorted(fingerprint.terms):
+            digest = hashlib.blake2b(f"{category}|{term}".encode(), digest_size=8).hexdigest()
+            keys.append(f"{scope}|k:{digest}")
+    return keys
 
 
 def _health_message(kind: str, row: FeedRow, title: str) -> AlertMessage:

@@ -268,33 +268,35 @@ def set_item_events(session: Session, item_events: Sequence[tuple[int, int]]) ->
     )
 
 
-# How many of a country's newest events a new item is compared with besides its LSH matches:
-# more distinct measures than this in one country within the window is rare.
-NEWEST_EVENTS_CHECKED = 25
+# How many of a country's newest events a new item is compared with besides those found by
+# its keys: a safety net for a follow-up that shares neither wording nor a key term.
+NEWEST_EVENTS_CHECKED = 10
 
 
 def event_candidates(
-    session: Session, band_keys: Sequence[str], country: str | None, since: datetime
+    session: Session, keys: Sequence[str], country: str | None, since: datetime
 ) -> list[EventRow]:
-    """Events of the same country seen lately that share an LSH band with a fingerprint,
-    plus that country's newest events (stage follow-ups reword a story too much for LSH).
+    """Events seen lately that share a lookup key with an item (keys are country-scoped),
+    plus the item's country's newest few events.
 
-    Two indexed lookups, each bounded, so the cost does not grow with the stored events.
+    Two indexed, bounded lookups: the first starts from the key index (no country condition,
+    so SQLite's planner cannot prefer scanning the country's events), the second walks the
+    (country, last_seen) index backwards. The cost does not grow with the stored events.
     """
-    same_country = EventRow.country.is_(None) if country is None else EventRow.country == country
-    sharing_a_band = select(EventBandRow.event_id).where(EventBandRow.band_key.in_(list(band_keys)))
-    by_band = (
+    sharing_a_key = select(EventBandRow.event_id).where(EventBandRow.band_key.in_(list(keys)))
+    by_key = (
         select(EventRow)
-        .where(EventRow.id.in_(sharing_a_band), same_country, EventRow.last_seen >= since)
+        .where(EventRow.id.in_(sharing_a_key), EventRow.last_seen >= since)
         .limit(100)
     )
+    same_country = EventRow.country.is_(None) if country is None else EventRow.country == country
     newest = (
         select(EventRow)
         .where(same_country, EventRow.last_seen >= since)
         .order_by(EventRow.last_seen.desc())
         .limit(NEWEST_EVENTS_CHECKED)
     )
-    found = {row.id: row for row in session.scalars(by_band)}
+    found = {row.id: row for row in session.scalars(by_key) if row.country == country}
     for row in session.scalars(newest):
         found.setdefault(row.id, row)
     return sorted(found.values(), key=lambda row: row.last_seen, reverse=True)

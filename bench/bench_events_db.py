@@ -1,0 +1,396 @@
+"""Benchmark the daemon's clustering path on a real database, at 1k/5k/10k stored events.
+
+Run: python bench/bench_events_db.py   [--skip-postgres]   (fixed seed, about 1 min)
+
+`MeasureRecorder.assign_event` is what the daemon calls for every flagged item: fingerprint,
+`repo.event_candidates` (an LSH band-key lookup plus the country's newest events, both
+indexed and bounded), `events.match_event`, then an event update or insert. This script
+migrates a SQLite file (and a throwaway PostgreSQL cluster when tests/support/pg.py can start
+one), stores N synthetic events within the 21-day window through the real models and
+`repo.add_event_bands`, and times assign_event for the same 300 new items at each N. Every item
+runs in its own transaction, rolled back, so N stays fixed. It prints the cost per item, the
+candidates loaded per item, the 10k/1k ratio, and the query plans of the two candidate
+queries at 10k. Prints figures only; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_events import COUNTRIES, NOW, Corpus  # noqa: E402
+from sqlalchemy import Engine, event, select, text  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+
+from monitor.domain import Assessment, Category, Entry, Stage  # noqa: E402
+from monitor.events import (  # noqa: E402
+    EventCandidate,
+    ItemForClustering,
+    match_event,
+    text_fingerprint,
+)
+from monitor.measures import EVENT_WINDOW, MeasureRecorder, lookup_keys  # noqa: E402
+from monitor.store import repo  # noqa: E402
+from monitor.store.db import make_engine, make_sessions, upgrade  # noqa: E402
+from monitor.store.models import EventRow  # noqa: E402
+
+SIZES = (1_000, 5_000, 10_000)
+QUERIES = 300
+PASSES = 3  # best of three timed passes over the same items
+INSERT_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """A flagged item as the daemon hands it to assign_event."""
+
+    kind: str  # "wire", "follow-up" or "new"
+    entry: Entry
+    assessment: Assessment
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What one backend costs at one N."""
+
+    events: int
+    assign_us: float  # assign_event, per item
+    query_us: float  # repo.event_candidates alone (SQL + ORM rows), per item
+    band_sql_us: float  # the LSH band SELECT alone, raw driver call
+    newest_sql_us: float  # the newest-of-country SELECT alone, raw driver call
+    candidates: float  # rows loaded per item
+    statements: float  # SQL statements per assign_event
+    joined: float  # share of items that joined a stored event
+    agree: float  # share of items placed as a full scan of all stored events places them
+    missed: dict[str, int]  # items placed otherwise than the full scan would, by kind
+
+
+def make_item(
+    corpus: Corpus, index: int, events: Sequence[EventCandidate], summaries: dict[int, str]
+) -> NewItem:
+    """A wire copy (40%), a follow-up (30%) of a stored event, or a new story (30%).
+
+    Mirrors bench_events.Corpus.item but keeps the text, which assign_event fingerprints.
+    """
+    rng = corpus.rng
+    roll = rng.random()
+    if roll < 0.7:
+        target = rng.choice(events)
+        country, cats = target.country or "VN", target.categories
+        name = next(n for n in corpus.names if n in target.title.split())
+        if roll < 0.4:
+            kind, title = "wire", f"UPDATE 2-{target.title} - sources"
+            summary = summaries[target.event_id]
+        else:
+            kind = "follow-up"
+            title, summary = corpus.story(country, name)
+    else:
+        kind = "new"
+        country, cats, name = corpus.subject()
+        title, summary = corpus.story(country, name)
+    entry = Entry(
+        guid=f"bench-{index}",
+        url=f"https://news.example/{index}",
+        title=title,
+        summary=summary,
+        published=NOW,
+        content_hash=hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest(),
+    )
+    assessment = Assessment(
+        relevant=True,
+        score=0.9,
+        categories=tuple(Category(c) for c in sorted(cats)),
+        country=country,
+        stage=Stage.ENFORCED,
+    )
+    return NewItem(kind, entry, assessment)
+
+
+def full_scan(item: NewItem, stored: Sequence[EventCandidate]) -> int | None:
+    """The reference: the stored event (position) match_event picks among all of them."""
+    probe = ItemForClustering(
+        country=item.assessment.country,
+        categories=frozenset(str(c) for c in item.assessment.categories),
+        stage=str(item.assessment.stage),
+        fingerprint=text_fingerprint(item.entry.title, item.entry.summary),
+        published=min(item.entry.published, NOW),
+        title=item.entry.title,
+    )
+    found = match_event(probe, stored, window=EVENT_WINDOW)
+    return None if found is None else found.event_id
+
+
+def store_events(sessions: sessionmaker[Session], events: Sequence[EventCandidate]) -> None:
+    """Insert events as assign_event does for a new measure: EventRow, then its lookup keys."""
+    for start in range(0, len(events), INSERT_BATCH):
+        with sessions.begin() as session:
+            rows = [
+                EventRow(
+                    country=ev.country,
+                    categories=sorted(ev.categories),
+                    stage=ev.stage,
+                    title=ev.title,
+                    fingerprint=ev.fingerprint.to_bytes(),
+                    first_seen=ev.first_seen,
+                    last_seen=ev.last_seen,
+                    item_count=1,
+                    max_score=0.9,
+                )
+                for ev in events[start : start + INSERT_BATCH]
+            ]
+            session.add_all(rows)
+            session.flush()
+            for row, ev in zip(rows, events[start : start + INSERT_BATCH], strict=True):
+                keys = lookup_keys(ev.country, frozenset(ev.categories), ev.fingerprint)
+                repo.add_event_bands(session, row.id, keys)
+
+
+@contextmanager
+def rolled_back(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose transaction is open (connection checked out) and always rolled back."""
+    session = sessions()
+    try:
+        session.connection()
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+@contextmanager
+def statements_seen(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Record every SQL statement the engine sends, with its parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def candidate_query(session: Session, item: NewItem) -> list[EventRow]:
+    """repo.event_candidates exactly as assign_event calls it."""
+    fingerprint = text_fingerprint(item.entry.title, item.entry.summary)
+    categories = frozenset(str(c) for c in item.assessment.categories)
+    keys = lookup_keys(item.assessment.country, categories, fingerprint)
+    since = min(item.entry.published, NOW) - EVENT_WINDOW
+    return repo.event_candidates(session, keys, item.assessment.country, since)
+
+
+def best_per_item_us(
+    sessions: sessionmaker[Session],
+    items: Sequence[NewItem],
+    run: Callable[[Session, NewItem], Any],
+) -> float:
+    """Best-of-PASSES mean time of run(), each item in its own rolled-back transaction."""
+    best = float("inf")
+    for _ in range(PASSES):
+        total = 0.0
+        for item in items:
+            with rolled_back(sessions) as session:
+                start = time.perf_counter()
+                run(session, item)
+                total += time.perf_counter() - start
+        best = min(best, total)
+    return best / len(items) * 1e6
+
+
+def raw_sql_us(engine: Engine, statements: Sequence[tuple[str, Any]]) -> float:
+    """Best-of-PASSES mean time of captured statements replayed through the bare driver."""
+    best = float("inf")
+    with engine.connect() as conn:
+        for _ in range(PASSES):
+            start = time.perf_counter()
+            for statement, params in statements:
+                conn.exec_driver_sql(statement, params).fetchall()
+            best = min(best, time.perf_counter() - start)
+        conn.rollback()
+    return best / len(statements) * 1e6
+
+
+def measure(
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    items: Sequence[NewItem],
+    stored: Sequence[EventCandidate],
+    stored_ids: Sequence[int],
+) -> Figures:
+    recorder = MeasureRecorder(routes=())
+
+    def assign(session: Session, item: NewItem) -> Any:
+        return recorder.assign_event(session, 0, item.entry, item.assessment, NOW)
+
+    assign_us = best_per_item_us(sessions, items, assign)
+    query_us = best_per_item_us(sessions, items, candidate_query)
+    candidates = statements = joined = agree = 0
+    missed = {"wire": 0, "follow-up": 0, "new": 0}
+    band_sql: list[tuple[str, Any]] = []
+    newest_sql: list[tuple[str, Any]] = []
+    for item in items:
+        with rolled_back(sessions) as session, statements_seen(engine) as seen:
+            candidates += len(candidate_query(session, item))
+        for statement, params in seen:
+            (band_sql if "event_bands" in statement else newest_sql).append((statement, params))
+        with rolled_back(sessions) as session, statements_seen(engine) as seen:
+            change = assign(session, item)
+            statements += len(seen)
+            got = None if change.kind == "new" else change.event.id
+        reference = full_scan(item, stored)
+        expected = None if reference is None else stored_ids[reference]
+        joined += got is not None
+        agree += got == expected
+        missed[item.kind] += got != expected
+    n = len(items)
+    return Figures(
+        events=len(stored),
+        assign_us=assign_us,
+        query_us=query_us,
+        band_sql_us=raw_sql_us(engine, band_sql),
+        newest_sql_us=raw_sql_us(engine, newest_sql),
+        candidates=candidates / n,
+        statements=statements / n,
+        joined=joined / n,
+        agree=agree / n,
+        missed=missed,
+    )
+
+
+def explain(engine: Engine, sessions: sessionmaker[Session], item: NewItem) -> list[str]:
+    """The plans of the two candidate SELECTs, captured as repo.event_candidates sends them."""
+    with rolled_back(sessions) as session, statements_seen(engine) as seen:
+        candidate_query(session, item)
+    sqlite = engine.dialect.name == "sqlite"
+    lines: list[str] = []
+    with engine.connect() as conn:
+        for name, (statement, params) in zip(
+            ("LSH band lookup", "newest of country"), seen, strict=True
+        ):
+            lines.append(f"  {name}:")
+            prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+            for row in conn.exec_driver_sql(prefix + statement, params):
+                line = str(row[-1]) if sqlite else str(row[0])
+                lines.append("    " + (line if len(line) < 96 else line[:92] + " ..."))
+    return lines
+
+
+def growth(first: float, last: float) -> str:
+    ratio = last / first
+    verdict = "linear" if ratio >= 5 else "sub-linear" if ratio >= 2 else "flat"
+    return f"{ratio:.2f}x ({verdict})"
+
+
+def run_backend(
+    label: str, url: str, events: Sequence[EventCandidate], items: Sequence[NewItem]
+) -> list[Figures]:
+    upgrade(url)
+    engine = make_engine(url)
+    sessions = make_sessions(engine)
+    results: list[Figures] = []
+    stored = 0
+    print(f"\n== {label}")
+    print(f"{'events':>7} {'insert s':>8} {'assign us':>9} {'query us':>9} {'band SQL':>8} "
+          f"{'newest SQL':>10} {'cands':>6} {'stmts':>6} {'joined':>6} {'=scan':>6}  "
+          f"differs from scan (wire/follow-up/new)")  # fmt: skip
+    for size in SIZES:
+        started = time.perf_counter()
+        store_events(sessions, events[stored:size])
+        stored = size
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:  # what autovacuum's analyze does after a bulk load
+                conn.execute(text("ANALYZE events; ANALYZE event_bands"))
+        inserted = time.perf_counter() - started
+        with sessions() as session:  # ids in insertion order: stored_ids[position]
+            stored_ids = list(session.scalars(select(EventRow.id).order_by(EventRow.id)))
+        f = measure(engine, sessions, items, events[:size], stored_ids)
+        results.append(f)
+        missed = "/".join(str(v) for v in f.missed.values())
+        print(f"{size:>7} {inserted:>8.1f} {f.assign_us:>9.0f} {f.query_us:>9.0f} "
+              f"{f.band_sql_us:>8.0f} {f.newest_sql_us:>10.0f} {f.candidates:>6.1f} "
+              f"{f.statements:>6.1f} {f.joined:>6.0%} {f.agree:>6.0%}  {missed}")  # fmt: skip
+    a, b = results[0], results[-1]
+    print(f"{SIZES[-1] // 1000}k/{SIZES[0] // 1000}k ({SIZES[-1] // SIZES[0]}x events): "
+          f"assign_event {growth(a.assign_us, b.assign_us)}, "
+          f"event_candidates {growth(a.query_us, b.query_us)}, "
+          f"band SQL {growth(a.band_sql_us, b.band_sql_us)}, "
+          f"newest SQL {growth(a.newest_sql_us, b.newest_sql_us)}, "
+          f"candidates {growth(a.candidates, b.candidates)}")  # fmt: skip
+    print(f"query plans at {SIZES[-1]} events:")
+    print("\n".join(explain(engine, sessions, items[0])))
+    engine.dispose()
+    return results
+
+
+def start_postgres() -> tuple[Any, str] | tuple[None, str]:
+    """A throwaway cluster and a migrated-to-be database URL, or None and the reason."""
+    try:
+        from tests.support.pg import PostgresServer, find_pg_bin
+    except ImportError as exc:
+        return None, f"tests.support.pg not importable ({exc})"
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        return None, "PostgreSQL server binaries not found"
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        return server, server.create_database()
+    except Exception as exc:  # any failure to start means "skip", with the reason
+        server.destroy()
+        return None, f"server did not start: {type(exc).__name__}: {exc}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    corpus = Corpus(seed=20250601)
+    summaries: dict[int, str] = {}
+    events: list[EventCandidate] = []
+    for position in range(max(SIZES)):
+        ev, summaries[position] = corpus.event(position)
+        events.append(ev)
+    # Items refer to the first 1k events, so the same 300 items run at every N.
+    items = [make_item(corpus, i, events[: SIZES[0]], summaries) for i in range(QUERIES)]
+    kinds = {k: sum(1 for it in items if it.kind == k) for k in ("wire", "follow-up", "new")}
+    print(f"{len(events)} synthetic events ({len(COUNTRIES)} countries, {len(Category)} "
+          f"categories, last seen within {EVENT_WINDOW.days} days) fingerprinted in "
+          f"{time.perf_counter() - started:.1f} s; {QUERIES} new items {kinds}")  # fmt: skip
+    print("Per item: assign us = MeasureRecorder.assign_event (fingerprint, candidate queries, "
+          "match, event update or insert); query us = repo.event_candidates alone (SQL + ORM "
+          "rows); band SQL / newest SQL = its two SELECTs replayed on the bare driver (us); "
+          "cands = rows loaded; stmts = SQL statements; =scan = placed as match_event over "
+          "ALL stored events would place it")  # fmt: skip
+
+    with tempfile.TemporaryDirectory(prefix="bench-events-db-") as tmp:
+        run_backend("SQLite (file, WAL)", f"sqlite:///{Path(tmp) / 'monitor.db'}", events, items)
+    if args.skip_postgres:
+        print("\n== PostgreSQL: skipped (--skip-postgres)")
+    else:
+        server, url_or_reason = start_postgres()
+        if server is None:
+            print(f"\n== PostgreSQL: skipped: {url_or_reason}")
+        else:
+            try:
+                run_backend("PostgreSQL", url_or_reason, events, items)
+            finally:
+                server.destroy()
+    print(f"\ntotal {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
