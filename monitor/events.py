@@ -59,6 +59,10 @@ DEFAULT_WINDOW = timedelta(days=21)
 # estimate's standard error is <= 0.0625, so the floors keep about two errors of margin.
 NEAR_DUPLICATE_THRESHOLD = 0.5
 RELATED_THRESHOLD = 0.08
+# Two stories that name different things (Telegram vs Signal, one decree vs another) are two
+# measures even when their wording is templated alike (short wire texts that differ only in the
+# name score 0.8 and more), unless the texts are all but identical.
+DISTINCT_TERMS_THRESHOLD = 0.95
 
 _FORMAT_VERSION = 1
 _MAX_TERMS = 24  # bounds the stored blob and keeps merged events from collecting noise
@@ -213,9 +217,12 @@ def _compatible(item: ItemForClustering, event: EventCandidate, window: timedelt
 def _judge(item: ItemForClustering, event: EventCandidate) -> Match | None:
     """Decide on text alone whether a structurally compatible event is the same measure."""
     score = similarity(item.fingerprint, event.fingerprint)
-    if score >= NEAR_DUPLICATE_THRESHOLD:
-        return Match(event.event_id, score, f"near-duplicate text {score:.2f}", (), True)
     shared = tuple(sorted(item.fingerprint.terms & event.fingerprint.terms))
+    names_other_things = bool(item.fingerprint.terms and event.fingerprint.terms and not shared)
+    if names_other_things and score < DISTINCT_TERMS_THRESHOLD:
+        return None
+    if score >= NEAR_DUPLICATE_THRESHOLD:
+        return Match(event.event_id, score, f"near-duplicate text {score:.2f}", shared, True)
     if shared and score >= RELATED_THRESHOLD:
         categories = ", ".join(sorted(item.categories & event.categories)) or "unlabelled"
         reason = (

@@ -312,3 +312,41 @@ def test_index_remove_and_expire() -> None:
     index.remove(2)
     index.remove(99)
     assert len(index) == 0 and index.candidates_for(item(*BLOCKED)) == []
+
+
+def test_templated_stories_naming_different_platforms_are_different_measures() -> None:
+    """Wire templates make 'blocks Telegram' and 'blocks Signal' read alike; the names differ."""
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    body = "The ministry ordered all internet providers to block the messaging app nationwide."
+    first = text_fingerprint("Vietnam orders providers to block Telegram", body + " Telegram")
+    second = text_fingerprint("Vietnam orders providers to block Signal", body + " Signal")
+    stored = EventCandidate(
+        event_id=1,
+        country="VN",
+        categories=frozenset({"platform_block"}),
+        stage="enacted",
+        fingerprint=first,
+        first_seen=now,
+        last_seen=now,
+        title="Vietnam orders providers to block Telegram",
+    )
+    probe = ItemForClustering(
+        country="VN",
+        categories=frozenset({"platform_block"}),
+        stage="enacted",
+        fingerprint=second,
+        published=now,
+        title="Vietnam orders providers to block Signal",
+    )
+    assert similarity(first, second) >= 0.5  # near-duplicate wording ...
+    assert match_event(probe, [stored]) is None  # ... but another platform: another measure
+    copy = ItemForClustering(
+        country="VN",
+        categories=frozenset({"platform_block"}),
+        stage="enacted",
+        fingerprint=text_fingerprint("Vietnam orders ISPs to block Telegram", body + " Telegram"),
+        published=now,
+        title="Vietnam orders ISPs to block Telegram",
+    )
+    match = match_event(copy, [stored])
+    assert match is not None and match.event_id == 1
