@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -76,6 +78,23 @@ class _Assess(Protocol):
 _worker_classifier: _Assess | None = None
 
 
+def _die_with_parent(parent: int, every_s: float = 2.0) -> None:
+    """End this worker once its parent is gone, even after `kill -9`: a worker blocked on the
+    pool's queue would otherwise outlive a killed daemon (its siblings keep the pipe open)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _start_worker(parent: int, model_path: str | None) -> None:
+    _die_with_parent(parent)
+    _load_worker_classifier(model_path)
+
+
 def _load_worker_classifier(model_path: str | None) -> None:
     global _worker_classifier
     from monitor.classify import Classifier
@@ -130,8 +149,8 @@ class ProcessReader:
                 self._pool = ProcessPoolExecutor(
                     self.processes,
                     mp_context=context,
-                    initializer=_load_worker_classifier,
-                    initargs=(str(self.model_path) if self.model_path else None,),
+                    initializer=_start_worker,
+                    initargs=(os.getpid(), str(self.model_path) if self.model_path else None),
                 )
             return self._pool
 
@@ -157,10 +176,17 @@ class ProcessReader:
         return sorted(processes)
 
     def close(self) -> None:
+        """Stop the workers now: terminated, not waited for (a read in progress is dropped)."""
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is None:
+            return
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(timeout=2)
 
 
 def make_reader(processes: int, model_path: Path | None = None) -> Reader:

@@ -1,0 +1,88 @@
+"""Parser processes: same result as in-thread reading, and no worker outlives its daemon."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.reader import InlineReader, ProcessReader, ReadRequest
+from tests.support.feedserver import rss
+
+ITEMS = [
+    {
+        "title": "Kazakhstan blocks Telegram during protests",
+        "description": "The government ordered operators to block the messenger nationwide.",
+        "guid": "kz-1",
+        "link": "https://news.example.org/kz/1",
+    },
+    {"title": "Harvest festival opens", "description": "Music and food.", "guid": "x-1"},
+]
+REQUEST = ReadRequest(
+    body=rss(ITEMS),
+    content_type="application/rss+xml; charset=utf-8",
+    url="https://news.example.org/feed.xml",
+    max_items=50,
+    fetched_at=datetime(2026, 11, 23, tzinfo=UTC),
+    feed_language="en",
+    feed_country=None,
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status").read_text() if Path(f"/proc/{pid}").exists() else ""
+    return "State:\tZ" not in status
+
+
+def _gone_within(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(_alive(pid) for pid in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_process_reader_reads_and_classifies_like_inline_then_stops() -> None:
+    reader = ProcessReader(2)
+    try:
+        document = reader.read(REQUEST)
+        pids = reader.pids()
+    finally:
+        reader.close()
+    inline = InlineReader().read(REQUEST)
+    assert document.entries == inline.entries
+    assert document.assessments is not None
+    verdicts = zip(document.entries, document.assessments, strict=True)
+    flagged = [entry.title for entry, verdict in verdicts if verdict.relevant]
+    assert flagged == [ITEMS[0]["title"]]
+    assert pids and _gone_within(pids, 5), "parser processes outlived close()"
+
+
+def test_parser_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
+    script = tmp_path / "victim.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from tests.test_reader import REQUEST\n"
+        "from monitor.reader import ProcessReader\n"
+        "if __name__ == '__main__':\n"
+        "    reader = ProcessReader(2)\n"
+        "    reader.read(REQUEST)\n"
+        "    print(' '.join(map(str, reader.pids())), flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    pids = [int(pid) for pid in result.stdout.split()]
+    assert pids, result.stderr
+    assert _gone_within(pids, 10), "parser processes outlived a kill -9 of their parent"
