@@ -4,7 +4,7 @@ FROM python:3.11-slim
 LABEL org.opencontainers.image.title="monitor" \
       org.opencontainers.image.description="Alerts on new government internet-control measures in the news"
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MALLOC_ARENA_MAX=2 \
     MONITOR_CONFIG=/etc/monitor/feeds.yaml \
     MONITOR_DB_URL=sqlite:////data/monitor.db
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import random
@@ -259,6 +261,24 @@ def _model_path(env: Mapping[str, str]) -> Path | None:
     return Path(value) if value else None
 
 
+# glibc's M_ARENA_MAX (malloc.h). Each thread may otherwise get its own malloc arena; with 32
+# fetch threads that fragmented into steady RSS growth over a long run (bench_soak: +11.4%
+# over 30 cycles by default, +6.4% with two arenas).
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for this process (before the threads start); False elsewhere."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return True  # the operator chose already
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -270,6 +290,7 @@ def build_runtime(
     config: MonitorConfig | None = None,
 ) -> Runtime:
     """Build the real objects; tests pass their own clock, client, notifiers or classifier."""
+    limit_malloc_arenas()
     env = dict(os.environ) if env is None else env
     config = config if config is not None else load_config(settings.config_path, env)
     engine = make_engine(settings.db_url)
