@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from monitor.bootstrap import Runtime, Settings, build_runtime, secrets_of, settings_from_env
 from monitor.errors import ConfigError, ModelError, MonitorError
-from monitor.feeds_config import load_config
+from monitor.feeds_config import MonitorConfig, load_config
 from monitor.logsetup import SecretFilter, configure_logging
 from monitor.store import db
 from monitor.store.models import AlertRow, AssessmentRow, EventRow, FeedRow, ItemRow
@@ -126,6 +126,14 @@ def healthcheck(obj: CliContext) -> None:
 # ---------------------------------------------------------------------------- feeds
 
 
+def _load_config(obj: CliContext) -> MonitorConfig:
+    """feeds.yaml, or a clean error naming the line and field at fault."""
+    try:
+        return load_config(obj.settings.config_path, os.environ)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.group()
 def feeds() -> None:
     """Check and inspect the watch list."""
@@ -135,10 +143,7 @@ def feeds() -> None:
 @pass_ctx
 def feeds_validate(obj: CliContext) -> None:
     """Check feeds.yaml; errors name the line and field."""
-    try:
-        config = load_config(obj.settings.config_path, os.environ)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    config = _load_config(obj)
     enabled = sum(feed.enabled for feed in config.feeds)
     click.echo(
         f"{obj.settings.config_path}: OK, {len(config.feeds)} feeds ({enabled} enabled), "
@@ -150,10 +155,7 @@ def feeds_validate(obj: CliContext) -> None:
 @pass_ctx
 def feeds_list(obj: CliContext) -> None:
     """List the configured feeds and alert routes (secrets hidden)."""
-    try:
-        config = load_config(obj.settings.config_path, os.environ)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    config = _load_config(obj)
     for feed in config.feeds:
         state = "" if feed.enabled else "  [disabled]"
         click.echo(
@@ -213,10 +215,7 @@ def feeds_export_opml(obj: CliContext) -> None:
     """Write the watch list as OPML 2.0 to stdout."""
     from monitor.opml import export_opml
 
-    try:
-        config = load_config(obj.settings.config_path, os.environ)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    config = _load_config(obj)
     sys.stdout.buffer.write(export_opml(config.feeds))
 
 
