@@ -181,6 +181,16 @@ class Writer:
     recorder: MeasureRecorder
     rng: random.Random = field(default_factory=random.Random)
     broken_after: timedelta | int = 5  # consecutive failures, or time since last success
+    _log_rows: list[FetchLogRow] = field(default_factory=list)
+
+    def begin(self) -> None:
+        """Start a transaction's worth of work (forget what a failed one had collected)."""
+        self._log_rows.clear()
+
+    def finish(self, session: Session) -> None:
+        """Write what this transaction collected for the fetch log, in one statement."""
+        repo.log_fetches(session, self._log_rows)
+        self._log_rows.clear()
 
     def store(self, session: Session, outcome: FeedOutcome, now: datetime) -> StoreSummary:
         """Record one feed's poll; call inside `with session.begin()`."""
@@ -191,7 +201,7 @@ class Writer:
         if outcome.entries:
             summary = self._store_entries(session, row, outcome, now)
         self._update_feed_state(session, row, outcome, now)
-        repo.log_fetch(session, _fetch_log(outcome, summary))
+        self._log_rows.append(_fetch_log(outcome, summary))
         return summary
 
     def _store_entries(
@@ -272,7 +282,7 @@ class Writer:
         row.last_error_kind = "offline"
         row.last_error = f"server offline during poll ({outcome.error_kind}); not held against feed"
         row.next_poll_at = now + min(timedelta(minutes=5), timedelta(seconds=row.interval_s))
-        repo.log_fetch(session, _fetch_log(outcome, StoreSummary()))
+        self._log_rows.append(_fetch_log(outcome, StoreSummary()))
 
 
 def _fetch_log(outcome: FeedOutcome, summary: StoreSummary) -> FetchLogRow:

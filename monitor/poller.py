@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -83,6 +83,7 @@ class Poller:
         self._lock = threading.Lock()
         self._network_failures: list[FeedOutcome] = []
         self._last_answer: datetime | None = None  # start of the newest successful fetch
+        self._leases_renewed: datetime | None = None
 
     def tick(self) -> CycleReport:
         """Store what has finished, keep in-flight leases alive, start the feeds that are due."""
@@ -187,8 +188,16 @@ class Poller:
                 continue
             now = self.now()
             try:
+                writer.begin()
                 with self.sessions.begin() as session:
+                    # One query loads the batch's feed rows; each store then finds its row in
+                    # the session instead of asking the database again.
+                    ids = [outcome.job.feed_id for outcome in chunk]
+                    # Held in a variable: the session's identity map only keeps weak references.
+                    rows = session.scalars(select(FeedRow).where(FeedRow.id.in_(ids))).all()
                     summaries = [writer.store(session, outcome, now) for outcome in chunk]
+                    writer.finish(session)
+                    del rows
             except SQLAlchemyError as exc:
                 logger.warning("batch store failed, storing feeds one by one: %s", _short(exc))
                 for outcome in chunk:
@@ -222,6 +231,7 @@ class Poller:
         self, writer: Writer, outcome: FeedOutcome, report: CycleReport, postpone: bool
     ) -> None:
         now = self.now()
+        writer.begin()
         try:
             with self.sessions.begin() as session:
                 if postpone:
@@ -229,6 +239,7 @@ class Poller:
                     summary = StoreSummary()
                 else:
                     summary = writer.store(session, outcome, now)
+                writer.finish(session)
         except SQLAlchemyError as exc:
             # The lease expires and the feed is polled again; nothing half-written stays.
             logger.error("could not store feed=%s (database): %s", outcome.job.name, _short(exc))
@@ -238,17 +249,21 @@ class Poller:
 
     def _extend_leases(self) -> None:
         """Heartbeat: a lease is short so a crashed process's feeds come back quickly, and
-        renewed while this process still works on them."""
+        renewed (every third of its length) while this process still works on them."""
+        now = self.now()
+        if self._leases_renewed is not None and now - self._leases_renewed < self.lease / 3:
+            return
         with self._lock:
             ids = [job.feed_id for job in self._in_flight.values()]
         if not ids:
             return
+        self._leases_renewed = now
         try:
             with self.sessions.begin() as session:
                 session.execute(
                     update(FeedRow)
                     .where(FeedRow.id.in_(ids))
-                    .values(lease_until=self.now() + self.lease)
+                    .values(lease_until=now + self.lease)
                 )
         except SQLAlchemyError as exc:
             logger.warning("could not extend feed leases: %s", _short(exc))

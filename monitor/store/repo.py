@@ -93,12 +93,14 @@ def claim_due_feeds(
     return rows
 
 
-def log_fetch(session: Session, row: FetchLogRow) -> None:
-    """Append one line to the fetch log (Core insert: nothing needs its id back)."""
+def log_fetches(session: Session, rows: Sequence[FetchLogRow]) -> None:
+    """Append lines to the fetch log, in one statement (nothing needs their ids back)."""
+    if not rows:
+        return
     table = _table(FetchLogRow)
-    values = {column.key: getattr(row, column.key) for column in table.columns}
-    values.pop("id")
-    session.connection().execute(insert(table).values(**values))
+    keys = [column.key for column in table.columns if column.key != "id"]
+    values = [{key: getattr(row, key) for key in keys} for row in rows]
+    session.connection().execute(insert(table).values(values))
 
 
 @dataclass(frozen=True, slots=True)
