@@ -2,44 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from monitor.bootstrap import Runtime, Settings, build_runtime, secrets_of, settings_from_env
-from monitor.errors import ConfigError, ModelError, MonitorError
+from monitor.bootstrap import Runtime, settings_from_env
+from monitor.cli_classify import classify, eval_command, feedback, train
+from monitor.cli_common import CliContext, pass_ctx, session_for
+from monitor.cli_records import events, items
+from monitor.errors import ConfigError, MonitorError
 from monitor.feeds_config import MonitorConfig, load_config
-from monitor.logsetup import SecretFilter, configure_logging
+from monitor.logsetup import configure_logging
 from monitor.store import db
-from monitor.store.models import AlertRow, AssessmentRow, EventRow, FeedRow, ItemRow
-
-
-@dataclass
-class CliContext:
-    """Global options, resolved once."""
-
-    settings: Settings
-    secret_filter: SecretFilter
-
-    def runtime(self, **overrides: object) -> Runtime:
-        try:
-            runtime = build_runtime(self.settings, **overrides)  # type: ignore[arg-type]
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from exc
-        self.secret_filter.update(secrets_of(runtime.config))
-        return runtime
-
-
-pass_ctx = click.make_pass_decorator(CliContext)
+from monitor.store.models import AlertRow, FeedRow
 
 
 @click.group()
@@ -283,7 +264,7 @@ def alerts_test(obj: CliContext, route: str) -> None:
 @pass_ctx
 def alerts_list(obj: CliContext, status: str | None, limit: int) -> None:
     """The newest outbox rows with their state and last error."""
-    with _session(obj) as session:
+    with session_for(obj) as session:
         query = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
         if status:
             query = query.where(AlertRow.status == status)
@@ -309,256 +290,11 @@ def alerts_retry(obj: CliContext, route: str | None) -> None:
     click.echo(f"{count} alerts queued again")
 
 
-# ---------------------------------------------------------------------------- items, events
+# ---------------------------------------------------------------------------- the rest
 
-
-@contextmanager
-def _session(obj: CliContext) -> Iterator[Session]:
-    db.upgrade(obj.settings.db_url)
-    engine = db.make_engine(obj.settings.db_url)
-    try:
-        with db.make_sessions(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
-def _since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    from monitor.feeds_config import parse_duration
-
-    try:
-        return datetime.now(UTC) - parse_duration(value)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r}: use a duration (2d, 6h) or a date") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-@main.group()
-def items() -> None:
-    """What was collected."""
-
-
-@items.command("list")
-@click.option("--feed", "feed_name", help="Only items first seen in this feed.")
-@click.option("--flagged", is_flag=True, help="Only items the classifier flagged.")
-@click.option("--since", help="A duration (2d, 6h) or an ISO date.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def items_list(
-    obj: CliContext,
-    feed_name: str | None,
-    flagged: bool,
-    since: str | None,
-    limit: int,
-    as_json: bool,
-) -> None:
-    """List stored items, newest first, with their verdict."""
-    with _session(obj) as session:
-        query = (
-            select(ItemRow, AssessmentRow, FeedRow.name)
-            .join(AssessmentRow, AssessmentRow.item_id == ItemRow.id, isouter=True)
-            .join(FeedRow, FeedRow.id == ItemRow.feed_id)
-            .order_by(ItemRow.fetched_at.desc(), ItemRow.id.desc())
-            .limit(limit)
-        )
-        if feed_name:
-            query = query.where(FeedRow.name == feed_name)
-        if flagged:
-            query = query.where(AssessmentRow.relevant.is_(True))
-        when = _since(since)
-        if when is not None:
-            query = query.where(ItemRow.fetched_at >= when)
-        for item, verdict, feed in session.execute(query):
-            record = {
-                "id": item.id,
-                "feed": feed,
-                "title": item.title,
-                "url": item.url,
-                "published": item.published.isoformat(),
-                "relevant": verdict.relevant if verdict else None,
-                "score": round(verdict.score, 3) if verdict else None,
-                "categories": verdict.categories if verdict else [],
-                "country": verdict.country if verdict else None,
-                "stage": verdict.stage if verdict else None,
-                "event_id": item.event_id,
-                "sources": item.source_count,
-            }
-            if as_json:
-                click.echo(json.dumps(record, ensure_ascii=False))
-            else:
-                mark = "!" if record["relevant"] else " "
-                click.echo(f"{mark} #{item.id:<6} {feed:24.24} {record['score']}  {item.title}")
-
-
-@main.group()
-def events() -> None:
-    """Measures: items grouped into events."""
-
-
-@events.command("list")
-@click.option("--since", help="A duration (7d) or an ISO date.")
-@click.option("--country", help="Alpha-2 code.")
-@click.option("--category", help="A taxonomy category.")
-@click.option("--limit", default=50, show_default=True)
-@pass_ctx
-def events_list(
-    obj: CliContext, since: str | None, country: str | None, category: str | None, limit: int
-) -> None:
-    """List events, most recently seen first."""
-    with _session(obj) as session:
-        query = select(EventRow).order_by(EventRow.last_seen.desc()).limit(limit * 4)
-        when = _since(since)
-        if when is not None:
-            query = query.where(EventRow.last_seen >= when)
-        if country:
-            query = query.where(EventRow.country == country.upper())
-        shown = 0
-        for row in session.scalars(query):
-            if category and category not in row.categories:
-                continue
-            click.echo(
-                f"#{row.id:<5} {row.country or '--'}  {row.stage:9} items={row.item_count:<3} "
-                f"{','.join(row.categories):30.30}  {row.title}"
-            )
-            shown += 1
-            if shown >= limit:
-                break
-
-
-# ---------------------------------------------------------------------------- classifier
-
-
-@main.command()
-@click.argument("text", required=False)
-@click.option("--country", "feed_country", help="Fallback country (as a feed would give).")
-@click.option("--model", type=click.Path(exists=True, path_type=Path), envvar="MONITOR_MODEL")
-def classify(text: str | None, feed_country: str | None, model: Path | None) -> None:
-    """Assess one text (title, then summary after a blank line); `-` or nothing reads stdin."""
-    from monitor.classify import Classifier, format_assessment
-    from monitor.domain import ItemText
-
-    if text is None or text == "-":
-        text = sys.stdin.read()
-    title, _, summary = text.strip().partition("\n")
-    try:
-        classifier = Classifier.load(model)
-    except ModelError as exc:
-        raise click.ClickException(str(exc)) from exc
-    verdict = classifier.assess(ItemText(title.strip(), summary.strip(), None, feed_country))
-    click.echo(format_assessment(verdict))
-
-
-@main.command("eval")
-@click.argument("corpus", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the DESIGN.md JSON object.")
-@click.option(
-    "--model",
-    type=click.Path(exists=True, path_type=Path),
-    envvar="MONITOR_MODEL",
-    help="Model file [env MONITOR_MODEL; the packaged model].",
-)
-@click.option(
-    "--cv",
-    type=click.IntRange(min=2),
-    help="K-fold cross-validation: train on K-1 folds, score the held-out one (for a corpus "
-    "the model was trained on).",
-)
-def eval_command(corpus: Path, as_json: bool, model: Path | None, cv: int | None) -> None:
-    """Measure the classifier on a labeled JSONL corpus."""
-    from monitor.classify import (
-        Classifier,
-        cross_validate,
-        evaluate,
-        format_evaluation,
-        read_corpus,
-    )
-
-    try:
-        examples = read_corpus(corpus)
-        if cv:
-            _require_training_extra()
-            report = cross_validate(examples, k=cv)
-            report.pop("folds", None)
-        else:
-            report = evaluate(Classifier.load(model), examples)
-    except MonitorError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps(report) if as_json else format_evaluation(report))
-
-
-@main.command()
-@click.argument("corpora", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("model.npz"),
-    show_default=True,
-    help="Where to write the model; point MONITOR_MODEL at it to use it.",
-)
-@click.option("--no-feedback", is_flag=True, help="Ignore operator feedback in the database.")
-@pass_ctx
-def train(obj: CliContext, corpora: tuple[Path, ...], out: Path, no_feedback: bool) -> None:
-    """Train the model from labeled JSONL plus the operators' feedback."""
-    from monitor.classify import read_corpus, save_model
-    from monitor.classify import train as train_model
-    from monitor.feedback import feedback_examples
-
-    _require_training_extra()
-    examples = []
-    try:
-        for path in corpora:
-            examples.extend(read_corpus(path))
-    except MonitorError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if not no_feedback:
-        with _session(obj) as session:
-            extra = feedback_examples(session)
-        examples.extend(extra)
-        click.echo(f"{len(extra)} feedback verdicts from the database")
-    model = train_model(examples)
-    save_model(model, out)
-    click.echo(f"trained on {len(examples)} examples -> {out} (use it: MONITOR_MODEL={out})")
-
-
-def _require_training_extra() -> None:
-    try:
-        import sklearn  # noqa: F401
-    except ImportError as exc:
-        raise click.ClickException(
-            'training needs scikit-learn: pip install "monitor[train]" (or ".[train]")'
-        ) from exc
-
-
-@main.command()
-@click.argument("item_id", type=int)
-@click.option("--relevant/--irrelevant", required=True)
-@click.option("--categories", help="Comma-separated categories (for --relevant).")
-@click.option("--country", help="Alpha-2 code of the acting state.")
-@click.option("--stage", help="proposed, enacted, enforced or lifted.")
-@pass_ctx
-def feedback(
-    obj: CliContext,
-    item_id: int,
-    relevant: bool,
-    categories: str | None,
-    country: str | None,
-    stage: str | None,
-) -> None:
-    """Record an operator's verdict on an item; the next `monitor train` learns from it."""
-    from monitor.feedback import record_feedback
-
-    cats = [c.strip() for c in (categories or "").split(",") if c.strip()]
-    with _session(obj) as session:
-        try:
-            record_feedback(session, item_id, relevant, cats, country, stage, datetime.now(UTC))
-            session.commit()
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from exc
-    click.echo(f"feedback recorded for item {item_id}")
+main.add_command(items)
+main.add_command(events)
+main.add_command(classify)
+main.add_command(eval_command)
+main.add_command(train)
+main.add_command(feedback)
