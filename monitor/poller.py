@@ -261,9 +261,7 @@ class Poller:
         try:
             with self.sessions.begin() as session:
                 session.execute(
-                    update(FeedRow)
-                    .where(FeedRow.id.in_(ids))
-                    .values(lease_until=now + self.lease)
+                    update(FeedRow).where(FeedRow.id.in_(ids)).values(lease_until=now + self.lease)
                 )
         except SQLAlchemyError as exc:
             logger.warning("could not extend feed leases: %s", _short(exc))
