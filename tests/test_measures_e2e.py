@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from monitor.bootstrap import Runtime
 from monitor.clock import FrozenClock
 from monitor.store.models import AlertRow, EventRow
 from tests.support.feedserver import FeedServer, rss
@@ -132,6 +133,23 @@ MEASURES_BY_COUNTRY = [
 ]  # fmt: skip
 
 
+def _world_runtime(
+    tmp_path: Path,
+    db_url: str,
+    feed_server: FeedServer,
+    webhook: WebhookReceiver,
+    clock: FrozenClock,
+    routes: list[dict[str, object]],
+    stories: int = 5,
+) -> Runtime:
+    """One feed carrying `stories` measures in different countries, routes to the webhook."""
+    items = [_item(n, title, summary) for n, (title, summary) in enumerate(MEASURES_BY_COUNTRY)]
+    feed_server.serve("/world.xml", rss(items[:stories]))
+    feeds = [{"name": "World", "url": feed_server.url("/world.xml")}]
+    config = write_config(tmp_path / "feeds.yaml", feeds, routes)
+    return make_runtime(config, db_url, clock, {"HOOK_URL": webhook.apprise_url()})
+
+
 def test_digest_groups_the_day_by_country_and_an_empty_day_sends_nothing(
     tmp_path: Path,
     db_url: str,
@@ -139,9 +157,7 @@ def test_digest_groups_the_day_by_country_and_an_empty_day_sends_nothing(
     webhook: WebhookReceiver,
 ) -> None:
     clock = FrozenClock(datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
-    items = [_item(n, title, summary) for n, (title, summary) in enumerate(MEASURES_BY_COUNTRY)]
-    feed_server.serve("/world.xml", rss(items[:3]))
-    routes = [
+    routes: list[dict[str, object]] = [
         {
             "name": "daily",
             "url": "${HOOK_URL}",
@@ -149,9 +165,7 @@ def test_digest_groups_the_day_by_country_and_an_empty_day_sends_nothing(
             "digest": '{cron: "0 8 * * *", timezone: UTC}',
         }
     ]
-    feeds = [{"name": "World", "url": feed_server.url("/world.xml")}]
-    config = write_config(tmp_path / "feeds.yaml", feeds, routes)
-    runtime = make_runtime(config, db_url, clock, {"HOOK_URL": webhook.apprise_url()})
+    runtime = _world_runtime(tmp_path, db_url, feed_server, webhook, clock, routes, stories=3)
     runtime.poller.run_once()
     assert runtime.delivery.deliver_due().sent == 0  # nothing instant on a digest route
     assert runtime.delivery.send_digests() == 0  # 06:00: not yet time
@@ -175,9 +189,7 @@ def test_rate_limit_sends_two_now_and_the_rest_in_the_next_digest(
     webhook: WebhookReceiver,
     clock: FrozenClock,
 ) -> None:
-    items = [_item(n, title, summary) for n, (title, summary) in enumerate(MEASURES_BY_COUNTRY)]
-    feed_server.serve("/world.xml", rss(items))
-    routes = [
+    routes: list[dict[str, object]] = [
         {
             "name": "limited",
             "url": "${HOOK_URL}",
@@ -185,9 +197,7 @@ def test_rate_limit_sends_two_now_and_the_rest_in_the_next_digest(
             "digest": '{cron: "0 * * * *", timezone: UTC}',
         }
     ]
-    feeds = [{"name": "World", "url": feed_server.url("/world.xml")}]
-    config = write_config(tmp_path / "feeds.yaml", feeds, routes)
-    runtime = make_runtime(config, db_url, clock, {"HOOK_URL": webhook.apprise_url()})
+    runtime = _world_runtime(tmp_path, db_url, feed_server, webhook, clock, routes)
     report = runtime.poller.run_once()
     assert report.flagged == 5
     assert runtime.delivery.deliver_due().sent == 2
@@ -250,12 +260,10 @@ def test_rate_limited_route_without_digest_block_gets_an_hourly_overflow_digest(
     webhook: WebhookReceiver,
     clock: FrozenClock,
 ) -> None:
-    items = [_item(n, title, summary) for n, (title, summary) in enumerate(MEASURES_BY_COUNTRY)]
-    feed_server.serve("/world.xml", rss(items))
-    routes = [{"name": "limited", "url": "${HOOK_URL}", "rate_limit": "{count: 2, per: 1h}"}]
-    feeds = [{"name": "World", "url": feed_server.url("/world.xml")}]
-    config = write_config(tmp_path / "feeds.yaml", feeds, routes)
-    runtime = make_runtime(config, db_url, clock, {"HOOK_URL": webhook.apprise_url()})
+    routes: list[dict[str, object]] = [
+        {"name": "limited", "url": "${HOOK_URL}", "rate_limit": "{count: 2, per: 1h}"}
+    ]
+    runtime = _world_runtime(tmp_path, db_url, feed_server, webhook, clock, routes)
     runtime.poller.run_once()
     assert runtime.delivery.deliver_due().sent == 2
     clock.advance(timedelta(hours=1, seconds=1))
