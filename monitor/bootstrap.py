@@ -50,6 +50,11 @@ class Settings:
     parse_processes: int = 0  # 0: parse in the fetch threads
 
 
+def default_parse_processes() -> int:
+    """One parser process per core but one: the main process fetches, classifies and stores."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 def settings_from_env(
     config_path: str | None, db_url: str | None, env: Mapping[str, str]
 ) -> Settings:
@@ -61,7 +66,7 @@ def settings_from_env(
         tick_seconds=float(env.get("MONITOR_TICK_SECONDS", "5")),
         per_host=int(env.get("MONITOR_PER_HOST", "2")),
         host_spacing_s=float(env.get("MONITOR_HOST_SPACING", "1.0")),
-        parse_processes=int(env.get("MONITOR_PARSE_PROCESSES", str(os.cpu_count() or 1))),
+        parse_processes=int(env.get("MONITOR_PARSE_PROCESSES", str(default_parse_processes()))),
     )
 
 
@@ -174,7 +179,7 @@ class Runtime:
                 gate=HostGate(self.settings.per_host, self.settings.host_spacing_s),
                 limits=limits,
                 now=self.clock.now,
-                reader=make_reader(self.settings.parse_processes, _model_path(self.env)),
+                reader=make_reader(self.settings.parse_processes),
                 max_items=self.config.defaults.max_items_per_poll,
                 feed_headers=feed_headers(self.config),
                 redirect_guard=redirect_guard(

@@ -184,6 +184,7 @@ class MeasureRecorder:
         would add terms and categories until one event matched every measure of a country.
         """
         stored = TextFingerprint.from_bytes(event.fingerprint)
+        filed_under = set(lookup_keys(event.country, frozenset(event.categories), stored))
         if near_duplicate:
             event.categories = sorted(set(event.categories) | categories)
             moved = merge_fingerprints(stored, fingerprint)
@@ -191,7 +192,8 @@ class MeasureRecorder:
             moved = TextFingerprint(fingerprint.signature, stored.terms)
         event.fingerprint = moved.to_bytes()
         keys = lookup_keys(event.country, frozenset(event.categories), moved)
-        repo.add_event_bands(session, event.id, keys)
+        # Only the keys the event was not filed under yet: most joins add none or a few.
+        repo.add_event_bands(session, event.id, [key for key in keys if key not in filed_under])
 
     def queue(
         self,

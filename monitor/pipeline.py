@@ -6,14 +6,17 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.dedup import FeedEntries, plan_batch
 from monitor.domain import Assessment, Entry, FetchResult, ItemText, Validators
 from monitor.errors import FeedGoneError, FetchError, MonitorError
 from monitor.fetch import FetchLimits, HostGate, fetch_feed
@@ -71,7 +74,6 @@ class FeedOutcome:
     elapsed_ms: int
     fetched: FetchResult | None = None
     entries: tuple[Entry, ...] = ()
-    assessments: tuple[Assessment, ...] | None = None  # per entry, when a worker classified
     malformed: str | None = None
     error_kind: str | None = None
     error: str | None = None
@@ -140,7 +142,6 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
         max_items=ctx.max_items,
         fetched_at=started,
         feed_language=job.language,
-        feed_country=job.country,
     )
     try:
         document = ctx.reader.read(request)
@@ -159,7 +160,6 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
         elapsed(),
         fetched,
         entries=document.entries,
-        assessments=document.assessments,
         malformed=document.malformed,
     )
 
@@ -194,49 +194,70 @@ class Writer:
 
     def store(self, session: Session, outcome: FeedOutcome, now: datetime) -> StoreSummary:
         """Record one feed's poll; call inside `with session.begin()`."""
-        row = session.get(FeedRow, outcome.job.feed_id)
-        if row is None:
-            return StoreSummary()
-        summary = StoreSummary()
-        if outcome.entries:
-            summary = self._store_entries(session, row, outcome, now)
-        self._update_feed_state(session, row, outcome, now)
-        self._log_rows.append(_fetch_log(outcome, summary))
-        return summary
+        return self.store_batch(session, [outcome], now)[0]
+
+    def store_batch(
+        self, session: Session, outcomes: Sequence[FeedOutcome], now: datetime
+    ) -> list[StoreSummary]:
+        """Record several feeds' polls in the caller's transaction; a summary per outcome.
+
+        Dedup, classification and inserts run once for the whole batch; events and alerts
+        then follow the items in feed order, as if the feeds had been stored one by one.
+        """
+        ids = [outcome.job.feed_id for outcome in outcomes]
+        # Held in a variable: the session's identity map only keeps weak references.
+        rows = {row.id: row for row in session.scalars(select(FeedRow).where(FeedRow.id.in_(ids)))}
+        stored = [o for o in outcomes if o.entries and o.job.feed_id in rows]
+        summaries = self._store_entries(session, rows, stored, now)
+        result = []
+        for outcome in outcomes:
+            row = rows.get(outcome.job.feed_id)
+            if row is None:
+                result.append(StoreSummary())
+                continue
+            summary = summaries.get(row.id, StoreSummary())
+            self._update_feed_state(session, row, outcome, now)
+            self._log_rows.append(_fetch_log(outcome, summary))
+            result.append(summary)
+        return result
 
     def _store_entries(
-        self, session: Session, row: FeedRow, outcome: FeedOutcome, now: datetime
-    ) -> StoreSummary:
-        dedup = repo.dedup_entries(session, row.id, outcome.entries, now)
-        if not dedup.new:
-            return StoreSummary()
-        assessments = self._assessments(row, outcome, dedup.new)
-        ids = repo.store_items(session, row.id, dedup.new, assessments, now)
-        queued = 0
+        self,
+        session: Session,
+        rows: Mapping[int, FeedRow],
+        outcomes: Sequence[FeedOutcome],
+        now: datetime,
+    ) -> dict[int, StoreSummary]:
+        feeds = [FeedEntries(o.job.feed_id, o.entries) for o in outcomes]
+        if not feeds:
+            return {}
+        plan = plan_batch(feeds, repo.known_items(session, feeds))
+        texts = [
+            ItemText(e.title, e.summary, e.language, rows[feed_id].country)
+            for feed_id, e in plan.new
+        ]
+        # Only the new entries are classified: known ones were judged when first stored.
+        assessments = self.assessor.assess_many(texts) if texts else []
+        item_ids = repo.store_plan(session, plan, assessments, now)
+        flagged: Counter[int] = Counter()
+        queued: Counter[int] = Counter()
         item_events: list[tuple[int, int]] = []
-        for item_id, entry, assessment in zip(ids, dedup.new, assessments, strict=True):
-            if assessment.relevant:
-                event_id, alerts = self.recorder.record(
-                    session, item_id, entry, assessment, row.name, now
-                )
-                item_events.append((item_id, event_id))
-                queued += alerts
+        for item_id, (feed_id, entry), assessment in zip(
+            item_ids, plan.new, assessments, strict=True
+        ):
+            if not assessment.relevant:
+                continue
+            event_id, alerts = self.recorder.record(
+                session, item_id, entry, assessment, rows[feed_id].name, now
+            )
+            item_events.append((item_id, event_id))
+            flagged[feed_id] += 1
+            queued[feed_id] += alerts
         repo.set_item_events(session, item_events)
-        flagged = len(item_events)
-        return StoreSummary(new_items=len(dedup.new), flagged=flagged, alerts_queued=queued)
-
-    def _assessments(
-        self, row: FeedRow, outcome: FeedOutcome, new: Sequence[Entry]
-    ) -> list[Assessment]:
-        """The verdicts for the new entries: the worker's when it classified, else ours."""
-        if outcome.assessments is not None:
-            by_guid: dict[str, Assessment] = {}
-            for entry, verdict in zip(outcome.entries, outcome.assessments, strict=True):
-                by_guid.setdefault(entry.guid, verdict)  # as dedup keeps a GUID's first entry
-            if all(entry.guid in by_guid for entry in new):
-                return [by_guid[entry.guid] for entry in new]
-        texts = [ItemText(e.title, e.summary, e.language, row.country) for e in new]
-        return self.assessor.assess_many(texts)
+        return {
+            feed_id: StoreSummary(new, flagged[feed_id], queued[feed_id])
+            for feed_id, new in plan.new_per_feed.items()
+        }
 
     def _update_feed_state(
         self, session: Session, row: FeedRow, outcome: FeedOutcome, now: datetime

@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -190,14 +190,8 @@ class Poller:
             try:
                 writer.begin()
                 with self.sessions.begin() as session:
-                    # One query loads the batch's feed rows; each store then finds its row in
-                    # the session instead of asking the database again.
-                    ids = [outcome.job.feed_id for outcome in chunk]
-                    # Held in a variable: the session's identity map only keeps weak references.
-                    rows = session.scalars(select(FeedRow).where(FeedRow.id.in_(ids))).all()
-                    summaries = [writer.store(session, outcome, now) for outcome in chunk]
+                    summaries = writer.store_batch(session, chunk, now)
                     writer.finish(session)
-                    del rows
             except SQLAlchemyError as exc:
                 logger.warning("batch store failed, storing feeds one by one: %s", _short(exc))
                 for outcome in chunk:

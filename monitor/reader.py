@@ -1,10 +1,13 @@
-"""Fetched bytes to normalized (and, in worker processes, classified) entries.
+"""Fetched bytes to normalized entries, in the fetch thread or in parser processes.
 
-Parsing and classifying are the CPU-hungry stages (feedparser costs about 0.3 ms per entry,
-the classifier about 0.1 ms), and Python threads share one core. A small pool of spawned
-processes runs them on the other cores while the main process stores; it also keeps a
-pathological document (an entity bomb, a huge malformed feed) from stalling or bloating the
-daemon itself. Inline reading (no pool) leaves classification to the writer.
+Parsing is the CPU-hungriest stage (feedparser costs about 0.2 ms per entry) and Python
+threads share one core. A small pool of spawned parser processes runs it on the other cores
+while the main process fetches, classifies and stores; it also keeps a pathological document
+(an entity bomb, a huge malformed feed) from stalling or bloating the daemon itself.
+
+The parser processes only parse: they import feedparser and the normalizer, not the
+classifier (about 30 MB per process), and the writer classifies only the entries that are
+new after deduplication, once, in the main process.
 """
 
 from __future__ import annotations
@@ -14,15 +17,13 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
 
-from monitor.domain import Assessment, Entry, ItemText
+from monitor.domain import Entry
 from monitor.errors import ParseError
 from monitor.normalize import normalize_entry
 from monitor.parse import parse_feed
@@ -38,7 +39,6 @@ class FeedDocument:
     malformed: str | None = None
     is_html: bool = False
     feed_links: tuple[str, ...] = ()
-    assessments: tuple[Assessment, ...] | None = None  # one per entry, when classified here
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,6 @@ class ReadRequest:
     max_items: int
     fetched_at: datetime
     feed_language: str | None
-    feed_country: str | None = None
 
 
 def read_feed(request: ReadRequest) -> FeedDocument:
@@ -69,15 +68,6 @@ def read_feed(request: ReadRequest) -> FeedDocument:
     return FeedDocument(entries=entries, malformed=parsed.malformed)
 
 
-class _Assess(Protocol):
-    def assess_many(self, items: Sequence[ItemText]) -> list[Assessment]: ...
-
-
-# Per worker process, set once by the pool initializer: a process-local cache, not state
-# shared with anything (each spawned process has its own copy).
-_worker_classifier: _Assess | None = None
-
-
 def _die_with_parent(parent: int, every_s: float = 2.0) -> None:
     """End this worker once its parent is gone, even after `kill -9`: a worker blocked on the
     pool's queue would otherwise outlive a killed daemon (its siblings keep the pipe open)."""
@@ -88,30 +78,6 @@ def _die_with_parent(parent: int, every_s: float = 2.0) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _start_worker(parent: int, model_path: str | None) -> None:
-    _die_with_parent(parent)
-    _load_worker_classifier(model_path)
-
-
-def _load_worker_classifier(model_path: str | None) -> None:
-    global _worker_classifier
-    from monitor.classify import Classifier
-
-    _worker_classifier = Classifier.load(Path(model_path) if model_path else None)
-
-
-def read_and_assess(request: ReadRequest) -> FeedDocument:
-    """In a worker process: read the document, then classify every entry in one batch."""
-    document = read_feed(request)
-    if _worker_classifier is None or not document.entries:
-        return document
-    texts = [
-        ItemText(e.title, e.summary, e.language, request.feed_country) for e in document.entries
-    ]
-    assessments = tuple(_worker_classifier.assess_many(texts))
-    return replace(document, assessments=assessments)
 
 
 class Reader(Protocol):
@@ -135,9 +101,8 @@ class InlineReader:
 class ProcessReader:
     """Reads in a pool of spawned parser processes; rebuilds the pool if a process dies."""
 
-    def __init__(self, processes: int, model_path: Path | None = None) -> None:
+    def __init__(self, processes: int) -> None:
         self.processes = processes
-        self.model_path = model_path
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -149,15 +114,15 @@ class ProcessReader:
                 self._pool = ProcessPoolExecutor(
                     self.processes,
                     mp_context=context,
-                    initializer=_start_worker,
-                    initargs=(os.getpid(), str(self.model_path) if self.model_path else None),
+                    initializer=_die_with_parent,
+                    initargs=(os.getpid(),),
                 )
             return self._pool
 
     def read(self, request: ReadRequest) -> FeedDocument:
         pool = self._get_pool()
         try:
-            return pool.submit(read_and_assess, request).result()
+            return pool.submit(read_feed, request).result()
         except BrokenProcessPool as exc:
             # A parser process died (killed, out of memory): this document is lost for this
             # poll, the next one gets a fresh pool.
@@ -189,6 +154,6 @@ class ProcessReader:
             worker.join(timeout=2)
 
 
-def make_reader(processes: int, model_path: Path | None = None) -> Reader:
+def make_reader(processes: int) -> Reader:
     """A process pool of the given size, or in-thread reading for 0."""
-    return ProcessReader(processes, model_path) if processes > 0 else InlineReader()
+    return ProcessReader(processes) if processes > 0 else InlineReader()

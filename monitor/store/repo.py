@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from monitor.dedup import DedupPlan, FeedEntries, KnownItems, NewItemKey
 from monitor.domain import Assessment, Entry
 from monitor.store.models import (
     AlertRow,
@@ -100,68 +102,39 @@ def log_fetches(session: Session, rows: Sequence[FetchLogRow]) -> None:
     table = _table(FetchLogRow)
     keys = [column.key for column in table.columns if column.key != "id"]
     values = [{key: getattr(row, key) for key in keys} for row in rows]
-    session.connection().execute(insert(table).values(values))
+    # executemany of one cached statement: a multi-row VALUES would be compiled anew each time.
+    session.connection().execute(insert(table), values)
 
 
-@dataclass(frozen=True, slots=True)
-class DedupResult:
-    """How a batch of entries from one feed relates to what is already stored."""
-
-    new: list[Entry]
-    extra_sources: int  # entries that are another feed's copy of a stored item
-    known: int  # entries this feed had already delivered
-
-
-def dedup_entries(
-    session: Session, feed_id: int, entries: Sequence[Entry], now: datetime
-) -> DedupResult:
-    """Split entries into new ones and ones already stored (recording extra sources)."""
-    unique: dict[str, Entry] = {}
-    for entry in entries:
-        unique.setdefault(entry.guid, entry)  # duplicate GUIDs inside one document
-    guids = list(unique)
-    seen: set[str] = set()
-    for chunk in _chunks(guids, 500):
-        seen.update(
-            session.scalars(
-                select(ItemSourceRow.guid).where(
-                    ItemSourceRow.feed_id == feed_id, ItemSourceRow.guid.in_(chunk)
-                )
-            )
+def known_items(session: Session, feeds: Sequence[FeedEntries]) -> KnownItems:
+    """What the database holds for a batch's entries, in a few indexed queries per batch:
+    the (feed, guid) pairs already recorded, and the items their URLs and hashes point to."""
+    feed_ids = sorted({feed.feed_id for feed in feeds})
+    entries = [entry for feed in feeds for entry in feed.entries]
+    wanted = {(feed.feed_id, entry.guid) for feed in feeds for entry in feed.entries}
+    sources: set[tuple[int, str]] = set()
+    for chunk in _chunks(sorted({entry.guid for entry in entries}), 500):
+        # Both columns of the unique (feed_id, guid) index are constrained, so the database
+        # probes the index; the pairs that belong to other feeds of the batch are dropped.
+        query = select(ItemSourceRow.feed_id, ItemSourceRow.guid).where(
+            ItemSourceRow.feed_id.in_(feed_ids), ItemSourceRow.guid.in_(chunk)
         )
-    fresh = [entry for guid, entry in unique.items() if guid not in seen]
-    by_url, by_hash = _stored_items_for(session, fresh)
-    new: list[Entry] = []
-    extra = 0
-    batch_keys: set[str] = set()
-    for entry in fresh:
-        match = (by_url.get(entry.url) if entry.url else None) or by_hash.get(entry.content_hash)
-        if match is not None:
-            session.add(
-                ItemSourceRow(
-                    item_id=match, feed_id=feed_id, guid=entry.guid, url=entry.url, seen_at=now
-                )
-            )
-            session.execute(
-                update(ItemRow)
-                .where(ItemRow.id == match)
-                .values(source_count=ItemRow.source_count + 1)
-            )
-            extra += 1
-            continue
-        keys = {entry.content_hash} | ({entry.url} if entry.url else set())
-        if keys & batch_keys:
-            continue  # the same story twice in one document
-        batch_keys |= keys
-        new.append(entry)
-    return DedupResult(new=new, extra_sources=extra, known=len(entries) - len(fresh))
+        sources.update(pair for pair in session.execute(query).tuples() if pair in wanted)
+    unknown = [
+        entry
+        for feed in feeds
+        for entry in feed.entries
+        if (feed.feed_id, entry.guid) not in sources
+    ]
+    by_url, by_hash = _stored_items_for(session, unknown)
+    return KnownItems(frozenset(sources), by_url, by_hash)
 
 
 def _stored_items_for(
     session: Session, entries: Sequence[Entry]
 ) -> tuple[dict[str, int], dict[str, int]]:
-    urls = [entry.url for entry in entries if entry.url]
-    hashes = [entry.content_hash for entry in entries]
+    urls = sorted({entry.url for entry in entries if entry.url})
+    hashes = sorted({entry.content_hash for entry in entries})
     by_url: dict[str, int] = {}
     by_hash: dict[str, int] = {}
     for chunk in _chunks(urls, 500):
@@ -183,71 +156,110 @@ def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield values[start : start + size]
 
 
-def store_items(
-    session: Session,
-    feed_id: int,
-    entries: Sequence[Entry],
-    assessments: Sequence[Assessment],
-    now: datetime,
+def store_plan(
+    session: Session, plan: DedupPlan, assessments: Sequence[Assessment], now: datetime
 ) -> list[int]:
-    """Insert new items with their first source and assessment; returns ids in entry order.
+    """Insert a batch's new items (with their sources and assessments) and its extra sources;
+    returns the new items' ids in plan order.
 
-    Bulk Core inserts: a first poll stores thousands of items, and ORM unit-of-work
-    bookkeeping per row cost more than the SQL itself.
+    Bulk Core statements, a handful per batch: a first poll stores thousands of items, and
+    per-row ORM bookkeeping or per-feed statements cost more than the SQL itself.
     """
-    if not entries:
-        return []
-    item_rows = [
-        {
-            "feed_id": feed_id,
-            "guid": entry.guid,
-            "url": entry.url,
-            "title": entry.title,
-            "summary": entry.summary,
-            "language": entry.language,
-            "published": entry.published,
-            "fetched_at": now,
-            "content_hash": entry.content_hash,
-            "source_count": 1,
-            "event_id": None,
-        }
-        for entry in entries
-    ]
-    # Core statements on the session's connection: the ORM bulk path spends more time on
-    # bookkeeping than SQLite spends on the rows.
     connection = session.connection()
-    items = _table(ItemRow)
-    # RETURNING without a parameter order lets SQLite batch the rows; guids are unique within
-    # a feed's new entries (dedup_entries), so they map the ids back.
-    returning = insert(items).returning(items.c.id, items.c.guid)
-    id_of = {guid: item_id for item_id, guid in connection.execute(returning, item_rows)}
-    ids = [id_of[entry.guid] for entry in entries]
-    connection.execute(
-        insert(_table(ItemSourceRow)),
-        [
-            {"item_id": item_id, "feed_id": feed_id, "guid": e.guid, "url": e.url, "seen_at": now}
-            for item_id, e in zip(ids, entries, strict=True)
-        ],
+    copies_of: Counter[NewItemKey] = Counter(
+        copy.new_item for copy in plan.copies if copy.new_item is not None
     )
-    connection.execute(
-        insert(_table(AssessmentRow)),
-        [
-            {
-                "item_id": item_id,
-                "relevant": a.relevant,
-                "score": a.score,
-                "categories": [str(c) for c in a.categories],
-                "country": a.country,
-                "stage": str(a.stage),
-                "matched_terms": list(a.matched_terms),
-                "evidence": list(a.evidence),
-                "model_version": a.model_version,
-                "created_at": now,
-            }
-            for item_id, a in zip(ids, assessments, strict=True)
-        ],
-    )
+    ids: list[int] = []
+    if plan.new:
+        items = _table(ItemRow)
+        # RETURNING without a parameter order lets SQLite batch the rows; (feed, guid) is
+        # unique among a plan's new items, so it maps the ids back.
+        returning = insert(items).returning(items.c.id, items.c.feed_id, items.c.guid)
+        rows = [
+            _item_values(feed_id, e, now, 1 + copies_of[(feed_id, e.guid)])
+            for feed_id, e in plan.new
+        ]
+        id_of = {
+            (feed, guid): item_id for item_id, feed, guid in connection.execute(returning, rows)
+        }
+        ids = [id_of[(feed_id, entry.guid)] for feed_id, entry in plan.new]
+        sources = [
+            _source_values(item_id, feed_id, e, now)
+            for item_id, (feed_id, e) in zip(ids, plan.new, strict=True)
+        ]
+        sources += [
+            _source_values(id_of[copy.new_item], copy.feed_id, copy.entry, now)
+            for copy in plan.copies
+            if copy.new_item is not None
+        ]
+        connection.execute(insert(_table(ItemSourceRow)), sources)
+        connection.execute(
+            insert(_table(AssessmentRow)),
+            [
+                _assessment_values(item_id, a, now)
+                for item_id, a in zip(ids, assessments, strict=True)
+            ],
+        )
+    stored_copies = [copy for copy in plan.copies if copy.item_id is not None]
+    if stored_copies:
+        connection.execute(
+            insert(_table(ItemSourceRow)),
+            [
+                _source_values(copy.item_id, copy.feed_id, copy.entry, now)
+                for copy in stored_copies
+                if copy.item_id is not None
+            ],
+        )
+        items = _table(ItemRow)
+        more = Counter(copy.item_id for copy in stored_copies)
+        connection.execute(
+            update(items)
+            .where(items.c.id == bindparam("item_id"))
+            .values(source_count=items.c.source_count + bindparam("extra")),
+            [{"item_id": item_id, "extra": extra} for item_id, extra in sorted(more.items())],
+        )
     return ids
+
+
+def _item_values(feed_id: int, entry: Entry, now: datetime, sources: int) -> dict[str, object]:
+    return {
+        "feed_id": feed_id,
+        "guid": entry.guid,
+        "url": entry.url,
+        "title": entry.title,
+        "summary": entry.summary,
+        "language": entry.language,
+        "published": entry.published,
+        "fetched_at": now,
+        "content_hash": entry.content_hash,
+        "source_count": sources,
+        "event_id": None,
+    }
+
+
+def _source_values(item_id: int, feed_id: int, entry: Entry, now: datetime) -> dict[str, object]:
+    return {
+        "item_id": item_id,
+        "feed_id": feed_id,
+        "guid": entry.guid,
+        "url": entry.url,
+        "seen_at": now,
+    }
+
+
+def _assessment_values(item_id: int, assessment: Assessment, now: datetime) -> dict[str, object]:
+    return {
+        "item_id": item_id,
+        "relevant": assessment.relevant,
+        "score": assessment.score,
+        "categories": [str(c) for c in assessment.categories],
+        "country": assessment.country,
+        "stage": str(assessment.stage),
+        "matched_terms": list(assessment.matched_terms),
+        "evidence": list(assessment.evidence),
+        "model_version": assessment.model_version,
+        "created_at": now,
+    }
 
 
 def _table(model: type[Base]) -> Table:
@@ -314,8 +326,9 @@ def add_event_bands(session: Session, event_id: int, band_keys: Iterable[str]) -
     statement = (
         postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     ).on_conflict_do_nothing(index_elements=["event_id", "band_key"])
-    # One multi-row VALUES statement; ORM or executemany inserts go row by row on SQLite.
-    session.connection().execute(statement.values(rows))
+    # executemany of one cached statement: a multi-row VALUES statement is compiled anew on
+    # every call, which cost more than the rows themselves.
+    session.connection().execute(statement, rows)
 
 
 def count_sent_since(session: Session, route: str, since: datetime) -> int:
