@@ -145,7 +145,7 @@ def run_monitor(urls: Sequence[str], workers: int, processes: int) -> RunResult:
     """Build the real runtime on a fresh SQLite file and time two full cycles."""
     from sqlalchemy import func, select
 
-    from monitor.bootstrap import Settings, build_runtime
+    from monitor.bootstrap import Settings, build_runtime, tune_process_for_service
     from monitor.store.db import upgrade
     from monitor.store.models import ItemRow
 
@@ -166,7 +166,10 @@ def run_monitor(urls: Sequence[str], workers: int, processes: int) -> RunResult:
             parse_processes=processes,
         )
         runtime = build_runtime(settings, env={})
+        # What `monitor run` does before its first poll.
         runtime.sync_feeds()
+        runtime.load_classifier()
+        tune_process_for_service()
         poller = runtime.poller
         startup = time.perf_counter() - start
 

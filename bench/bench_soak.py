@@ -35,7 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from feedfarm import FarmSpec, FeedFarm  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from monitor.bootstrap import Runtime, Settings, build_runtime  # noqa: E402
+from monitor.bootstrap import (  # noqa: E402
+    Runtime,
+    Settings,
+    build_runtime,
+    tune_process_for_service,
+)
 from monitor.store.db import upgrade  # noqa: E402
 from monitor.store.models import AlertRow, AssessmentRow, FeedRow, ItemRow  # noqa: E402
 
@@ -138,7 +143,10 @@ def build(tmp: Path, farm: FeedFarm, workers: int) -> Runtime:
         parse_processes=os.cpu_count() or 1,
     )
     runtime = build_runtime(settings, env={})
+    # What `monitor run` does before its first poll.
     runtime.sync_feeds()
+    runtime.load_classifier()
+    tune_process_for_service()
     context = runtime.poller.fetch_context
     context.limits = replace(
         context.limits,

@@ -53,12 +53,15 @@ def _runtime(obj: CliContext, migrate: bool = True) -> Iterator[Runtime]:
 @pass_ctx
 def run(obj: CliContext, no_migrate: bool) -> None:
     """Run the daemon: poll, classify, alert, until SIGTERM/SIGINT."""
+    from monitor.bootstrap import tune_process_for_service
     from monitor.scheduler import Daemon
 
     if not no_migrate:
         db.upgrade(obj.settings.db_url)
     runtime = obj.runtime()
     runtime.sync_feeds()
+    runtime.load_classifier()
+    tune_process_for_service()
     click.echo(f"monitor: database {db.redact_db_url(obj.settings.db_url)}", err=True)
     daemon = Daemon(runtime, obj.secret_filter)
     daemon.install_signal_handlers()

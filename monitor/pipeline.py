@@ -8,7 +8,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -72,7 +72,8 @@ class FeedOutcome:
     job: FeedJob
     started_at: datetime
     elapsed_ms: int
-    fetched: FetchResult | None = None
+    fetched: FetchResult | None = None  # without its body once read (see body_bytes)
+    body_bytes: int = 0
     entries: tuple[Entry, ...] = ()
     malformed: str | None = None
     error_kind: str | None = None
@@ -143,15 +144,20 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
         fetched_at=started,
         feed_language=job.language,
     )
+    size = len(fetched.body)
+    # The outcome may wait for the writer a while: it keeps the body's size, not the body.
+    fetched = replace(fetched, body=b"")
     try:
         document = ctx.reader.read(request)
     except MonitorError as exc:
-        return FeedOutcome(job, started, elapsed(), fetched, error_kind="parse", error=str(exc))
+        return FeedOutcome(
+            job, started, elapsed(), fetched, body_bytes=size, error_kind="parse", error=str(exc)
+        )
     if document.is_html:
         links = document.feed_links
         hint = f"; it advertises {', '.join(links[:3])}" if links else ""
         return FeedOutcome(
-            job, started, elapsed(), fetched, error_kind="not_a_feed",
+            job, started, elapsed(), fetched, body_bytes=size, error_kind="not_a_feed",
             error=f"an HTML page was served instead of a feed{hint}",
         )  # fmt: skip
     return FeedOutcome(
@@ -159,6 +165,7 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
         started,
         elapsed(),
         fetched,
+        body_bytes=size,
         entries=document.entries,
         malformed=document.malformed,
     )
@@ -319,7 +326,7 @@ def _fetch_log(outcome: FeedOutcome, summary: StoreSummary) -> FetchLogRow:
         started_at=outcome.started_at,
         outcome=result,
         http_status=fetched.status if fetched else None,
-        bytes=len(fetched.body) if fetched else 0,
+        bytes=outcome.body_bytes,
         entries=len(outcome.entries),
         new_items=summary.new_items,
         duration_ms=outcome.elapsed_ms,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -79,7 +80,11 @@ class Poller:
         self.lease = lease
         self.claim_limit = claim_limit
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+        # Backpressure: at most this many feeds are handed to workers and not yet stored, so
+        # a writer slower than the fetchers (a first poll) holds a few outcomes, not all.
+        self.max_in_flight = 2 * workers
         self._in_flight: dict[Future[FeedOutcome], FeedJob] = {}
+        self._waiting: deque[FeedJob] = deque()  # leased, not yet handed to a worker
         self._lock = threading.Lock()
         self._network_failures: list[FeedOutcome] = []
         self._last_answer: datetime | None = None  # start of the newest successful fetch
@@ -96,7 +101,7 @@ class Poller:
         """Poll every due feed (or the named one, due or not) and wait for all of them."""
         self._submit(self._claim(only=only, everything=only is None))
         report = CycleReport()
-        while self._in_flight:
+        while self.in_flight():
             partial = self._drain(block=True)
             self._extend_leases()
             for name in ("polled", "failed", "new_items", "flagged", "alerts_queued"):
@@ -105,13 +110,17 @@ class Poller:
         return report
 
     def in_flight(self) -> int:
+        """Feeds leased by this poller and not yet stored."""
         with self._lock:
-            return len(self._in_flight)
+            return len(self._in_flight) + len(self._waiting)
+
+    def _leased_ids(self) -> list[int]:
+        with self._lock:
+            return [job.feed_id for job in (*self._in_flight.values(), *self._waiting)]
 
     def _claim(self, only: str | None, everything: bool = False) -> list[FeedJob]:
         now = self.now()
-        with self._lock:
-            busy = {job.feed_id for job in self._in_flight.values()}
+        busy = set(self._leased_ids())
         try:
             with self.sessions.begin() as session:
                 if everything:
@@ -129,7 +138,14 @@ class Poller:
 
     def _submit(self, jobs: list[FeedJob]) -> None:
         with self._lock:
-            for job in jobs:
+            self._waiting.extend(jobs)
+        self._hand_out()
+
+    def _hand_out(self) -> None:
+        """Give waiting feeds to the workers, up to the backpressure limit."""
+        with self._lock:
+            while self._waiting and len(self._in_flight) < self.max_in_flight:
+                job = self._waiting.popleft()
                 future = self._pool.submit(fetch_and_parse, job, self.fetch_context)
                 self._in_flight[future] = job
 
@@ -152,6 +168,7 @@ class Poller:
                 outcomes.append(future.result())
             except Exception:  # noqa: BLE001 - fetch_and_parse should not raise; log if it does
                 logger.exception("worker crashed feed=%s", job.name)
+        self._hand_out()  # before storing, so the workers fetch while the writer writes
         return self._store_all(outcomes)
 
     def _store_all(self, outcomes: list[FeedOutcome]) -> CycleReport:
@@ -168,7 +185,7 @@ class Poller:
                 self._last_answer = max(self._last_answer or outcome.started_at, outcome.started_at)
             ready.append(outcome)
         self._store_batch(writer, ready, report)
-        self._settle_network_failures(writer, report, final=not self._in_flight)
+        self._settle_network_failures(writer, report, final=not self.in_flight())
         return report
 
     def _store_batch(
@@ -247,8 +264,7 @@ class Poller:
         now = self.now()
         if self._leases_renewed is not None and now - self._leases_renewed < self.lease / 3:
             return
-        with self._lock:
-            ids = [job.feed_id for job in self._in_flight.values()]
+        ids = self._leased_ids()
         if not ids:
             return
         self._leases_renewed = now
@@ -262,8 +278,7 @@ class Poller:
 
     def release(self) -> None:
         """Give back the leases of feeds still in flight (on shutdown), so a restart polls them."""
-        with self._lock:
-            ids = [job.feed_id for job in self._in_flight.values()]
+        ids = self._leased_ids()
         if not ids:
             return
         try:
@@ -290,7 +305,7 @@ def _log_poll(outcome: FeedOutcome, summary: StoreSummary) -> None:
         outcome.job.name,
         status,
         fetched.status if fetched else "-",
-        len(fetched.body) if fetched else 0,
+        outcome.body_bytes,
         len(outcome.entries),
         summary.new_items,
         summary.flagged,
