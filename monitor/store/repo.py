@@ -297,23 +297,47 @@ def event_candidates(
     so SQLite's planner cannot prefer scanning the country's events), the second walks the
     (country, last_seen) index backwards. The cost does not grow with the stored events.
     """
-    sharing_a_key = select(EventBandRow.event_id).where(EventBandRow.band_key.in_(list(keys)))
-    by_key = (
-        select(EventRow)
-        .where(EventRow.id.in_(sharing_a_key), EventRow.last_seen >= since)
-        .limit(100)
-    )
-    same_country = EventRow.country.is_(None) if country is None else EventRow.country == country
-    newest = (
-        select(EventRow)
-        .where(same_country, EventRow.last_seen >= since)
-        .order_by(EventRow.last_seen.desc())
-        .limit(NEWEST_EVENTS_CHECKED)
-    )
-    found = {row.id: row for row in session.scalars(by_key) if row.country == country}
-    for row in session.scalars(newest):
+    since_and_keys = {"since": since, "keys": list(keys)}
+    found = {
+        row.id: row
+        for row in session.scalars(_EVENTS_SHARING_A_KEY, since_and_keys)
+        if row.country == country
+    }
+    if country is None:
+        newest = session.scalars(_NEWEST_EVENTS_WITHOUT_COUNTRY, {"since": since})
+    else:
+        newest = session.scalars(_NEWEST_EVENTS_OF_COUNTRY, {"since": since, "country": country})
+    for row in newest:
         found.setdefault(row.id, row)
     return sorted(found.values(), key=lambda row: row.last_seen, reverse=True)
+
+
+# Built once, with bound parameters: building the statements per flagged item (and hashing
+# each one's literal values for the compiled cache) cost more than running them.
+_EVENTS_SHARING_A_KEY = (
+    select(EventRow)
+    .where(
+        EventRow.id.in_(
+            select(EventBandRow.event_id).where(
+                EventBandRow.band_key.in_(bindparam("keys", expanding=True))
+            )
+        ),
+        EventRow.last_seen >= bindparam("since"),
+    )
+    .limit(100)
+)
+_NEWEST_EVENTS_OF_COUNTRY = (
+    select(EventRow)
+    .where(EventRow.country == bindparam("country"), EventRow.last_seen >= bindparam("since"))
+    .order_by(EventRow.last_seen.desc())
+    .limit(NEWEST_EVENTS_CHECKED)
+)
+_NEWEST_EVENTS_WITHOUT_COUNTRY = (
+    select(EventRow)
+    .where(EventRow.country.is_(None), EventRow.last_seen >= bindparam("since"))
+    .order_by(EventRow.last_seen.desc())
+    .limit(NEWEST_EVENTS_CHECKED)
+)
 
 
 def add_event_bands(session: Session, event_id: int, band_keys: Iterable[str]) -> None:
