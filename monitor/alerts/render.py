@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -249,75 +249,81 @@ def _render_simple(lines: list[str], link: str | None, fmt: BodyFormat) -> str:
 def _render_measure(
     message: AlertMessage, link: str | None, fmt: BodyFormat, now: datetime | None
 ) -> str:
-    fields = _fields(message, now)
+    markup = _MARKUP[fmt]
+
+    def esc(text: str) -> str:
+        return _esc(text, fmt)
+
+    lines = markup.opening(esc(_clip(message.title, 500)), link)
+    lines += markup.fields_open
+    lines += [markup.field.format(label=k, value=esc(v)) for k, v in _fields(message, now)]
+    lines += markup.fields_close
     reasons = _reasons(message)
-    extra = [_clip(x, 300) for x in message.extra_lines]
-    headline = _clip(message.title, 500)
-    if fmt is BodyFormat.HTML:
-        return _measure_html(headline, link, fields, reasons, extra)
-    if fmt is BodyFormat.MARKDOWN:
-        return _measure_markdown(headline, link, fields, reasons, extra)
-    return _measure_text(headline, link, fields, reasons, extra)
-
-
-def _measure_html(
-    headline: str,
-    link: str | None,
-    fields: list[tuple[str, str]],
-    reasons: list[str],
-    extra: list[str],
-) -> str:
-    e = BodyFormat.HTML
-    title = _esc(headline, e)
-    head = f'<a href="{_esc(link, e)}">{title}</a>' if link else title
-    parts = [f"<p><strong>{head}</strong></p>", "<ul>"]
-    parts += [f"<li><strong>{k}:</strong> {_esc(v, e)}</li>" for k, v in fields]
-    parts.append("</ul>")
     if reasons:
-        parts.append("<p><strong>Why flagged:</strong></p><ul>")
-        parts += [f"<li>{_esc(r, e)}</li>" for r in reasons]
-        parts.append("</ul>")
-    parts += [f"<p>{_esc(x, e)}</p>" for x in extra]
-    if link:
-        parts.append(f'<p>Link: <a href="{_esc(link, e)}">{_esc(link, e)}</a></p>')
-    return "\n".join(parts)
-
-
-def _measure_markdown(
-    headline: str,
-    link: str | None,
-    fields: list[tuple[str, str]],
-    reasons: list[str],
-    extra: list[str],
-) -> str:
-    m = BodyFormat.MARKDOWN
-    lines = [f"**{_esc(headline, m)}**"]
-    if link:
-        lines.append(f"<{link}>")
-    lines += [f"• **{k}:** {_esc(v, m)}" for k, v in fields]
-    if reasons:
-        lines.append("**Why flagged:**")
-        lines += [f"• {_esc(r, m)}" for r in reasons]
-    lines += [_esc(x, m) for x in extra]
+        lines.append(markup.reasons_heading)
+        lines += [markup.reason.format(esc(reason)) for reason in reasons]
+        lines += markup.reasons_close
+    lines += [markup.paragraph.format(esc(_clip(x, 300))) for x in message.extra_lines]
+    lines += markup.closing(link)
     return "\n".join(lines)
 
 
-def _measure_text(
-    headline: str,
-    link: str | None,
-    fields: list[tuple[str, str]],
-    reasons: list[str],
-    extra: list[str],
-) -> str:
-    lines = [headline]
-    if link:
-        lines.append(link)
-    lines += [f"{k}: {v}" for k, v in fields]
-    if reasons:
-        lines.append("Why flagged:")
-        lines += [f"- {r}" for r in reasons]
-    lines += extra
-    return "\n".join(lines)
+@dataclass(frozen=True, slots=True)
+class _Markup:
+    """How one body format spells the parts of a measure alert (text arrives escaped)."""
+
+    opening: Callable[[str, str | None], list[str]]  # (headline, link) -> first lines
+    field: str  # "{label}" and "{value}"
+    reasons_heading: str
+    reason: str
+    paragraph: str
+    closing: Callable[[str | None], list[str]]  # link -> last lines
+    fields_open: tuple[str, ...] = ()
+    fields_close: tuple[str, ...] = ()
+    reasons_close: tuple[str, ...] = ()
+
+
+def _html_opening(headline: str, link: str | None) -> list[str]:
+    head = f'<a href="{_esc(link, BodyFormat.HTML)}">{headline}</a>' if link else headline
+    return [f"<p><strong>{head}</strong></p>"]
+
+
+def _html_closing(link: str | None) -> list[str]:
+    if not link:
+        return []
+    escaped = _esc(link, BodyFormat.HTML)
+    return [f'<p>Link: <a href="{escaped}">{escaped}</a></p>']
+
+
+_MARKUP = {
+    BodyFormat.HTML: _Markup(
+        opening=_html_opening,
+        field="<li><strong>{label}:</strong> {value}</li>",
+        reasons_heading="<p><strong>Why flagged:</strong></p><ul>",
+        reason="<li>{}</li>",
+        paragraph="<p>{}</p>",
+        closing=_html_closing,
+        fields_open=("<ul>",),
+        fields_close=("</ul>",),
+        reasons_close=("</ul>",),
+    ),
+    BodyFormat.MARKDOWN: _Markup(
+        opening=lambda headline, link: [f"**{headline}**", *([f"<{link}>"] if link else [])],
+        field="• **{label}:** {value}",
+        reasons_heading="**Why flagged:**",
+        reason="• {}",
+        paragraph="{}",
+        closing=lambda link: [],
+    ),
+    BodyFormat.TEXT: _Markup(
+        opening=lambda headline, link: [headline, *([link] if link else [])],
+        field="{label}: {value}",
+        reasons_heading="Why flagged:",
+        reason="- {}",
+        paragraph="{}",
+        closing=lambda link: [],
+    ),
+}
 
 
 def _cap(body: str, fmt: BodyFormat) -> str:

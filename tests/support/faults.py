@@ -3,17 +3,14 @@ webhook receiver that tells received posts from acknowledged ones, and polling w
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -227,46 +224,6 @@ def alert_rows(db_url: str) -> list[AlertRow]:
         return list(session.scalars(select(AlertRow).order_by(AlertRow.id)))
 
 
-class _AckHandler(BaseHTTPRequestHandler):
-    server: _AckServer
-
-    def do_POST(self) -> None:  # noqa: N802
-        receiver = self.server.receiver
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body: Any = json.loads(raw.decode("utf-8")) if raw else {}
-        except ValueError:
-            body = {"_raw": raw.decode("utf-8", "replace")}
-        if not isinstance(body, dict):
-            body = {"_json": body}
-        receiver._add(self.path, dict(self.headers.items()), body)
-        if receiver.should_hang():
-            receiver._hang_here()
-            return  # the connection is dropped: the target never confirmed this post
-        status = receiver.status
-        payload = b'{"ok": true}' if status < 400 else b'{"ok": false}'
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)  # unbuffered: the response is on the wire now
-        if status < 400:
-            receiver._ack(self.path, body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Quiet."""
-
-
-class _AckServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, receiver: AckWebhookReceiver) -> None:
-        super().__init__((HOST, 0), _AckHandler)
-        self.receiver = receiver
-
-
 class AckWebhookReceiver(WebhookReceiver):
     """A WebhookReceiver that also records which posts it acknowledged with a 2xx answer.
 
@@ -278,19 +235,8 @@ class AckWebhookReceiver(WebhookReceiver):
     def __init__(self, path: str = "/hook") -> None:
         super().__init__(path)
         self.acked: list[tuple[str, dict[str, Any]]] = []
-        self.received_paths: list[str] = []
         self.hang_after: int | None = None
         self.hanging = 0
-
-    def start(self) -> None:
-        if self._server is not None:
-            return
-        self._release.clear()
-        server = _AckServer(self)
-        self.port = int(server.server_address[1])
-        thread = threading.Thread(target=server.serve_forever, name="ack-webhook", daemon=True)
-        thread.start()
-        self._server, self._thread = server, thread  # type: ignore[assignment]
 
     def url_for(self, path: str, auth: str = "") -> str:
         """An Apprise json:// URL posting to `path` on this receiver."""
@@ -302,10 +248,10 @@ class AckWebhookReceiver(WebhookReceiver):
                 return False
             return self.hang or (self.hang_after is not None and len(self.acked) >= self.hang_after)
 
-    def _hang_here(self) -> None:
+    def hang_here(self) -> None:
         with self._cond:
             self.hanging += 1
-        self._release.wait(self.hang_max_s)
+        super().hang_here()
         with self._cond:
             self.hanging -= 1
 
@@ -315,19 +261,15 @@ class AckWebhookReceiver(WebhookReceiver):
         self.hang_after = None
         self._release.set()
 
-    def _add(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> None:
-        super()._add(path, headers, body)
-        with self._cond:
-            self.received_paths.append(path)
-
-    def _ack(self, path: str, body: dict[str, Any]) -> None:
-        with self._cond:
-            self.acked.append((path, body))
-            self._cond.notify_all()
+    def answered(self, path: str, body: dict[str, Any], status: int) -> None:
+        if status < 400:
+            with self._cond:
+                self.acked.append((path, body))
+                self._cond.notify_all()
 
     def received(self) -> list[tuple[str, dict[str, Any]]]:
         with self._cond:
-            return list(zip(self.received_paths, self.posts, strict=True))
+            return [(path, body) for (path, _), body in zip(self.requests, self.posts, strict=True)]
 
     def acknowledged(self) -> list[tuple[str, dict[str, Any]]]:
         with self._cond:

@@ -141,16 +141,17 @@ class _WebhookHandler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             body = {"_json": body}
         receiver._add(self.path, dict(self.headers.items()), body)
-        if receiver.hang:
-            receiver._release.wait(receiver.hang_max_s)
-            return
+        if receiver.should_hang():
+            receiver.hang_here()
+            return  # the connection is dropped: the target never confirmed this post
         status = receiver.status
         payload = b'{"ok": true}' if status < 400 else b'{"ok": false}'
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        self.wfile.write(payload)  # unbuffered: the answer is on the wire now
+        receiver.answered(self.path, body, status)
 
     do_PUT = do_POST  # noqa: N815
 
@@ -216,6 +217,16 @@ class WebhookReceiver:
             self.posts.append(body)
             self.requests.append((path, headers))
             self._cond.notify_all()
+
+    def should_hang(self) -> bool:
+        """Whether the post being handled gets no answer (until released or hang_max_s)."""
+        return self.hang and not self._release.is_set()
+
+    def hang_here(self) -> None:
+        self._release.wait(self.hang_max_s)
+
+    def answered(self, path: str, body: dict[str, Any], status: int) -> None:
+        """Called once a post's answer is written (subclasses record acknowledgements)."""
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Wait until at least `count` posts arrived; return a copy of all of them."""
