@@ -146,7 +146,7 @@ def run_monitor(urls: Sequence[str], workers: int, processes: int) -> RunResult:
     from sqlalchemy import func, select
 
     from monitor.bootstrap import Settings, build_runtime, tune_process_for_service
-    from monitor.store.db import upgrade
+    from monitor.store.db import upgrade_in_child
     from monitor.store.models import ItemRow
 
     with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
@@ -154,7 +154,7 @@ def run_monitor(urls: Sequence[str], workers: int, processes: int) -> RunResult:
         config = Path(tmp) / "feeds.yaml"
         write_feeds_yaml(config, urls)
         db_url = f"sqlite:///{tmp}/bench.db"
-        upgrade(db_url)
+        upgrade_in_child(db_url)  # as `monitor run` does
         base_rss = proc_status_mb("VmRSS")
         start = time.perf_counter()
         settings = Settings(

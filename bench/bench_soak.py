@@ -41,7 +41,7 @@ from monitor.bootstrap import (  # noqa: E402
     build_runtime,
     tune_process_for_service,
 )
-from monitor.store.db import upgrade  # noqa: E402
+from monitor.store.db import upgrade_in_child  # noqa: E402
 from monitor.store.models import AlertRow, AssessmentRow, FeedRow, ItemRow  # noqa: E402
 
 ROUTE = "soak-webhook"
@@ -132,7 +132,7 @@ def build(tmp: Path, farm: FeedFarm, workers: int) -> Runtime:
     config = tmp / "feeds.yaml"
     write_feeds_yaml(config, farm.urls(), farm.webhook_apprise_url)
     db_url = f"sqlite:///{tmp}/soak.db"
-    upgrade(db_url)
+    upgrade_in_child(db_url)  # as `monitor run` does
     # Parser processes as in production (MONITOR_PARSE_PROCESSES defaults to the core count).
     settings = Settings(
         config,

@@ -57,7 +57,7 @@ def run(obj: CliContext, no_migrate: bool) -> None:
     from monitor.scheduler import Daemon
 
     if not no_migrate:
-        db.upgrade(obj.settings.db_url)
+        db.upgrade_in_child(obj.settings.db_url)
     runtime = obj.runtime()
     runtime.sync_feeds()
     runtime.load_classifier()

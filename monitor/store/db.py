@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from alembic import command
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ def migrations_dir() -> Path:
 
 def alembic_config(url: str) -> Config:
     """An Alembic config pointing at our scripts and the given database."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -67,7 +71,18 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to `revision`; safe to run on every start."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
+
+
+def upgrade_in_child(url: str) -> None:
+    """`upgrade` in a short-lived spawned process, for the daemon: Alembic and the scripts
+    it loads (about 10 MB) then never stay in the memory of a process that runs for months.
+    Its errors are raised here, as `upgrade` would raise them."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        pool.submit(upgrade, url).result()
 
 
 def redact_db_url(url: str) -> str:
