@@ -139,6 +139,10 @@ def html_to_text(markup: str | None) -> str:
     """Plain text of an HTML fragment: tags and scripts dropped, entities decoded, spaces folded."""
     if not markup:
         return ""
+    if "<" not in markup and "&" not in markup:
+        # Plain text (most titles, many summaries): what the HTML parser would return anyway,
+        # for a tenth of the cost.
+        return fold_space(_INVISIBLE.sub("", markup))
     parser = _TextExtractor()
     parser.feed(markup)
     parser.close()

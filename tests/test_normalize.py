@@ -184,3 +184,18 @@ def test_title_key(left: str, right: str) -> None:
 
 def test_title_key_keeps_distinct_titles_apart() -> None:
     assert title_key("Thailand bans X") != title_key("Thailand lifts ban on X")
+
+
+@pytest.mark.parametrize(
+    "plain",
+    [
+        "  Laos orders operators\tto cut\n foreign links ",
+        "Zero\u200bwidth\u00a0and NBSP",
+        "Việt Nam yêu cầu xác thực tài khoản",
+        "a > b; quotes \" ' and ; semicolons",
+    ],
+)
+def test_plain_text_takes_the_fast_path_with_the_parsers_result(plain: str) -> None:
+    # The same text wrapped in a tag goes through the HTML parser; both must agree.
+    assert html_to_text(plain) == html_to_text(f"<span>{plain}</span>")
+    assert "<" not in plain and "&" not in plain
