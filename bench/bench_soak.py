@@ -1,6 +1,6 @@
 """Soak: 1,000 feeds (5% faulty) polled for 30 cycles; memory, fds, sockets, lost or doubled data.
 
-Run: python bench/bench_soak.py   [--cycles 30] [--feeds 1000] [--workers 32]
+Run: python bench/bench_soak.py   [--cycles 30] [--feeds 1000] [--workers 48]
 
 A feed farm in its own process (bench/feedfarm.py) serves the feeds; 5% of them fail in a
 mix of ways (HTTP 500, 404, hang, malformed XML, oversize body, gzip bomb, connection reset).
@@ -36,9 +36,11 @@ from feedfarm import FarmSpec, FeedFarm  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from monitor.bootstrap import (  # noqa: E402
+    DEFAULT_WORKERS,
     Runtime,
     Settings,
     build_runtime,
+    default_parse_processes,
     tune_process_for_service,
 )
 from monitor.store.db import upgrade_in_child  # noqa: E402
@@ -133,14 +135,14 @@ def build(tmp: Path, farm: FeedFarm, workers: int) -> Runtime:
     write_feeds_yaml(config, farm.urls(), farm.webhook_apprise_url)
     db_url = f"sqlite:///{tmp}/soak.db"
     upgrade_in_child(db_url)  # as `monitor run` does
-    # Parser processes as in production (MONITOR_PARSE_PROCESSES defaults to the core count).
+    # Parser processes as in production (MONITOR_PARSE_PROCESSES's default).
     settings = Settings(
         config,
         db_url,
         workers=workers,
         per_host=4,
         host_spacing_s=0.0,
-        parse_processes=os.cpu_count() or 1,
+        parse_processes=default_parse_processes(),
     )
     runtime = build_runtime(settings, env={})
     # What `monitor run` does before its first poll.
@@ -301,7 +303,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--feeds", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     args = parser.parse_args()
     started = time.perf_counter()
     spec = FarmSpec(feeds=args.feeds, faulty_share=0.05, latency_s=0.05)

@@ -61,9 +61,6 @@ class DedupPlan:
     copies: list[Copy] = field(default_factory=list)
     new_per_feed: dict[int, int] = field(default_factory=dict)
 
-    def new_of(self, feed_id: int) -> list[Entry]:
-        return [entry for owner, entry in self.new if owner == feed_id]
-
 
 def unique_by_guid(entries: Sequence[Entry]) -> list[Entry]:
     """A document's entries with repeated GUIDs dropped (the first one is kept)."""
