@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -58,6 +59,15 @@ class CycleReport:
         self.flagged += summary.flagged
         self.alerts_queued += summary.alerts_queued
 
+    def merge(self, other: CycleReport) -> None:
+        """Add another report's totals to this one."""
+        self.polled += other.polled
+        self.failed += other.failed
+        self.new_items += other.new_items
+        self.flagged += other.flagged
+        self.alerts_queued += other.alerts_queued
+        self.offline = self.offline or other.offline
+
 
 class Poller:
     """Owns the worker pool; `tick` is called by the scheduler, `run_once` by the CLI."""
@@ -90,11 +100,23 @@ class Poller:
         self._last_answer: datetime | None = None  # start of the newest successful fetch
         self._leases_renewed: datetime | None = None
 
-    def tick(self) -> CycleReport:
-        """Store what has finished, keep in-flight leases alive, start the feeds that are due."""
+    def tick(self, busy_for: float = 0.0, stop: Callable[[], bool] = lambda: False) -> CycleReport:
+        """Store what has finished, keep in-flight leases alive, start the feeds that are due.
+
+        With `busy_for` seconds, keep storing feeds as they finish (and handing out waiting
+        ones) for that long or until none is in flight: the backpressure limit would otherwise
+        let a tick start only twice as many feeds as there are workers.
+        """
         report = self._drain(block=False)
         self._extend_leases()
         self._submit(self._claim(only=None))
+        deadline = time.monotonic() + busy_for
+        while self.in_flight() and not stop():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            report.merge(self._drain(block=True, timeout=remaining))
+            self._extend_leases()
         return report
 
     def run_once(self, only: str | None = None) -> CycleReport:
@@ -102,11 +124,8 @@ class Poller:
         self._submit(self._claim(only=only, everything=only is None))
         report = CycleReport()
         while self.in_flight():
-            partial = self._drain(block=True)
+            report.merge(self._drain(block=True))
             self._extend_leases()
-            for name in ("polled", "failed", "new_items", "flagged", "alerts_queued"):
-                setattr(report, name, getattr(report, name) + getattr(partial, name))
-            report.offline = report.offline or partial.offline
         return report
 
     def in_flight(self) -> int:
@@ -149,7 +168,7 @@ class Poller:
                 future = self._pool.submit(fetch_and_parse, job, self.fetch_context)
                 self._in_flight[future] = job
 
-    def _drain(self, block: bool) -> CycleReport:
+    def _drain(self, block: bool, timeout: float | None = None) -> CycleReport:
         with self._lock:
             pending = list(self._in_flight)
         if not pending:
@@ -157,6 +176,8 @@ class Poller:
         if block:
             # Wake up now and then even if nothing finished, so leases are kept alive.
             wait_s = self.lease.total_seconds() / 3
+            if timeout is not None:
+                wait_s = min(wait_s, timeout)
             done, _ = wait(pending, timeout=wait_s, return_when=FIRST_COMPLETED)
         else:
             done = {future for future in pending if future.done()}

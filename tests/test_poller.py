@@ -1,0 +1,68 @@
+"""The poller's backpressure: a bounded number of feeds out at once, yet no idle workers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from monitor.bootstrap import Runtime, Settings, build_runtime
+from monitor.clock import FrozenClock
+from tests.support.feedserver import FeedServer, rss
+from tests.support.stack import write_config
+
+FEEDS = 12
+
+
+def _runtime(tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock) -> Runtime:
+    feeds = []
+    for index in range(FEEDS):
+        item = {"title": f"Harvest festival {index}", "guid": f"g-{index}"}
+        feed_server.serve(f"/f{index}.xml", rss([item]))
+        feeds.append({"name": f"feed-{index}", "url": feed_server.url(f"/f{index}.xml")})
+    settings = Settings(
+        write_config(tmp_path / "feeds.yaml", feeds), db_url, workers=2, host_spacing_s=0.0,
+        per_host=2,
+    )  # fmt: skip
+    runtime = build_runtime(settings, env={}, clock=clock)
+    runtime.sync_feeds()
+    return runtime
+
+
+def test_a_tick_without_budget_hands_out_at_most_twice_the_workers(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    runtime = _runtime(tmp_path, db_url, feed_server, clock)
+    poller = runtime.poller
+    assert poller.max_in_flight == 4
+    first = poller.tick()
+    assert first.polled == 0 and poller.in_flight() == FEEDS  # all twelve leased
+    # The four handed out finish at once; nothing more starts until they are stored.
+    deadline = time.monotonic() + 10
+    while len(feed_server.requests) < poller.max_in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert len(feed_server.requests) == poller.max_in_flight
+    second = poller.tick()
+    assert second.polled == poller.max_in_flight
+    runtime.poller.release()
+    runtime.close()
+
+
+def test_a_busy_tick_works_through_the_whole_due_list(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    runtime = _runtime(tmp_path, db_url, feed_server, clock)
+    report = runtime.poller.tick(busy_for=20.0)
+    assert report.polled == FEEDS and report.new_items == FEEDS
+    assert runtime.poller.in_flight() == 0
+    runtime.close()
+
+
+def test_a_busy_tick_returns_when_asked_to_stop(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    runtime = _runtime(tmp_path, db_url, feed_server, clock)
+    report = runtime.poller.tick(busy_for=20.0, stop=lambda: True)
+    assert report.polled == 0 and runtime.poller.in_flight() == FEEDS
+    runtime.poller.release()
+    runtime.close()
