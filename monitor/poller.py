@@ -115,7 +115,8 @@ class Poller:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            report.merge(self._drain(block=True, timeout=remaining))
+            # One batch at a time, so the tick ends close to its budget.
+            report.merge(self._drain(block=True, timeout=remaining, limit=BATCH_FEEDS))
             self._extend_leases()
         return report
 
@@ -168,7 +169,10 @@ class Poller:
                 future = self._pool.submit(fetch_and_parse, job, self.fetch_context)
                 self._in_flight[future] = job
 
-    def _drain(self, block: bool, timeout: float | None = None) -> CycleReport:
+    def _drain(
+        self, block: bool, timeout: float | None = None, limit: int | None = None
+    ) -> CycleReport:
+        """Store finished feeds (at most `limit`; the others stay for the next call)."""
         with self._lock:
             pending = list(self._in_flight)
         if not pending:
@@ -181,6 +185,8 @@ class Poller:
             done, _ = wait(pending, timeout=wait_s, return_when=FIRST_COMPLETED)
         else:
             done = {future for future in pending if future.done()}
+        if limit is not None:
+            done = set(list(done)[:limit])
         outcomes = []
         for future in done:
             with self._lock:

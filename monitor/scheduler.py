@@ -27,7 +27,7 @@ from monitor.store.models import FetchLogRow
 
 logger = logging.getLogger(__name__)
 
-TICK_BUSY_SHARE = 0.8
+TICK_BUSY_SHARE = 0.7
 
 FETCH_LOG_RETENTION = timedelta(days=30)
 
