@@ -66,7 +66,7 @@ class RunResult:
     items_stored: int
     peak_rss_mb: float
     base_rss_mb: float
-    parser_rss_mb: float = 0.0  # parser processes' peak RSS, summed (not in peak_rss_mb)
+    parser_rss_mb: float = 0.0  # child processes' peak RSS, summed (not in peak_rss_mb)
     parser_cpu_s: float = 0.0  # parser processes' CPU over both cycles
     scale: float = 1.0  # multiply times by this to get the full feed count (naive sample)
 
@@ -128,15 +128,33 @@ def log_to_file(path: Path) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def parser_processes_usage(runtime: object) -> tuple[float, float]:
-    """Peak RSS (MB, summed) and CPU seconds of the runtime's parser processes, if any."""
-    reader = runtime.poller.fetch_context.reader  # type: ignore[attr-defined]
+def children(pid: int) -> list[int]:
+    """Direct children of a process, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def child_processes_usage() -> tuple[float, float]:
+    """Peak RSS (MB, summed) and CPU seconds of this process's children: the parser
+    processes, and anything else the runtime started (all are part of its footprint)."""
     rss = cpu = 0.0
-    for pid in getattr(reader, "pids", list)():
-        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    for pid in children(os.getpid()):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
         hwm = next((line.split()[1] for line in status if line.startswith("VmHWM:")), "0")
         rss += int(hwm) / 1024
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return rss, cpu
 
@@ -179,7 +197,7 @@ def run_monitor(urls: Sequence[str], workers: int, processes: int) -> RunResult:
         cycles = [timed(cycle), timed(cycle)]
         with runtime.sessions() as session:
             items = int(session.scalar(select(func.count(ItemRow.id))) or 0)
-        parser_rss, parser_cpu = parser_processes_usage(runtime)
+        parser_rss, parser_cpu = child_processes_usage()
         runtime.close()
     return RunResult(
         label=run_label(workers, processes),
@@ -293,7 +311,7 @@ def print_report(
         )
     print("(cpu = CPU time of the monitor process; main = CPU of its calling thread, which")
     print(" dedups, classifies (when no parser processes) and writes every feed's result;")
-    print(" +parsers = peak RSS of the parser processes, summed, on top of peak MB)")
+    print(" +parsers = peak RSS of its child processes (the parsers), summed, on top of peak MB)")
     for run in runs:
         if run.parser_cpu_s:
             print(f"  {run.label}: parser processes used {run.parser_cpu_s:.1f} CPU s")

@@ -12,16 +12,19 @@ new after deduplication, once, in the main process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing
 import os
+import pickle
+import struct
+import subprocess
+import sys
 import threading
-import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import IO, Any, Protocol
 
 from monitor.domain import Entry
 from monitor.errors import ParseError
@@ -68,18 +71,6 @@ def read_feed(request: ReadRequest) -> FeedDocument:
     return FeedDocument(entries=entries, malformed=parsed.malformed)
 
 
-def _die_with_parent(parent: int, every_s: float = 2.0) -> None:
-    """End this worker once its parent is gone, even after `kill -9`: a worker blocked on the
-    pool's queue would otherwise outlive a killed daemon (its siblings keep the pipe open)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(every_s)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 class Reader(Protocol):
     """Turns fetched documents into entries."""
 
@@ -99,61 +90,163 @@ class InlineReader:
 
 
 class ProcessReader:
-    """Reads in a pool of spawned parser processes; rebuilds the pool if a process dies."""
+    """Reads in parser processes of our own (`serve_stdio`), one request after
+    another over each one's stdin and stdout; a process that dies is replaced at the next read.
+
+    Plain child processes, not multiprocessing: no resource-tracker process (15 MB), handles
+    we own (pids, termination), and a parser whose daemon is killed sees its stdin close and
+    exits.
+    """
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
-        self._pool: ProcessPoolExecutor | None = None
+        self._workers: list[_ParserProcess] = []
         self._lock = threading.Lock()
 
-    def _get_pool(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                # spawn, not fork: forking a process that runs threads can copy held locks.
-                context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(
-                    self.processes,
-                    mp_context=context,
-                    initializer=_die_with_parent,
-                    initargs=(os.getpid(),),
-                )
-            return self._pool
-
     def read(self, request: ReadRequest) -> FeedDocument:
-        pool = self._get_pool()
-        try:
-            return pool.submit(read_feed, request).result()
-        except BrokenProcessPool as exc:
-            # A parser process died (killed, out of memory): this document is lost for this
-            # poll, the next one gets a fresh pool.
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            logger.error("a parser process died; restarting the pool")
-            raise ParseError("the parser process died while reading this document") from exc
+        return self._least_busy().submit(request).result()
+
+    def _least_busy(self) -> _ParserProcess:
+        with self._lock:
+            for index, worker in enumerate(self._workers):
+                if not worker.alive():
+                    logger.error("a parser process died; starting a new one")
+                    worker.stop()
+                    self._workers[index] = _ParserProcess()
+            while len(self._workers) < self.processes:
+                self._workers.append(_ParserProcess())
+            return min(self._workers, key=lambda worker: worker.pending())
 
     def pids(self) -> list[int]:
         """The parser processes' ids (for operators' and benchmarks' resource accounting)."""
         with self._lock:
-            pool = self._pool
-        processes = getattr(pool, "_processes", None) or {}
-        return sorted(processes)
+            return sorted(worker.pid for worker in self._workers if worker.alive())
 
     def close(self) -> None:
         """Stop the workers now: terminated, not waited for (a read in progress is dropped)."""
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        workers = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
+            workers, self._workers = self._workers, []
         for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.join(timeout=2)
+            worker.stop()
+
+
+_HEADER = struct.Struct("!Q")  # the length of the pickle that follows
+# `-c`, not `-m monitor.reader`: run as __main__, the module's classes would pickle under the
+# wrong name.
+_WORKER_MAIN = "from monitor.reader import serve_stdio; serve_stdio()"
+
+
+class _ParserProcess:
+    """One parser process and the thread that hands its answers, in order, to the callers."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        self.pid = self._process.pid
+        self._pending: deque[Future[FeedDocument]] = deque()
+        self._lock = threading.Lock()
+        self._dead = False
+        threading.Thread(target=self._answers, name=f"parser-{self.pid}", daemon=True).start()
+
+    def alive(self) -> bool:
+        return not self._dead and self._process.poll() is None
+
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def submit(self, request: ReadRequest) -> Future[FeedDocument]:
+        future: Future[FeedDocument] = Future()
+        data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        stdin = self._process.stdin
+        with self._lock:
+            if self._dead or stdin is None:
+                future.set_exception(ParseError("the parser process is gone"))
+                return future
+            self._pending.append(future)  # answers come back in the order requests went out
+            try:
+                stdin.write(_HEADER.pack(len(data)) + data)
+                stdin.flush()
+            except (OSError, ValueError):
+                self._pending.pop()
+                future.set_exception(ParseError("the parser process is gone"))
+        return future
+
+    def _answers(self) -> None:
+        stdout = self._process.stdout
+        while stdout is not None:
+            try:
+                answer = _read_message(stdout)
+            except Exception:  # noqa: BLE001 - a garbled answer ends this process, not the daemon
+                logger.exception("unreadable answer from parser process %d", self.pid)
+                self._process.kill()
+                answer = None
+            if answer is None:
+                break
+            ok, value = answer
+            with self._lock:
+                future = self._pending.popleft()
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(ParseError(value))
+        with self._lock:
+            self._dead = True
+            lost, self._pending = list(self._pending), deque()
+        for future in lost:
+            # Killed or out of memory: this document is lost for this poll, not the others.
+            future.set_exception(ParseError("the parser process died while reading this document"))
+
+    def stop(self) -> None:
+        with self._lock:
+            self._dead = True
+        with contextlib.suppress(OSError, ValueError):
+            if self._process.stdin is not None:
+                self._process.stdin.close()
+        self._process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=2)
+
+
+def _read_message(stream: IO[bytes]) -> Any:
+    """One length-prefixed pickle from a pipe; None at its end."""
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(header)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
+
+
+def _write_message(stream: IO[bytes], value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+    """A parser process's loop: read requests until the daemon closes the pipe (or dies)."""
+    while (request := _read_message(requests)) is not None:
+        try:
+            answer: tuple[bool, Any] = (True, read_feed(request))
+        except ParseError as exc:
+            answer = (False, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one document's surprise must not end the process
+            answer = (False, f"parser failure: {exc!r}"[:300])
+        _write_message(answers, answer)
 
 
 def make_reader(processes: int) -> Reader:
     """A process pool of the given size, or in-thread reading for 0."""
     return ProcessReader(processes) if processes > 0 else InlineReader()
+
+
+def serve_stdio() -> None:
+    """A parser process's entry point (`ProcessReader` starts it with `python -c`)."""
+    # Answers go to a private copy of stdout; anything a library prints goes to stderr instead
+    # of corrupting them.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    serve(sys.stdin.buffer, answers)

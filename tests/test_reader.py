@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -85,3 +86,18 @@ def test_parser_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
     pids = [int(pid) for pid in result.stdout.split()]
     assert pids, result.stderr
     assert _gone_within(pids, 10), "parser processes outlived a kill -9 of their parent"
+
+
+def test_a_killed_parser_process_is_replaced_at_the_next_read() -> None:
+    reader = ProcessReader(1)
+    try:
+        reader.read(REQUEST)
+        (first,) = reader.pids()
+        os.kill(first, signal.SIGKILL)
+        assert _gone_within([first], 5)
+        document = reader.read(REQUEST)
+        (second,) = reader.pids()
+    finally:
+        reader.close()
+    assert second != first
+    assert [entry.title for entry in document.entries] == [item["title"] for item in ITEMS]
