@@ -25,19 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_poll import children, write_feeds_yaml  # noqa: E402
+from bench_poll import children, proc_status_mb, write_feeds_yaml  # noqa: E402
 from feedfarm import FarmSpec, FeedFarm, feed_url  # noqa: E402
-
-
-def rss_mb(pid: int) -> float:
-    """VmRSS of one process in MB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def main() -> None:
@@ -74,8 +63,8 @@ def main() -> None:
         threading.Thread(target=read, daemon=True).start()
         peak = peak_main = 0.0
         while time.monotonic() - started < args.seconds and daemon.poll() is None:
-            main_rss = rss_mb(daemon.pid)
-            total = main_rss + sum(rss_mb(child) for child in children(daemon.pid))
+            main_rss = proc_status_mb("VmRSS", daemon.pid)
+            total = main_rss + sum(proc_status_mb("VmRSS", c) for c in children(daemon.pid))
             peak, peak_main = max(peak, total), max(peak_main, main_rss)
             time.sleep(0.2)
         stop_at = time.monotonic()

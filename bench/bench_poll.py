@@ -74,9 +74,13 @@ class RunResult:
 # -- measurements inside a child process ------------------------------------------------------
 
 
-def proc_status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS, VmHWM) in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def proc_status_mb(field: str, pid: int | str = "self") -> float:
+    """A memory field of /proc/PID/status (VmRSS, VmHWM) in MB; 0 when the process is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0
+    for line in lines:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0

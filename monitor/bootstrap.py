@@ -316,8 +316,8 @@ def tune_process_for_service() -> None:
     """Process-wide settings for a long-running daemon: call once, at its start.
 
     glibc's malloc is told to give freed memory back (see `tune_malloc`), and the cyclic GC
-    leaves the objects that live as long as the process (modules,
-    classifier rules, configuration) out of every later collection.
+    leaves the objects that live as long as the process (modules, classifier rules,
+    configuration) out of every later collection.
     """
     tune_malloc()
     gc.collect()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import os
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,12 +79,36 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def upgrade_in_child(url: str) -> None:
-    """`upgrade` in a short-lived spawned process, for the daemon: Alembic and the scripts
-    it loads (about 10 MB) then never stay in the memory of a process that runs for months.
-    Its errors are raised here, as `upgrade` would raise them."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=context) as pool:
-        pool.submit(upgrade, url).result()
+    """`upgrade` in a short-lived child process, for the daemon: Alembic and the scripts it
+    loads (about 10 MB) then never stay in the memory of a process that runs for months.
+    A plain child, not multiprocessing, which would leave its resource-tracker process
+    (15 MB) beside the daemon. The URL goes over stdin (never argv: it may hold a password),
+    and the child's error is raised here, as `upgrade` would raise it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MIGRATE_MAIN], input=url.encode(), stdout=subprocess.PIPE
+    )
+    if done.returncode == 0:
+        return
+    try:
+        error = pickle.loads(done.stdout)
+    except Exception:  # noqa: BLE001 - the child died before it could say why
+        error = RuntimeError(f"database migration failed (exit {done.returncode})")
+    raise error
+
+
+_MIGRATE_MAIN = "from monitor.store.db import migrate_stdio; migrate_stdio()"
+
+
+def migrate_stdio() -> None:
+    """The migration child: URL on stdin; on failure, the pickled exception on stdout."""
+    answer = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # Alembic's output must not mix in
+    try:
+        upgrade(sys.stdin.read())
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        answer.write(pickle.dumps(exc))
+        answer.flush()
+        sys.exit(1)
 
 
 def redact_db_url(url: str) -> str:

@@ -170,6 +170,7 @@ def store_plan(
         copy.new_item for copy in plan.copies if copy.new_item is not None
     )
     ids: list[int] = []
+    id_of: dict[NewItemKey, int] = {}
     if plan.new:
         items = _table(ItemRow)
         # RETURNING without a parameter order lets SQLite batch the rows; (feed, guid) is
@@ -183,16 +184,6 @@ def store_plan(
             (feed, guid): item_id for item_id, feed, guid in connection.execute(returning, rows)
         }
         ids = [id_of[(feed_id, entry.guid)] for feed_id, entry in plan.new]
-        sources = [
-            _source_values(item_id, feed_id, e, now)
-            for item_id, (feed_id, e) in zip(ids, plan.new, strict=True)
-        ]
-        sources += [
-            _source_values(id_of[copy.new_item], copy.feed_id, copy.entry, now)
-            for copy in plan.copies
-            if copy.new_item is not None
-        ]
-        connection.execute(insert(_table(ItemSourceRow)), sources)
         connection.execute(
             insert(_table(AssessmentRow)),
             [
@@ -200,23 +191,27 @@ def store_plan(
                 for item_id, a in zip(ids, assessments, strict=True)
             ],
         )
-    stored_copies = [copy for copy in plan.copies if copy.item_id is not None]
+    sources = [
+        _source_values(item_id, feed_id, e, now)
+        for item_id, (feed_id, e) in zip(ids, plan.new, strict=True)
+    ]
+    stored_copies: Counter[int] = Counter()
+    for copy in plan.copies:
+        item_id = copy.item_id if copy.new_item is None else id_of[copy.new_item]
+        if item_id is None:  # a Copy points at a stored item or at a new one: never here
+            continue
+        sources.append(_source_values(item_id, copy.feed_id, copy.entry, now))
+        if copy.item_id is not None:
+            stored_copies[copy.item_id] += 1
+    if sources:
+        connection.execute(insert(_table(ItemSourceRow)), sources)
     if stored_copies:
-        connection.execute(
-            insert(_table(ItemSourceRow)),
-            [
-                _source_values(copy.item_id, copy.feed_id, copy.entry, now)
-                for copy in stored_copies
-                if copy.item_id is not None
-            ],
-        )
         items = _table(ItemRow)
-        more = Counter(copy.item_id for copy in stored_copies)
         connection.execute(
             update(items)
             .where(items.c.id == bindparam("item_id"))
             .values(source_count=items.c.source_count + bindparam("extra")),
-            [{"item_id": item_id, "extra": extra} for item_id, extra in sorted(more.items())],
+            [{"item_id": item, "extra": extra} for item, extra in sorted(stored_copies.items())],
         )
     return ids
 
