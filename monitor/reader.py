@@ -145,7 +145,8 @@ class _ParserProcess:
         )
         self.pid = self._process.pid
         self._pending: deque[Future[FeedDocument]] = deque()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending and _dead
+        self._write_lock = threading.Lock()  # one request on the pipe at a time
         self._dead = False
         threading.Thread(target=self._answers, name=f"parser-{self.pid}", daemon=True).start()
 
@@ -159,17 +160,21 @@ class _ParserProcess:
         future: Future[FeedDocument] = Future()
         data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         stdin = self._process.stdin
-        with self._lock:
-            if self._dead or stdin is None:
-                future.set_exception(ParseError("the parser process is gone"))
-                return future
-            self._pending.append(future)  # answers come back in the order requests went out
+        # Two locks: a writer blocked on a full pipe must not keep the answers thread from
+        # taking its futures, or the process stops reading while it waits to answer.
+        with self._write_lock:
+            with self._lock:
+                if self._dead or stdin is None:
+                    future.set_exception(ParseError("the parser process is gone"))
+                    return future
+                self._pending.append(future)  # answers come back in the order requests went
             try:
                 stdin.write(_HEADER.pack(len(data)) + data)
                 stdin.flush()
             except (OSError, ValueError):
-                self._pending.pop()
-                future.set_exception(ParseError("the parser process is gone"))
+                # The pipe is broken: end the process; the answers thread then fails every
+                # pending read, this one included.
+                self._process.kill()
         return future
 
     def _answers(self) -> None:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -101,3 +102,26 @@ def test_a_killed_parser_process_is_replaced_at_the_next_read() -> None:
         reader.close()
     assert second != first
     assert [entry.title for entry in document.entries] == [item["title"] for item in ITEMS]
+
+
+def test_many_concurrent_reads_of_large_documents_do_not_jam_the_pipes() -> None:
+    # Requests and answers far larger than a pipe's buffer, from many threads at once: a
+    # writer blocked on a full pipe must not stop the answers from being taken.
+    items = [
+        {"title": f"Story {n}", "description": "word " * 400, "guid": f"g-{n}"} for n in range(60)
+    ]
+    big = ReadRequest(
+        body=rss(items),
+        content_type="application/rss+xml; charset=utf-8",
+        url="https://news.example.org/feed.xml",
+        max_items=100,
+        fetched_at=datetime(2026, 11, 23, tzinfo=UTC),
+        feed_language="en",
+    )
+    reader = ProcessReader(1)
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            documents = list(pool.map(lambda _: reader.read(big), range(64), timeout=60))
+    finally:
+        reader.close()
+    assert all(len(document.entries) == 60 for document in documents)
