@@ -222,9 +222,13 @@ class FeatureBuilder:
 
     def rule_matrix(self, evidence: Sequence[RuleEvidence]) -> FloatArray:
         """The scaled rule flags of a batch, one row per item."""
-        rows = np.array(
-            [rule_vector(e, self.negative_groups) for e in evidence], dtype=np.float32
-        ).reshape(len(evidence), len(self.rule_names))
+        rows = np.zeros((len(evidence), len(self.rule_names)), dtype=np.float32)
+        for index, e in enumerate(evidence):
+            # Most items carry no rule evidence: their row is all zeros but the actor flag.
+            if e.categories or e.negatives:
+                rows[index] = rule_vector(e, self.negative_groups)
+            elif e.actor:
+                rows[index, 0] = 1.0
         scaled: FloatArray = rows * np.float32(self.config.rule_scale)
         return scaled
 
@@ -314,8 +318,13 @@ class FeatureBuilder:
 def _sum_by_doc(
     values: npt.NDArray[Any], doc: IntArray, n: int, heads: int
 ) -> npt.NDArray[np.float64]:
-    """Row sums of `values` grouped by `doc` (n groups; empty groups sum to 0)."""
+    """Row sums of `values` grouped by `doc` (n groups; empty groups sum to 0).
+
+    `doc` comes in runs (sorted within each hashed block), so each run is summed at once and
+    the runs are added up per document.
+    """
     out = np.zeros((n, heads), dtype=np.float64)
-    for column in range(heads):
-        out[:, column] = np.bincount(doc, weights=values[:, column], minlength=n)
+    if len(doc):
+        starts = np.flatnonzero(np.diff(doc, prepend=-1))
+        np.add.at(out, doc[starts], np.add.reduceat(values, starts, axis=0))
     return out
