@@ -44,3 +44,46 @@ def test_the_daemon_migrates_in_a_child_and_hears_its_errors(tmp_path: Path) -> 
     engine.dispose()
     with pytest.raises(OperationalError):
         upgrade_in_child(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}")
+
+
+def test_datetimes_round_trip_as_aware_utc(db_url: str) -> None:
+    """UTC datetimes come back equal and aware; on SQLite they are stored in the text form
+    SQLAlchemy's own DATETIME type writes (the fast bind path must not change the format)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import insert, select, text
+    from sqlalchemy.dialects.sqlite.base import DATETIME
+
+    from monitor.store.models import FeedRow
+
+    hanoi = timezone(timedelta(hours=7))
+    moments = [
+        datetime(2026, 11, 23, 17, 5, 9, 123456, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=hanoi),  # no microseconds, not UTC
+        datetime(999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+    ]
+    engine = make_engine(db_url)
+    table = FeedRow.__table__
+    with engine.begin() as connection:
+        connection.execute(
+            insert(table),
+            [
+                {"name": f"f{i}", "url": "http://x.test/", "next_poll_at": moment,
+                 "created_at": moment, "interval_s": 60, "enabled": True, "gone": False,
+                 "consecutive_failures": 0, "broken_alerted": False}
+                for i, moment in enumerate(moments)
+            ],
+        )  # fmt: skip
+    with engine.connect() as connection:
+        stored = list(
+            connection.execute(select(table.c.next_poll_at).order_by(table.c.id)).scalars()
+        )
+        assert stored == moments
+        assert all(value.utcoffset() == timedelta(0) for value in stored)
+        if engine.dialect.name == "sqlite":
+            texts = connection.execute(text("SELECT created_at FROM feeds ORDER BY id")).scalars()
+            reference = DATETIME().bind_processor(engine.dialect)
+            assert reference is not None
+            expected = [reference(m.astimezone(UTC).replace(tzinfo=None)) for m in moments]
+            assert list(texts) == expected
+    engine.dispose()

@@ -7,6 +7,7 @@ items into measures, and the alert outbox.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +50,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # SQLite's DATETIME formats each value through a dict and %-formatting; a first poll
+        # binds a hundred thousand datetimes. isoformat writes the same text in one C call.
+        def to_sqlite_text(value: datetime | None) -> str | None:
+            value = self.process_bind_param(value, dialect)
+            if value is None:
+                return None
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return to_sqlite_text
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
