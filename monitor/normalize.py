@@ -99,6 +99,8 @@ def canonical_url(url: str | None) -> str | None:
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     if host == "news.google.com":
         return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    if not parts.query:
+        return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
     query = [
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
     ]
@@ -166,7 +168,12 @@ def _cap(text: str, limit: int) -> str:
 
 def content_hash(title: str, summary: str) -> str:
     """sha256 of casefolded, whitespace-folded title and summary."""
-    basis = fold_space(title).casefold() + "\n" + fold_space(summary).casefold()
+    return _hash_folded(fold_space(title), fold_space(summary))
+
+
+def _hash_folded(title: str, summary: str) -> str:
+    """content_hash of a title and summary whose whitespace is folded already."""
+    basis = title.casefold() + "\n" + summary.casefold()
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
 
@@ -203,7 +210,7 @@ def normalize_entry(raw: RawEntry, *, fetched_at: datetime, feed_language: str |
     summary = _cap(html_to_text(raw.summary_html), SUMMARY_MAX_CHARS)
     title = _cap(html_to_text(raw.title), TITLE_MAX_CHARS) or _fallback_title(summary)
     url = canonical_url(raw.link)
-    digest = content_hash(title, summary)
+    digest = _hash_folded(title, summary)  # html_to_text folded both
     guid = fold_space(raw.guid)[:1000] if raw.guid and raw.guid.strip() else None
     return Entry(
         guid=guid or url or f"sha256:{digest}",

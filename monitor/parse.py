@@ -104,7 +104,10 @@ def parse_date(text: str | None, *, assume_tz: tzinfo = UTC) -> datetime | None:
     text = " ".join(text.split())[:100]
     if not text:
         return None
-    for attempt in (_iso, _rfc822, _local):
+    # ISO 8601 starts with the year; trying it first on an RFC 822 date ("Mon, 23 Nov ...")
+    # would only raise and catch an exception per entry.
+    attempts = (_iso, _rfc822, _local) if text[:4].isdigit() else (_rfc822, _iso, _local)
+    for attempt in attempts:
         value = attempt(text)
         if value is not None:
             try:
