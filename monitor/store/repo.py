@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -286,53 +297,49 @@ def event_candidates(
     session: Session, keys: Sequence[str], country: str | None, since: datetime
 ) -> list[EventRow]:
     """Events seen lately that share a lookup key with an item (keys are country-scoped),
-    plus the item's country's newest few events.
+    plus the item's country's newest few events; newest first.
 
-    Two indexed, bounded lookups: the first starts from the key index (no country condition,
-    so SQLite's planner cannot prefer scanning the country's events), the second walks the
-    (country, last_seen) index backwards. The cost does not grow with the stored events.
+    One statement of two indexed, bounded lookups: the first starts from the key index (no
+    country condition, so SQLite's planner cannot prefer scanning the country's events), the
+    second walks the (country, last_seen) index backwards. The cost does not grow with the
+    stored events.
     """
-    since_and_keys = {"since": since, "keys": list(keys)}
-    found = {
-        row.id: row
-        for row in session.scalars(_EVENTS_SHARING_A_KEY, since_and_keys)
-        if row.country == country
-    }
-    if country is None:
-        newest = session.scalars(_NEWEST_EVENTS_WITHOUT_COUNTRY, {"since": since})
-    else:
-        newest = session.scalars(_NEWEST_EVENTS_OF_COUNTRY, {"since": since, "country": country})
-    for row in newest:
-        found.setdefault(row.id, row)
-    return sorted(found.values(), key=lambda row: row.last_seen, reverse=True)
+    statement = _CANDIDATES_WITHOUT_COUNTRY if country is None else _CANDIDATES_OF_COUNTRY
+    params = {"since": since, "keys": list(keys), "country": country}
+    # A key is scoped by country, but a hash can collide: keep the item's country only.
+    found = [row for row in session.scalars(statement, params) if row.country == country]
+    return sorted(found, key=lambda row: row.last_seen, reverse=True)
+
+
+def _candidates_statement(same_country: ColumnElement[bool]) -> Select[EventRow]:
+    sharing_a_key = (
+        select(EventRow.id)
+        .where(
+            EventRow.id.in_(
+                select(EventBandRow.event_id).where(
+                    EventBandRow.band_key.in_(bindparam("keys", expanding=True))
+                )
+            ),
+            EventRow.last_seen >= bindparam("since"),
+        )
+        .limit(100)
+        .subquery()
+    )
+    newest_of_country = (
+        select(EventRow.id)
+        .where(same_country, EventRow.last_seen >= bindparam("since"))
+        .order_by(EventRow.last_seen.desc())
+        .limit(NEWEST_EVENTS_CHECKED)
+        .subquery()
+    )
+    ids = union(select(sharing_a_key.c.id), select(newest_of_country.c.id))
+    return select(EventRow).where(EventRow.id.in_(ids))
 
 
 # Built once, with bound parameters: building the statements per flagged item (and hashing
 # each one's literal values for the compiled cache) cost more than running them.
-_EVENTS_SHARING_A_KEY = (
-    select(EventRow)
-    .where(
-        EventRow.id.in_(
-            select(EventBandRow.event_id).where(
-                EventBandRow.band_key.in_(bindparam("keys", expanding=True))
-            )
-        ),
-        EventRow.last_seen >= bindparam("since"),
-    )
-    .limit(100)
-)
-_NEWEST_EVENTS_OF_COUNTRY = (
-    select(EventRow)
-    .where(EventRow.country == bindparam("country"), EventRow.last_seen >= bindparam("since"))
-    .order_by(EventRow.last_seen.desc())
-    .limit(NEWEST_EVENTS_CHECKED)
-)
-_NEWEST_EVENTS_WITHOUT_COUNTRY = (
-    select(EventRow)
-    .where(EventRow.country.is_(None), EventRow.last_seen >= bindparam("since"))
-    .order_by(EventRow.last_seen.desc())
-    .limit(NEWEST_EVENTS_CHECKED)
-)
+_CANDIDATES_OF_COUNTRY = _candidates_statement(EventRow.country == bindparam("country"))
+_CANDIDATES_WITHOUT_COUNTRY = _candidates_statement(EventRow.country.is_(None))
 
 
 def add_event_bands(session: Session, event_id: int, band_keys: Iterable[str]) -> None:
