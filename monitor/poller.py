@@ -39,6 +39,11 @@ OFFLINE_MIN_FEEDS = 3
 OFFLINE_VERDICT_AFTER = timedelta(minutes=2)
 # Feeds stored per transaction when several finished together.
 BATCH_FEEDS = 50
+# When only a trickle of feeds has finished, wait this long for more before storing them:
+# a commit costs more than a feed's rows, so a conditional cycle of quick 304s would
+# otherwise spend most of its writer's time committing one or two feeds at a time.
+GATHER_S = 0.05
+GATHER_BELOW = 10
 
 
 @dataclass
@@ -183,6 +188,9 @@ class Poller:
             if timeout is not None:
                 wait_s = min(wait_s, timeout)
             done, _ = wait(pending, timeout=wait_s, return_when=FIRST_COMPLETED)
+            if done and len(done) < min(GATHER_BELOW, len(pending)):
+                time.sleep(min(GATHER_S, wait_s))
+                done = {future for future in pending if future.done()}
         else:
             done = {future for future in pending if future.done()}
         if limit is not None:
