@@ -112,10 +112,12 @@ class Poller:
         ones) for that long or until none is in flight: the backpressure limit would otherwise
         let a tick start only twice as many feeds as there are workers.
         """
-        report = self._drain(block=False)
+        # The budget counts from the start, and with one, every store is a single batch: the
+        # tick then ends within a batch of its budget and the scheduler never skips the next.
+        deadline = time.monotonic() + busy_for
+        report = self._drain(block=False, limit=BATCH_FEEDS if busy_for > 0 else None)
         self._extend_leases()
         self._submit(self._claim(only=None))
-        deadline = time.monotonic() + busy_for
         while self.in_flight() and not stop():
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -55,8 +55,9 @@ class Daemon:
     def start(self) -> None:
         """Register the jobs and start them (returns at once)."""
         tick = self.runtime.settings.tick_seconds
-        self._add(self._poll_tick, tick, "poll")
-        self._add(self._deliver, tick, "deliver")
+        # Polling and delivery start at once: an interval job would first run a tick later.
+        self._add(self._poll_tick, tick, "poll", now=True)
+        self._add(self._deliver, tick, "deliver", now=True)
         self._add(self._digests, 30, "digests")
         self._add(self._reload_if_changed, self.runtime.settings.reload_seconds, "reload")
         self._add(self._prune, 3600, "prune")
@@ -67,8 +68,11 @@ class Daemon:
             len(self.runtime.targets),
         )
 
-    def _add(self, job: Callable[[], Any], seconds: float, name: str) -> None:
-        self._scheduler.add_job(self._guarded(job, name), "interval", seconds=seconds, id=name)
+    def _add(self, job: Callable[[], Any], seconds: float, name: str, now: bool = False) -> None:
+        first = {"next_run_time": datetime.now(UTC)} if now else {}
+        self._scheduler.add_job(
+            self._guarded(job, name), "interval", seconds=seconds, id=name, **first
+        )
 
     def _guarded(self, job: Callable[[], Any], name: str) -> Callable[[], None]:
         def run() -> None:

@@ -163,3 +163,34 @@ def test_edit_of_feeds_yaml_is_applied_and_a_bad_edit_keeps_the_last_good(
         rows = {row.name: row.enabled for row in session.scalars(select(FeedRow))}
     assert rows == {"A": False, "B": True}  # removed from the file: disabled, history kept
     runtime.close()
+
+
+def test_the_daemon_polls_at_once_not_a_tick_after_start(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A long tick must not delay the first poll: an operator who starts `monitor run`
+    expects the feeds fetched right away, and a restart must not leave a gap."""
+    feed_server.serve("/la.xml", rss([MEASURE]))
+    config = write_config(
+        tmp_path / "feeds.yaml", [{"name": "LA", "url": feed_server.url("/la.xml")}]
+    )
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    process = subprocess.Popen(
+        _monitor("--config", str(config), "--db", db, "run"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env({"MONITOR_TICK_SECONDS": "120"}),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while feed_server.hits("/la.xml") == 0:
+            assert time.monotonic() < deadline, "no poll within 60 s of a 120 s tick"
+            assert process.poll() is None, process.communicate()[1]
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
