@@ -7,7 +7,8 @@ mix of ways (HTTP 500, 404, hang, malformed XML, oversize body, gzip bomb, conne
 This process is the monitor: the real runtime (packaged classifier, SQLite file database,
 INFO log to a file), short fetch limits so hangs end in 2 s, and one alert route to the farm's
 JSON webhook. Each cycle some healthy feeds gain stories (some about measures), every feed is
-polled once (`run_once`), and the outbox is delivered (`deliver_due` until empty). Per cycle it
+polled once (`run_once`), the outbox is delivered (`deliver_due` until empty) and freed heap
+memory is handed back as the daemon's trim job does (`release_free_memory`). Per cycle it
 records the VmRSS of this process and its parser processes, open fds and TCP sockets. At the
 end it checks that every story a healthy feed served is stored exactly once and that every
 alert row reached the webhook exactly once, and prints the figures. Asserts nothing; ~5-8 min
@@ -41,6 +42,7 @@ from monitor.bootstrap import (  # noqa: E402
     Settings,
     build_runtime,
     default_parse_processes,
+    release_free_memory,
     tune_process_for_service,
 )
 from monitor.store.db import upgrade_in_child  # noqa: E402
@@ -176,6 +178,8 @@ def run_cycle(runtime: Runtime, farm: FeedFarm, cycle: int) -> Sample:
         if delivered.sent + delivered.failed + delivered.dead == 0:
             break
     wall = time.perf_counter() - start
+    # The daemon's "trim" job does this once a minute; a soak cycle takes a few seconds.
+    release_free_memory()
     fds = open_fds()
     tcp = tcp_sockets(fds)
     return Sample(

@@ -2,7 +2,8 @@
 
 Jobs (each max_instances=1 and coalesced, so a slow run never piles up behind itself):
 poll tick (lease due feeds, store finished ones), alert delivery, digests, config reload,
-pruning. Delivery runs in its own job thread, so polling never waits on a slow target.
+pruning, and handing freed heap memory back to the system. Delivery runs in its own job
+thread, so polling never waits on a slow target.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.bootstrap import Runtime, secrets_of
+from monitor.bootstrap import Runtime, release_free_memory, secrets_of
 from monitor.errors import ConfigError
 from monitor.feeds_config import config_fingerprint, load_config
 from monitor.logsetup import SecretFilter
@@ -61,6 +62,7 @@ class Daemon:
         self._add(self._digests, 30, "digests")
         self._add(self._reload_if_changed, self.runtime.settings.reload_seconds, "reload")
         self._add(self._prune, 3600, "prune")
+        self._add(release_free_memory, 60, "trim")
         self._scheduler.start()
         logger.info(
             "monitor running: %d feeds, %d alert routes",
