@@ -3,14 +3,14 @@
 Run: python bench/bench_events_db.py   [--skip-postgres]   (fixed seed, about 1 min)
 
 `MeasureRecorder.assign_event` is what the daemon calls for every flagged item: fingerprint,
-`repo.event_candidates` (an LSH band-key lookup plus the country's newest events, both
-indexed and bounded), `events.match_event`, then an event update or insert. This script
-migrates a SQLite file (and a throwaway PostgreSQL cluster when tests/support/pg.py can start
-one), stores N synthetic events within the 21-day window through the real models and
-`repo.add_event_bands`, and times assign_event for the same 300 new items at each N. Every item
-runs in its own transaction, rolled back, so N stays fixed. It prints the cost per item, the
-candidates loaded per item, the 10k/1k ratio, and the query plans of the two candidate
-queries at 10k. Prints figures only; asserts nothing.
+`repo.event_candidates` (one statement: an LSH band-key lookup united with the country's
+newest events, both indexed and bounded), `events.match_event`, then an event update or
+insert. This script migrates a SQLite file (and a throwaway PostgreSQL cluster when
+tests/support/pg.py can start one), stores N synthetic events within the 21-day window through
+the real models and `repo.add_event_bands`, and times assign_event for the same 300 new items
+at each N. Every item runs in its own transaction, rolled back, so N stays fixed. It prints the
+cost per item, the candidates loaded per item, the 10k/1k ratio, and the query plan of the
+candidate statement at 10k. Prints figures only; asserts nothing.
 """
 
 from __future__ import annotations
@@ -67,8 +67,7 @@ class Figures:
     events: int
     assign_us: float  # assign_event, per item
     query_us: float  # repo.event_candidates alone (SQL + ORM rows), per item
-    band_sql_us: float  # the LSH band SELECT alone, raw driver call
-    newest_sql_us: float  # the newest-of-country SELECT alone, raw driver call
+    sql_us: float  # the candidate SELECT alone, raw driver call
     candidates: float  # rows loaded per item
     statements: float  # SQL statements per assign_event
     joined: float  # share of items that joined a stored event
@@ -239,13 +238,11 @@ def measure(
     query_us = best_per_item_us(sessions, items, candidate_query)
     candidates = statements = joined = agree = 0
     missed = {"wire": 0, "follow-up": 0, "new": 0}
-    band_sql: list[tuple[str, Any]] = []
-    newest_sql: list[tuple[str, Any]] = []
+    candidate_sql: list[tuple[str, Any]] = []
     for item in items:
         with rolled_back(sessions) as session, statements_seen(engine) as seen:
             candidates += len(candidate_query(session, item))
-        for statement, params in seen:
-            (band_sql if "event_bands" in statement else newest_sql).append((statement, params))
+        candidate_sql += seen
         with rolled_back(sessions) as session, statements_seen(engine) as seen:
             change = assign(session, item)
             statements += len(seen)
@@ -260,8 +257,7 @@ def measure(
         events=len(stored),
         assign_us=assign_us,
         query_us=query_us,
-        band_sql_us=raw_sql_us(engine, band_sql),
-        newest_sql_us=raw_sql_us(engine, newest_sql),
+        sql_us=raw_sql_us(engine, candidate_sql),
         candidates=candidates / n,
         statements=statements / n,
         joined=joined / n,
@@ -271,16 +267,13 @@ def measure(
 
 
 def explain(engine: Engine, sessions: sessionmaker[Session], item: NewItem) -> list[str]:
-    """The plans of the two candidate SELECTs, captured as repo.event_candidates sends them."""
+    """The plan of the candidate SELECT, captured as repo.event_candidates sends it."""
     with rolled_back(sessions) as session, statements_seen(engine) as seen:
         candidate_query(session, item)
     sqlite = engine.dialect.name == "sqlite"
     lines: list[str] = []
     with engine.connect() as conn:
-        for name, (statement, params) in zip(
-            ("LSH band lookup", "newest of country"), seen, strict=True
-        ):
-            lines.append(f"  {name}:")
+        for statement, params in seen:
             prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
             for row in conn.exec_driver_sql(prefix + statement, params):
                 line = str(row[-1]) if sqlite else str(row[0])
@@ -303,8 +296,8 @@ def run_backend(
     results: list[Figures] = []
     stored = 0
     print(f"\n== {label}")
-    print(f"{'events':>7} {'insert s':>8} {'assign us':>9} {'query us':>9} {'band SQL':>8} "
-          f"{'newest SQL':>10} {'cands':>6} {'stmts':>6} {'joined':>6} {'=scan':>6}  "
+    print(f"{'events':>7} {'insert s':>8} {'assign us':>9} {'query us':>9} {'SQL us':>7} "
+          f"{'cands':>6} {'stmts':>6} {'joined':>6} {'=scan':>6}  "
           f"differs from scan (wire/follow-up/new)")  # fmt: skip
     for size in SIZES:
         started = time.perf_counter()
@@ -320,14 +313,13 @@ def run_backend(
         results.append(f)
         missed = "/".join(str(v) for v in f.missed.values())
         print(f"{size:>7} {inserted:>8.1f} {f.assign_us:>9.0f} {f.query_us:>9.0f} "
-              f"{f.band_sql_us:>8.0f} {f.newest_sql_us:>10.0f} {f.candidates:>6.1f} "
+              f"{f.sql_us:>7.0f} {f.candidates:>6.1f} "
               f"{f.statements:>6.1f} {f.joined:>6.0%} {f.agree:>6.0%}  {missed}")  # fmt: skip
     a, b = results[0], results[-1]
     print(f"{SIZES[-1] // 1000}k/{SIZES[0] // 1000}k ({SIZES[-1] // SIZES[0]}x events): "
           f"assign_event {growth(a.assign_us, b.assign_us)}, "
           f"event_candidates {growth(a.query_us, b.query_us)}, "
-          f"band SQL {growth(a.band_sql_us, b.band_sql_us)}, "
-          f"newest SQL {growth(a.newest_sql_us, b.newest_sql_us)}, "
+          f"candidate SQL {growth(a.sql_us, b.sql_us)}, "
           f"candidates {growth(a.candidates, b.candidates)}")  # fmt: skip
     print(f"query plans at {SIZES[-1]} events:")
     print("\n".join(explain(engine, sessions, items[0])))
@@ -372,7 +364,7 @@ def main() -> None:
           f"{time.perf_counter() - started:.1f} s; {QUERIES} new items {kinds}")  # fmt: skip
     print("Per item: assign us = MeasureRecorder.assign_event (fingerprint, candidate queries, "
           "match, event update or insert); query us = repo.event_candidates alone (SQL + ORM "
-          "rows); band SQL / newest SQL = its two SELECTs replayed on the bare driver (us); "
+          "rows); SQL us = its SELECT replayed on the bare driver; "
           "cands = rows loaded; stmts = SQL statements; =scan = placed as match_event over "
           "ALL stored events would place it")  # fmt: skip
 
