@@ -40,6 +40,19 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _start_daemon(
+    config: Path, db: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`monitor run` as an operator starts it; its log (stderr) is kept for the assertions."""
+    return subprocess.Popen(
+        _monitor("--config", str(config), "--db", db, "run"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(env),
+    )
+
+
 def test_poll_once_prints_alert_on_console_without_routes(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
@@ -88,13 +101,7 @@ def test_sigterm_stops_the_daemon_within_ten_seconds(
     ]
     config = write_config(tmp_path / "feeds.yaml", feeds)
     db = f"sqlite:///{tmp_path / 'm.db'}"
-    process = subprocess.Popen(
-        _monitor("--config", str(config), "--db", db, "run"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
+    process = _start_daemon(config, db)
     try:
         deadline = time.monotonic() + 60
         while feed_server.hits("/slow.xml") == 0 or feed_server.hits("/la.xml") == 0:
@@ -175,13 +182,7 @@ def test_the_daemon_polls_at_once_not_a_tick_after_start(
         tmp_path / "feeds.yaml", [{"name": "LA", "url": feed_server.url("/la.xml")}]
     )
     db = f"sqlite:///{tmp_path / 'm.db'}"
-    process = subprocess.Popen(
-        _monitor("--config", str(config), "--db", db, "run"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env({"MONITOR_TICK_SECONDS": "120"}),
-    )
+    process = _start_daemon(config, db, {"MONITOR_TICK_SECONDS": "120"})
     try:
         deadline = time.monotonic() + 60
         while feed_server.hits("/la.xml") == 0:
