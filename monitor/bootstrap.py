@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import logging
 import os
@@ -288,8 +289,12 @@ MMAP_THRESHOLD = 128 * 1024
 TRIM_THRESHOLD = 256 * 1024
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL:
-    """The C library, for glibc's malloc controls (OSError where it cannot be loaded)."""
+    """The C library, for glibc's malloc controls (OSError where it cannot be loaded).
+
+    Looked up once: find_library runs `ldconfig -p`, and the trim job asks every minute.
+    """
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 
 
@@ -316,7 +321,7 @@ def release_free_memory() -> bool:
     The trim threshold only returns memory at the top of the heap. Pages freed between live
     chunks stay with the process, and a daemon polling 1,000 feeds crept up by about
     0.45 MB per cycle that way, with Python's and SQLite's own memory flat
-    (bench/bench_soak.py). The daemon calls this once a minute; it takes milliseconds.
+    (bench/bench_soak.py). The daemon calls this once a minute; it takes under a millisecond.
     """
     try:
         _glibc().malloc_trim(0)

@@ -224,11 +224,9 @@ class FeatureBuilder:
         """The scaled rule flags of a batch, one row per item."""
         rows = np.zeros((len(evidence), len(self.rule_names)), dtype=np.float32)
         for index, e in enumerate(evidence):
-            # Most items carry no rule evidence: their row is all zeros but the actor flag.
-            if e.categories or e.negatives:
+            # Most items carry no rule evidence at all: their row stays zeros.
+            if e.categories or e.negatives or e.actor:
                 rows[index] = rule_vector(e, self.negative_groups)
-            elif e.actor:
-                rows[index, 0] = 1.0
         scaled: FloatArray = rows * np.float32(self.config.rule_scale)
         return scaled
 
