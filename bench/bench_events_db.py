@@ -2,15 +2,18 @@
 
 Run: python bench/bench_events_db.py   [--skip-postgres]   (fixed seed, about 1 min)
 
-`MeasureRecorder.assign_event` is what the daemon calls for every flagged item: fingerprint,
-`repo.event_candidates` (one statement: an LSH band-key lookup united with the country's
-newest events, both indexed and bounded), `events.match_event`, then an event update or
-insert. This script migrates a SQLite file (and a throwaway PostgreSQL cluster when
-tests/support/pg.py can start one), stores N synthetic events within the 21-day window through
-the real models and `repo.add_event_bands`, and times assign_event for the same 300 new items
-at each N. Every item runs in its own transaction, rolled back, so N stays fixed. It prints the
-cost per item, the candidates loaded per item, the 10k/1k ratio, and the query plan of the
-candidate statement at 10k. Prints figures only; asserts nothing.
+`MeasureRecorder.record_batch` is what the daemon calls for the flagged items of each batch of
+feeds: fingerprints, `repo.stored_events` (a few indexed, bounded statements per batch: the
+events filed under the batch's LSH band and key-term keys, and each country's newest), then
+per item `events.match_event` against the candidates kept in memory, an event update or
+insert, and one insert of the keys events gained. This script migrates a SQLite file (and a
+throwaway PostgreSQL cluster when tests/support/pg.py can start one), stores N synthetic
+events within the 21-day window through the real models and `repo.add_event_bands`, and times
+record_batch for the same 300 new items at each N: each item alone in its own transaction
+(the worst case: a batch with one flagged item), and all 300 in one transaction (a busy
+batch). Every transaction is rolled back, so N stays fixed. It prints the cost per item, the
+events loaded per item, the 10k/1k ratio, and the query plans at 10k. Prints figures only;
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from monitor.events import (  # noqa: E402
     match_event,
     text_fingerprint,
 )
-from monitor.measures import EVENT_WINDOW, MeasureRecorder, lookup_keys  # noqa: E402
+from monitor.measures import EVENT_WINDOW, FlaggedItem, MeasureRecorder, lookup_keys  # noqa: E402
 from monitor.store import repo  # noqa: E402
 from monitor.store.db import make_engine, make_sessions, upgrade  # noqa: E402
 from monitor.store.models import EventRow  # noqa: E402
@@ -53,7 +56,7 @@ INSERT_BATCH = 500
 
 @dataclass(frozen=True, slots=True)
 class NewItem:
-    """A flagged item as the daemon hands it to assign_event."""
+    """A flagged item as the daemon hands it to record_batch."""
 
     kind: str  # "wire", "follow-up" or "new"
     entry: Entry
@@ -65,11 +68,12 @@ class Figures:
     """What one backend costs at one N."""
 
     events: int
-    assign_us: float  # assign_event, per item
-    query_us: float  # repo.event_candidates alone (SQL + ORM rows), per item
-    sql_us: float  # the candidate SELECT alone, raw driver call
-    candidates: float  # rows loaded per item
-    statements: float  # SQL statements per assign_event
+    assign_us: float  # record_batch of one item, per item
+    batch_us: float  # record_batch of all the items at once, per item
+    query_us: float  # repo.stored_events alone (SQL + ORM rows), per item
+    sql_us: float  # its SELECTs alone, raw driver calls
+    candidates: float  # events loaded per item
+    statements: float  # SQL statements per record_batch of one item
     joined: float  # share of items that joined a stored event
     agree: float  # share of items placed as a full scan of all stored events places them
     missed: dict[str, int]  # items placed otherwise than the full scan would, by kind
@@ -80,7 +84,7 @@ def make_item(
 ) -> NewItem:
     """A wire copy (40%), a follow-up (30%) of a stored event, or a new story (30%).
 
-    Mirrors bench_events.Corpus.item but keeps the text, which assign_event fingerprints.
+    Mirrors bench_events.Corpus.item but keeps the text, which record_batch fingerprints.
     """
     rng = corpus.rng
     roll = rng.random()
@@ -131,7 +135,7 @@ def full_scan(item: NewItem, stored: Sequence[EventCandidate]) -> int | None:
 
 
 def store_events(sessions: sessionmaker[Session], events: Sequence[EventCandidate]) -> None:
-    """Insert events as assign_event does for a new measure: EventRow, then its lookup keys."""
+    """Insert events as record_batch does for a new measure: EventRow, then its lookup keys."""
     for start in range(0, len(events), INSERT_BATCH):
         with sessions.begin() as session:
             rows = [
@@ -152,7 +156,7 @@ def store_events(sessions: sessionmaker[Session], events: Sequence[EventCandidat
             session.flush()
             for row, ev in zip(rows, events[start : start + INSERT_BATCH], strict=True):
                 keys = lookup_keys(ev.country, frozenset(ev.categories), ev.fingerprint)
-                repo.add_event_bands(session, row.id, keys)
+                repo.add_event_bands(session, [(row.id, key) for key in keys])
 
 
 @contextmanager
@@ -183,12 +187,16 @@ def statements_seen(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
 
 
 def candidate_query(session: Session, item: NewItem) -> list[EventRow]:
-    """repo.event_candidates exactly as assign_event calls it."""
+    """repo.stored_events exactly as record_batch calls it for one flagged item."""
     fingerprint = text_fingerprint(item.entry.title, item.entry.summary)
     categories = frozenset(str(c) for c in item.assessment.categories)
     keys = lookup_keys(item.assessment.country, categories, fingerprint)
     since = min(item.entry.published, NOW) - EVENT_WINDOW
-    return repo.event_candidates(session, keys, item.assessment.country, since)
+    return repo.stored_events(session, keys, [item.assessment.country], since).events
+
+
+def flagged(item: NewItem) -> FlaggedItem:
+    return FlaggedItem(0, 0, "bench", item.entry, item.assessment)
 
 
 def best_per_item_us(
@@ -231,10 +239,17 @@ def measure(
 ) -> Figures:
     recorder = MeasureRecorder(routes=())
 
-    def assign(session: Session, item: NewItem) -> Any:
-        return recorder.assign_event(session, 0, item.entry, item.assessment, NOW)
+    def assign(session: Session, item: NewItem) -> int:
+        """The event record_batch puts a lone flagged item in."""
+        return recorder.record_batch(session, [flagged(item)], NOW)[0][0]
 
     assign_us = best_per_item_us(sessions, items, assign)
+    batch_best = float("inf")
+    for _ in range(PASSES):
+        with rolled_back(sessions) as session:
+            start = time.perf_counter()
+            recorder.record_batch(session, [flagged(item) for item in items], NOW)
+            batch_best = min(batch_best, time.perf_counter() - start)
     query_us = best_per_item_us(sessions, items, candidate_query)
     candidates = statements = joined = agree = 0
     missed = {"wire": 0, "follow-up": 0, "new": 0}
@@ -244,9 +259,9 @@ def measure(
             candidates += len(candidate_query(session, item))
         candidate_sql += seen
         with rolled_back(sessions) as session, statements_seen(engine) as seen:
-            change = assign(session, item)
+            event_id = assign(session, item)
             statements += len(seen)
-            got = None if change.kind == "new" else change.event.id
+            got = event_id if event_id <= stored_ids[-1] else None  # else a new event
         reference = full_scan(item, stored)
         expected = None if reference is None else stored_ids[reference]
         joined += got is not None
@@ -256,6 +271,7 @@ def measure(
     return Figures(
         events=len(stored),
         assign_us=assign_us,
+        batch_us=batch_best / n * 1e6,
         query_us=query_us,
         sql_us=raw_sql_us(engine, candidate_sql),
         candidates=candidates / n,
@@ -267,7 +283,7 @@ def measure(
 
 
 def explain(engine: Engine, sessions: sessionmaker[Session], item: NewItem) -> list[str]:
-    """The plan of the candidate SELECT, captured as repo.event_candidates sends it."""
+    """The plans of the candidate SELECTs, captured as repo.stored_events sends them."""
     with rolled_back(sessions) as session, statements_seen(engine) as seen:
         candidate_query(session, item)
     sqlite = engine.dialect.name == "sqlite"
@@ -296,8 +312,8 @@ def run_backend(
     results: list[Figures] = []
     stored = 0
     print(f"\n== {label}")
-    print(f"{'events':>7} {'insert s':>8} {'assign us':>9} {'query us':>9} {'SQL us':>7} "
-          f"{'cands':>6} {'stmts':>6} {'joined':>6} {'=scan':>6}  "
+    print(f"{'events':>7} {'insert s':>8} {'assign us':>9} {'batch us':>8} {'query us':>9} "
+          f"{'SQL us':>7} {'cands':>6} {'stmts':>6} {'joined':>6} {'=scan':>6}  "
           f"differs from scan (wire/follow-up/new)")  # fmt: skip
     for size in SIZES:
         started = time.perf_counter()
@@ -312,13 +328,14 @@ def run_backend(
         f = measure(engine, sessions, items, events[:size], stored_ids)
         results.append(f)
         missed = "/".join(str(v) for v in f.missed.values())
-        print(f"{size:>7} {inserted:>8.1f} {f.assign_us:>9.0f} {f.query_us:>9.0f} "
-              f"{f.sql_us:>7.0f} {f.candidates:>6.1f} "
+        print(f"{size:>7} {inserted:>8.1f} {f.assign_us:>9.0f} {f.batch_us:>8.0f} "
+              f"{f.query_us:>9.0f} {f.sql_us:>7.0f} {f.candidates:>6.1f} "
               f"{f.statements:>6.1f} {f.joined:>6.0%} {f.agree:>6.0%}  {missed}")  # fmt: skip
     a, b = results[0], results[-1]
     print(f"{SIZES[-1] // 1000}k/{SIZES[0] // 1000}k ({SIZES[-1] // SIZES[0]}x events): "
-          f"assign_event {growth(a.assign_us, b.assign_us)}, "
-          f"event_candidates {growth(a.query_us, b.query_us)}, "
+          f"record_batch of one {growth(a.assign_us, b.assign_us)}, "
+          f"of {len(items)} {growth(a.batch_us, b.batch_us)}, "
+          f"stored_events {growth(a.query_us, b.query_us)}, "
           f"candidate SQL {growth(a.sql_us, b.sql_us)}, "
           f"candidates {growth(a.candidates, b.candidates)}")  # fmt: skip
     print(f"query plans at {SIZES[-1]} events:")
@@ -362,10 +379,11 @@ def main() -> None:
     print(f"{len(events)} synthetic events ({len(COUNTRIES)} countries, {len(Category)} "
           f"categories, last seen within {EVENT_WINDOW.days} days) fingerprinted in "
           f"{time.perf_counter() - started:.1f} s; {QUERIES} new items {kinds}")  # fmt: skip
-    print("Per item: assign us = MeasureRecorder.assign_event (fingerprint, candidate queries, "
-          "match, event update or insert); query us = repo.event_candidates alone (SQL + ORM "
-          "rows); SQL us = its SELECT replayed on the bare driver; "
-          "cands = rows loaded; stmts = SQL statements; =scan = placed as match_event over "
+    print("Per item: assign us = MeasureRecorder.record_batch of that item alone (fingerprint, "
+          "candidate queries, match, event update or insert, new keys); batch us = "
+          f"record_batch of all {QUERIES} at once, per item; query us = repo.stored_events "
+          "alone (SQL + ORM rows); SQL us = its SELECTs replayed on the bare driver; "
+          "cands = events loaded; stmts = SQL statements; =scan = placed as match_event over "
           "ALL stored events would place it")  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="bench-events-db-") as tmp:

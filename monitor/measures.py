@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor.alerts.routing import Decision, RouteRules, decide, matches, quiet_end_after
@@ -30,7 +29,7 @@ from monitor.events import (
     text_fingerprint,
 )
 from monitor.store import repo
-from monitor.store.models import AlertRow, EventRow, FeedRow, ItemRow
+from monitor.store.models import EventRow, FeedRow, ItemRow
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +78,100 @@ def payload_to_message(data: dict[str, Any]) -> AlertMessage:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class FlaggedItem:
+    """A stored item the classifier flagged, waiting for its event and alerts."""
+
+    item_id: int
+    feed_id: int
+    feed_name: str
+    entry: Entry
+    assessment: Assessment
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """A flagged item as clustering sees it, with the keys it is looked up by."""
+
+    item: ItemForClustering
+    keys: list[str]
+    since: datetime
+
+
+class BatchEvents:
+    """The events a batch of flagged items may join: loaded in a few statements, then kept
+    current in memory as the batch starts and moves events, so each item costs no query.
+
+    It answers what one query per item would: the events filed under one of the item's keys
+    (its country's only, seen within the window, the newest KEY_EVENTS_CHECKED), plus its
+    country's newest NEWEST_EVENTS_CHECKED events. Events only ever gain keys and move
+    forward in time, so those newest are always among the loaded ones and the batch's own.
+    The keys events gain are written once, by `save`.
+    """
+
+    def __init__(self, stored: repo.StoredEvents) -> None:
+        self._rows: dict[int, EventRow] = {row.id: row for row in stored.events}
+        self._fingerprints: dict[int, TextFingerprint] = {}
+        self._filed_under: dict[str, set[int]] = {}
+        for event_id, key in stored.filed:
+            if event_id in self._rows:
+                self._filed_under.setdefault(key, set()).add(event_id)
+        self._countries: dict[str | None, set[int]] = {}
+        for row in self._rows.values():
+            self._countries.setdefault(row.country, set()).add(row.id)
+        self._unsaved: list[tuple[int, str]] = []
+
+    @classmethod
+    def load(cls, session: Session, probes: Sequence[_Probe]) -> BatchEvents:
+        keys = {key for probe in probes for key in probe.keys}
+        countries = {probe.item.country for probe in probes}
+        since = min(probe.since for probe in probes)
+        return cls(repo.stored_events(session, keys, countries, since))
+
+    def row(self, event_id: int) -> EventRow:
+        return self._rows[event_id]
+
+    def fingerprint(self, row: EventRow) -> TextFingerprint:
+        """The event's current fingerprint (decoded once per batch)."""
+        found = self._fingerprints.get(row.id)
+        if found is None:
+            found = self._fingerprints[row.id] = TextFingerprint.from_bytes(row.fingerprint)
+        return found
+
+    def candidates(self, probe: _Probe) -> list[EventRow]:
+        """The events a query for this item would return; newest first."""
+        country, since = probe.item.country, probe.since
+
+        def newest_first(ids: Iterable[int]) -> list[EventRow]:
+            rows = [self._rows[i] for i in sorted(ids)]
+            # A key is scoped by country, but a hash can collide: keep the item's country only.
+            rows = [row for row in rows if row.country == country and row.last_seen >= since]
+            return sorted(rows, key=lambda row: row.last_seen, reverse=True)
+
+        by_key: set[int] = set()
+        for key in probe.keys:
+            by_key.update(self._filed_under.get(key, ()))
+        chosen = newest_first(by_key)[: repo.KEY_EVENTS_CHECKED]
+        newest = newest_first(self._countries.get(country, ()))[: repo.NEWEST_EVENTS_CHECKED]
+        return newest_first({row.id for row in chosen} | {row.id for row in newest})
+
+    def file(self, row: EventRow, fingerprint: TextFingerprint, keys: list[str]) -> None:
+        """Record a new event, or an event's new fingerprint; file it under `keys` too."""
+        self._rows[row.id] = row
+        self._fingerprints[row.id] = fingerprint
+        self._countries.setdefault(row.country, set()).add(row.id)
+        for key in keys:
+            filed = self._filed_under.setdefault(key, set())
+            if row.id not in filed:
+                filed.add(row.id)
+                self._unsaved.append((row.id, key))
+
+    def save(self, session: Session) -> None:
+        """Write the keys events gained in this batch, in one statement."""
+        repo.add_event_bands(session, self._unsaved)
+        self._unsaved.clear()
+
+
 class MeasureRecorder:
     """Clusters flagged items into events and queues alerts for the configured routes."""
 
@@ -86,27 +179,57 @@ class MeasureRecorder:
         self.routes = tuple(routes)
         self.window = window
 
-    def record(
+    def record_batch(
+        self, session: Session, flagged: Sequence[FlaggedItem], now: datetime
+    ) -> list[tuple[int, int]]:
+        """Find each flagged item's event and queue its alerts, in order, as if one by one;
+        returns (event id, alerts queued) per item.
+
+        The caller records the items' event ids (in bulk, with the rest of the batch).
+        """
+        if not flagged:
+            return []
+        probes = [self._probe(f.entry, f.assessment, now) for f in flagged]
+        events = BatchEvents.load(session, probes)
+        recorded = [
+            self._record(session, events, item, probe, now)
+            for item, probe in zip(flagged, probes, strict=True)
+        ]
+        events.save(session)
+        return recorded
+
+    def _probe(self, entry: Entry, assessment: Assessment, now: datetime) -> _Probe:
+        fingerprint = text_fingerprint(entry.title, entry.summary)
+        seen = min(entry.published, now)
+        categories = frozenset(str(c) for c in assessment.categories)
+        item = ItemForClustering(
+            country=assessment.country,
+            categories=categories,
+            stage=str(assessment.stage),
+            fingerprint=fingerprint,
+            published=seen,
+            title=entry.title,
+        )
+        keys = lookup_keys(assessment.country, categories, fingerprint)
+        return _Probe(item, keys, seen - self.window)
+
+    def _record(
         self,
         session: Session,
-        item_id: int,
-        entry: Entry,
-        assessment: Assessment,
-        feed_name: str,
+        events: BatchEvents,
+        flagged: FlaggedItem,
+        probe: _Probe,
         now: datetime,
     ) -> tuple[int, int]:
-        """Find a flagged item's event and queue its alerts; returns (event id, alerts queued).
-
-        The caller records the item's event id (in bulk, with the other items of the feed).
-        """
-        change = self.assign_event(session, item_id, entry, assessment, now)
+        entry, assessment = flagged.entry, flagged.assessment
+        change = self._assign_event(session, events, probe, assessment.score)
         if change.kind is None:
             return change.event.id, 0
         message = AlertMessage(
             kind=change.kind,
             title=entry.title,
             link=entry.url,
-            source=feed_name,
+            source=flagged.feed_name,
             country=change.event.country,
             categories=tuple(change.event.categories),
             stage=change.event.stage,
@@ -120,50 +243,41 @@ class MeasureRecorder:
         key = f"event:{change.event.id}:{change.kind}"
         if change.kind == "update":
             key += f":{change.event.stage}"
-        queued = self.queue(session, message, key, now, event_id=change.event.id, item_id=item_id)
+        queued = self.queue(
+            session, message, key, now, event_id=change.event.id, item_id=flagged.item_id
+        )
         return change.event.id, queued
 
-    def assign_event(
-        self, session: Session, item_id: int, entry: Entry, assessment: Assessment, now: datetime
+    def _assign_event(
+        self, session: Session, events: BatchEvents, probe: _Probe, score: float
     ) -> EventChange:
         """Join the event this item reports, or start a new one."""
-        fingerprint = text_fingerprint(entry.title, entry.summary)
-        seen = min(entry.published, now)
-        categories = frozenset(str(c) for c in assessment.categories)
-        keys = lookup_keys(assessment.country, categories, fingerprint)
-        rows = repo.event_candidates(session, keys, assessment.country, seen - self.window)
-        candidates = [_candidate(row) for row in rows]
-        probe = ItemForClustering(
-            country=assessment.country,
-            categories=categories,
-            stage=str(assessment.stage),
-            fingerprint=fingerprint,
-            published=seen,
-            title=entry.title,
-        )
-        match = match_event(probe, candidates, window=self.window)
+        item = probe.item
+        rows = events.candidates(probe)
+        candidates = [_candidate(row, events.fingerprint(row)) for row in rows]
+        match = match_event(item, candidates, window=self.window)
         if match is None:
             event = EventRow(
-                country=assessment.country,
-                categories=sorted(categories),
-                stage=str(assessment.stage),
-                title=entry.title,
-                fingerprint=fingerprint.to_bytes(),
-                first_seen=seen,
-                last_seen=seen,
+                country=item.country,
+                categories=sorted(item.categories),
+                stage=item.stage,
+                title=item.title,
+                fingerprint=item.fingerprint.to_bytes(),
+                first_seen=item.published,
+                last_seen=item.published,
                 item_count=1,
-                max_score=assessment.score,
+                max_score=score,
             )
             session.add(event)
             session.flush()
-            repo.add_event_bands(session, event.id, keys)
+            events.file(event, item.fingerprint, probe.keys)
             return EventChange(event, "new")
-        event = next(row for row in rows if row.id == match.event_id)
-        event.last_seen = max(event.last_seen, seen)
+        event = events.row(match.event_id)
+        event.last_seen = max(event.last_seen, item.published)
         event.item_count += 1
-        event.max_score = max(event.max_score, assessment.score)
-        self._carry_forward(session, event, fingerprint, categories, match.near_duplicate)
-        moved_to = advance_stage(event.stage, str(assessment.stage))
+        event.max_score = max(event.max_score, score)
+        self._carry_forward(events, event, item, match.near_duplicate)
+        moved_to = advance_stage(event.stage, item.stage)
         if moved_to is None:
             return EventChange(event, None)
         previous, event.stage = event.stage, moved_to
@@ -171,10 +285,9 @@ class MeasureRecorder:
 
     @staticmethod
     def _carry_forward(
-        session: Session,
+        events: BatchEvents,
         event: EventRow,
-        fingerprint: TextFingerprint,
-        categories: frozenset[str],
+        item: ItemForClustering,
         near_duplicate: bool,
     ) -> None:
         """Let the event follow its newest wording, without letting it swallow other measures.
@@ -183,17 +296,15 @@ class MeasureRecorder:
         terms); a looser follow-up just moves the text signature. Otherwise every joined item
         would add terms and categories until one event matched every measure of a country.
         """
-        stored = TextFingerprint.from_bytes(event.fingerprint)
-        filed_under = set(lookup_keys(event.country, frozenset(event.categories), stored))
+        stored = events.fingerprint(event)
         if near_duplicate:
-            event.categories = sorted(set(event.categories) | categories)
-            moved = merge_fingerprints(stored, fingerprint)
+            event.categories = sorted(set(event.categories) | item.categories)
+            moved = merge_fingerprints(stored, item.fingerprint)
         else:
-            moved = TextFingerprint(fingerprint.signature, stored.terms)
+            moved = TextFingerprint(item.fingerprint.signature, stored.terms)
         event.fingerprint = moved.to_bytes()
-        keys = lookup_keys(event.country, frozenset(event.categories), moved)
-        # Only the keys the event was not filed under yet: most joins add none or a few.
-        repo.add_event_bands(session, event.id, [key for key in keys if key not in filed_under])
+        # The event stays filed under its old keys too: the follow-ups of either wording.
+        events.file(event, moved, lookup_keys(event.country, frozenset(event.categories), moved))
 
     def queue(
         self,
@@ -212,26 +323,21 @@ class MeasureRecorder:
             status, due = self._placement(session, rules, message, now)
             if status is None:
                 continue
-            row = AlertRow(
-                route=rules.name,
-                dedup_key=dedup_key,
-                kind=message.kind,
-                event_id=event_id,
-                item_id=item_id,
-                feed_id=feed_id,
-                status=status,
-                payload=message_to_payload(message),
-                due_at=due,
-                attempts=0,
-                created_at=now,
-            )
-            try:
-                with session.begin_nested():
-                    session.add(row)
-            except IntegrityError:
-                # Another process (or an earlier run) queued it already: once per route.
-                continue
-            queued += 1
+            row = {
+                "route": rules.name,
+                "dedup_key": dedup_key,
+                "kind": message.kind,
+                "event_id": event_id,
+                "item_id": item_id,
+                "feed_id": feed_id,
+                "status": status,
+                "payload": message_to_payload(message),
+                "due_at": due,
+                "attempts": 0,
+                "created_at": now,
+            }
+            # Another process (or an earlier run) may have queued it already: once per route.
+            queued += repo.add_alert_once(session, row)
         return queued
 
     def _placement(
@@ -324,13 +430,13 @@ def _health_message(kind: str, row: FeedRow, title: str) -> AlertMessage:
     )
 
 
-def _candidate(row: EventRow) -> EventCandidate:
+def _candidate(row: EventRow, fingerprint: TextFingerprint) -> EventCandidate:
     return EventCandidate(
         event_id=row.id,
         country=row.country,
         categories=frozenset(row.categories),
         stage=row.stage,
-        fingerprint=TextFingerprint.from_bytes(row.fingerprint),
+        fingerprint=fingerprint,
         first_seen=row.first_seen,
         last_seen=row.last_seen,
         title=row.title,

@@ -20,7 +20,7 @@ from monitor.dedup import FeedEntries, plan_batch
 from monitor.domain import Assessment, Entry, FetchResult, ItemText, Validators
 from monitor.errors import FeedGoneError, FetchError, MonitorError
 from monitor.fetch import FetchLimits, HostGate, fetch_feed
-from monitor.measures import MeasureRecorder
+from monitor.measures import FlaggedItem, MeasureRecorder
 from monitor.reader import InlineReader, Reader, ReadRequest
 from monitor.schedule import next_poll_after_failure, next_poll_after_success
 from monitor.store import repo
@@ -246,23 +246,24 @@ class Writer:
         # Only the new entries are classified: known ones were judged when first stored.
         assessments = self.assessor.assess_many(texts) if texts else []
         item_ids = repo.store_plan(session, plan, assessments, now)
-        flagged: Counter[int] = Counter()
+        flagged = [
+            FlaggedItem(item_id, feed_id, rows[feed_id].name, entry, assessment)
+            for item_id, (feed_id, entry), assessment in zip(
+                item_ids, plan.new, assessments, strict=True
+            )
+            if assessment.relevant
+        ]
+        recorded = self.recorder.record_batch(session, flagged, now)
+        flagged_per_feed: Counter[int] = Counter()
         queued: Counter[int] = Counter()
         item_events: list[tuple[int, int]] = []
-        for item_id, (feed_id, entry), assessment in zip(
-            item_ids, plan.new, assessments, strict=True
-        ):
-            if not assessment.relevant:
-                continue
-            event_id, alerts = self.recorder.record(
-                session, item_id, entry, assessment, rows[feed_id].name, now
-            )
-            item_events.append((item_id, event_id))
-            flagged[feed_id] += 1
-            queued[feed_id] += alerts
+        for item, (event_id, alerts) in zip(flagged, recorded, strict=True):
+            item_events.append((item.item_id, event_id))
+            flagged_per_feed[item.feed_id] += 1
+            queued[item.feed_id] += alerts
         repo.set_item_events(session, item_events)
         return {
-            feed_id: StoreSummary(new, flagged[feed_id], queued[feed_id])
+            feed_id: StoreSummary(new, flagged_per_feed[feed_id], queued[feed_id])
             for feed_id, new in plan.new_per_feed.items()
         }
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -17,11 +17,11 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    union,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from monitor.dedup import DedupPlan, FeedEntries, KnownItems, NewItemKey
 from monitor.domain import Assessment, Entry
@@ -36,6 +36,8 @@ from monitor.store.models import (
     ItemRow,
     ItemSourceRow,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,7 @@ def _stored_items_for(
     return by_url, by_hash
 
 
-def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+def _chunks(values: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -291,70 +293,91 @@ def set_item_events(session: Session, item_events: Sequence[tuple[int, int]]) ->
 # How many of a country's newest events a new item is compared with besides those found by
 # its keys: a safety net for a follow-up that shares neither wording nor a key term.
 NEWEST_EVENTS_CHECKED = 10
+# How many of the events filed under an item's keys it is compared with (the newest).
+KEY_EVENTS_CHECKED = 100
 
 
-def event_candidates(
-    session: Session, keys: Sequence[str], country: str | None, since: datetime
-) -> list[EventRow]:
-    """Events seen lately that share a lookup key with an item (keys are country-scoped),
-    plus the item's country's newest few events; newest first.
+@dataclass(frozen=True, slots=True)
+class StoredEvents:
+    """What the database holds for a batch of flagged items' clustering, loaded at once."""
 
-    One statement of two indexed, bounded lookups: the first starts from the key index (no
-    country condition, so SQLite's planner cannot prefer scanning the country's events), the
-    second walks the (country, last_seen) index backwards. The cost does not grow with the
-    stored events.
+    events: list[EventRow]  # the events below, each once
+    filed: list[tuple[int, str]]  # (event id, key) for every batch key an event is filed under
+    newest: dict[str | None, list[int]]  # each country's newest event ids, newest first
+
+
+def stored_events(
+    session: Session, keys: Iterable[str], countries: Iterable[str | None], since: datetime
+) -> StoredEvents:
+    """Events seen since `since` that a batch of flagged items may join: those filed under any
+    of the batch's lookup keys (keys are country-scoped), and each country's newest few.
+
+    A few indexed, bounded statements per batch, not per item: the band index answers the
+    keys, the (country, last_seen) index the newest. The cost does not grow with the stored
+    events. The caller keeps the result current as the batch adds and moves events.
     """
-    statement = _CANDIDATES_WITHOUT_COUNTRY if country is None else _CANDIDATES_OF_COUNTRY
-    params = {"since": since, "keys": list(keys), "country": country}
-    # A key is scoped by country, but a hash can collide: keep the item's country only.
-    found = [row for row in session.scalars(statement, params) if row.country == country]
-    return sorted(found, key=lambda row: row.last_seen, reverse=True)
+    filed: list[tuple[int, str]] = []
+    for chunk in _chunks(sorted(set(keys)), 500):
+        filed.extend(session.execute(_FILED_UNDER, {"keys": chunk}).tuples())
+    wanted = {event_id for event_id, _ in filed}
+    newest: dict[str | None, list[int]] = {}
+    for country in set(countries):
+        statement = _NEWEST_WITHOUT_COUNTRY if country is None else _NEWEST_OF_COUNTRY
+        params = {"since": since, "country": country}
+        newest[country] = list(session.scalars(statement, params))
+        wanted.update(newest[country])
+    events: list[EventRow] = []
+    for ids in _chunks(sorted(wanted), 500):
+        events.extend(session.scalars(_EVENTS_SEEN_SINCE, {"ids": ids, "since": since}))
+    return StoredEvents(events, filed, newest)
 
 
-def _candidates_statement(same_country: ColumnElement[bool]) -> Select[EventRow]:
-    sharing_a_key = (
-        select(EventRow.id)
-        .where(
-            EventRow.id.in_(
-                select(EventBandRow.event_id).where(
-                    EventBandRow.band_key.in_(bindparam("keys", expanding=True))
-                )
-            ),
-            EventRow.last_seen >= bindparam("since"),
-        )
-        .limit(100)
-        .subquery()
-    )
-    newest_of_country = (
+# Built once, with bound parameters: building statements per batch (and hashing their
+# literal values for the compiled cache) costs more than running them.
+_FILED_UNDER = select(EventBandRow.event_id, EventBandRow.band_key).where(
+    EventBandRow.band_key.in_(bindparam("keys", expanding=True))
+)
+_EVENTS_SEEN_SINCE = select(EventRow).where(
+    EventRow.id.in_(bindparam("ids", expanding=True)), EventRow.last_seen >= bindparam("since")
+)
+
+
+def _newest_statement(same_country: ColumnElement[bool]) -> Select[int]:
+    return (
         select(EventRow.id)
         .where(same_country, EventRow.last_seen >= bindparam("since"))
-        .order_by(EventRow.last_seen.desc())
+        .order_by(EventRow.last_seen.desc(), EventRow.id)
         .limit(NEWEST_EVENTS_CHECKED)
-        .subquery()
     )
-    ids = union(select(sharing_a_key.c.id), select(newest_of_country.c.id))
-    return select(EventRow).where(EventRow.id.in_(ids))
 
 
-# Built once, with bound parameters: building the statements per flagged item (and hashing
-# each one's literal values for the compiled cache) cost more than running them.
-_CANDIDATES_OF_COUNTRY = _candidates_statement(EventRow.country == bindparam("country"))
-_CANDIDATES_WITHOUT_COUNTRY = _candidates_statement(EventRow.country.is_(None))
+_NEWEST_OF_COUNTRY = _newest_statement(EventRow.country == bindparam("country"))
+_NEWEST_WITHOUT_COUNTRY = _newest_statement(EventRow.country.is_(None))
 
 
-def add_event_bands(session: Session, event_id: int, band_keys: Iterable[str]) -> None:
-    """Index an event's fingerprint bands; bands it already has are skipped by the database."""
-    rows = [{"event_id": event_id, "band_key": key} for key in sorted(set(band_keys))]
+def add_event_bands(session: Session, filed: Iterable[tuple[int, str]]) -> None:
+    """File events under lookup keys ((event id, key) pairs); pairs already filed are
+    skipped by the database."""
+    rows = [{"event_id": event_id, "band_key": key} for event_id, key in sorted(set(filed))]
     if not rows:
         return
-    table = _table(EventBandRow)
-    dialect = session.get_bind().dialect.name
-    statement = (
-        postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    ).on_conflict_do_nothing(index_elements=["event_id", "band_key"])
+    statement = _insert_ignoring_conflict(session, _table(EventBandRow), ["event_id", "band_key"])
     # executemany of one cached statement: a multi-row VALUES statement is compiled anew on
     # every call, which cost more than the rows themselves.
     session.connection().execute(statement, rows)
+
+
+def add_alert_once(session: Session, values: Mapping[str, object]) -> int:
+    """Queue an outbox row unless its route has one with its dedup key; 1 if queued, else 0."""
+    statement = _insert_ignoring_conflict(session, _table(AlertRow), ["route", "dedup_key"])
+    result = session.connection().execute(statement, values)
+    return max(result.rowcount, 0)
+
+
+def _insert_ignoring_conflict(session: Session, table: Table, unique: list[str]) -> Insert:
+    dialect = session.get_bind().dialect.name
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert_for(table).on_conflict_do_nothing(index_elements=unique)
 
 
 def count_sent_since(session: Session, route: str, since: datetime) -> int:
