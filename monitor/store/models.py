@@ -38,6 +38,12 @@ NAMING_CONVENTION = {
 }
 
 
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores aware UTC datetimes; SQLite hands back naive ones, so re-attach UTC on read."""
 
@@ -45,23 +51,27 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
+        return None if value is None else _as_utc(value)
 
     def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
         # SQLite's DATETIME formats each value through a dict and %-formatting; a first poll
-        # binds a hundred thousand datetimes. isoformat writes the same text in one C call.
+        # binds a hundred thousand datetimes. isoformat writes the same text in one C call,
+        # and the last value's text is kept: most rows of a batch carry the same `now`.
+        last: tuple[datetime | None, str | None] = (None, None)
+
         def to_sqlite_text(value: datetime | None) -> str | None:
-            value = self.process_bind_param(value, dialect)
+            nonlocal last
             if value is None:
                 return None
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            seen, text = last
+            if value is seen:
+                return text
+            text = _as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+            last = (value, text)
+            return text
 
         return to_sqlite_text
 
