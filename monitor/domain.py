@@ -6,9 +6,11 @@ can be tested alone. Nothing here imports from the rest of `monitor`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
+from typing import Any
 
 
 class Category(StrEnum):
@@ -97,6 +99,14 @@ class Entry:
     content_hash: str  # sha256 of the normalized title + summary
     language: str | None = None
     author: str | None = None
+
+    def __reduce__(self) -> tuple[type[Entry], tuple[Any, ...]]:
+        # Parser processes send thousands of entries per poll. A frozen slots dataclass
+        # otherwise pickles through a Python loop over fields() on both sides.
+        return (Entry, _entry_values(self))
+
+
+_entry_values = attrgetter(*(f.name for f in fields(Entry)))
 
 
 @dataclass(frozen=True, slots=True)
