@@ -310,9 +310,8 @@ KEY_EVENTS_CHECKED = 100
 class StoredEvents:
     """What the database holds for a batch of flagged items' clustering, loaded at once."""
 
-    events: list[EventRow]  # the events below, each once
+    events: list[EventRow]  # those filed under a batch key and each country's newest, once
     filed: list[tuple[int, str]]  # (event id, key) for every batch key an event is filed under
-    newest: dict[str | None, list[int]]  # each country's newest event ids, newest first
 
 
 def stored_events(
@@ -329,16 +328,13 @@ def stored_events(
     for chunk in _chunks(sorted(set(keys)), 500):
         filed.extend(session.execute(_FILED_UNDER, {"keys": chunk}).tuples())
     wanted = {event_id for event_id, _ in filed}
-    newest: dict[str | None, list[int]] = {}
     for country in set(countries):
         statement = _NEWEST_WITHOUT_COUNTRY if country is None else _NEWEST_OF_COUNTRY
-        params = {"since": since, "country": country}
-        newest[country] = list(session.scalars(statement, params))
-        wanted.update(newest[country])
+        wanted.update(session.scalars(statement, {"since": since, "country": country}))
     events: list[EventRow] = []
     for ids in _chunks(sorted(wanted), 500):
         events.extend(session.scalars(_EVENTS_SEEN_SINCE, {"ids": ids, "since": since}))
-    return StoredEvents(events, filed, newest)
+    return StoredEvents(events, filed)
 
 
 # Built once, with bound parameters: building statements per batch (and hashing their
