@@ -156,6 +156,26 @@ def test_direct_scores_equal_the_training_matrix() -> None:
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_scores_of_a_batch_are_exactly_each_items_own() -> None:
+    """Scores are summed a few documents at a time; a batch spanning many such slices
+    scores every item to the bit as scoring it alone would."""
+    from monitor.classify.features import FeatureBuilder, FeatureConfig
+    from monitor.classify.rules import analyze
+
+    rules = load_rules()
+    texts = [(e.title, f"Report {i}: {e.title.lower()} again.") for i, e in enumerate(SYNTHETIC)]
+    evidence = [analyze(rules, title, summary) for title, summary in texts * 5]
+    assert len(evidence) > 50
+    for config in (train(SYNTHETIC).config, FeatureConfig(word_bits=10, char_bits=8)):
+        builder = FeatureBuilder(config, rules.negative_groups)
+        weights = np.random.default_rng(1).normal(size=(builder.width, 4)).astype(np.float32)
+        bias = np.zeros(4, dtype=np.float32)
+        batch = builder.scores(evidence, weights, bias)
+        alone = np.vstack([builder.scores([e], weights, bias) for e in evidence])
+        assert batch.shape == (len(evidence), 4)
+        assert np.array_equal(batch, alone)
+
+
 def test_inference_imports_neither_sklearn_nor_scipy() -> None:
     import subprocess
     import sys
