@@ -51,8 +51,6 @@ _S33 = np.uint64(33)
 _CHAR_SALT = np.uint64(0x5BD1E995)  # keeps character n-grams apart from words
 # Token -> CRC-32 lookups kept per builder (cleared when full, to bound memory).
 _HASH_CACHE_SIZE = 50_000
-# Documents per text-score step (see FeatureBuilder.scores).
-_SCORE_SLICE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,31 +284,17 @@ class FeatureBuilder:
         self, evidence: Sequence[RuleEvidence], weights: FloatArray, bias: FloatArray
     ) -> npt.NDArray[np.float64]:
         """Linear scores (items x heads) of a batch: weights summed over its features + bias."""
-        # The text part is summed a few documents at a time: its (features x heads) float64
-        # temporaries stay small enough to be reused from the heap rather than freshly mapped
-        # (and page-faulted) for every batch; each document's sum is the same either way.
-        texts = [e.text for e in evidence]
-        slices = [
-            self._text_scores(texts[start : start + _SCORE_SLICE], weights)
-            for start in range(0, len(texts), _SCORE_SLICE)
-        ]
-        text = np.concatenate(slices) if slices else np.zeros((0, weights.shape[1]))
+        n = len(evidence)
+        counts = self.text_counts([e.text for e in evidence])
         text_width = self.config.text_width
+        heads = weights.shape[1]
+        # Sum over each document's distinct columns: count * weight row, then / norm.
+        contributions = weights[counts.column].astype(np.float64) * counts.count[:, None]
+        text = _sum_by_doc(contributions, counts.doc, n, heads) / counts.norm[:, None]
         rules = self.rule_matrix(evidence).astype(np.float64) @ weights[text_width:].astype(
             np.float64
         )
         result: npt.NDArray[np.float64] = text + rules + bias.astype(np.float64)
-        return result
-
-    def _text_scores(self, texts: Sequence[str], weights: FloatArray) -> npt.NDArray[np.float64]:
-        """The text part of the linear scores of a few documents.
-
-        Sum over each document's distinct columns: count * weight row, then / norm.
-        """
-        counts = self.text_counts(texts)
-        contributions = weights[counts.column].astype(np.float64) * counts.count[:, None]
-        summed = _sum_by_doc(contributions, counts.doc, len(texts), weights.shape[1])
-        result: npt.NDArray[np.float64] = summed / counts.norm[:, None]
         return result
 
     def transform(self, evidence: Sequence[RuleEvidence]) -> sp.csr_matrix:
