@@ -94,6 +94,7 @@ def route_rules(spec: RouteSpec) -> RouteRules:
         quiet_start=quiet.start if quiet else None,
         quiet_end=quiet.end if quiet else None,
         quiet_tz=quiet.timezone if quiet else None,
+        quiet_except=frozenset(str(c) for c in quiet.except_categories) if quiet else frozenset(),
         digest_tz=spec.digest.timezone if spec.digest else None,
     )
 

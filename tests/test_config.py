@@ -416,3 +416,18 @@ def test_every_named_country_is_a_config_country() -> None:
     assert PSEUDO_CODES.issubset(COUNTRY_NAMES)
     assert not PSEUDO_CODES & COUNTRY_CODES
     assert "XK" in COUNTRY_CODES  # Kosovo: user-assigned, but accepted in feeds.yaml
+
+
+def test_quiet_hours_exceptions_reach_the_route_rules() -> None:
+    from monitor.bootstrap import route_rules
+
+    slack = parse(GOOD).alerts[0]
+    assert route_rules(slack).quiet_except == frozenset({"shutdown"})  # the default
+    edited = GOOD.replace(
+        "timezone: Asia/Ho_Chi_Minh}\n  - name: policy-email",
+        "timezone: Asia/Ho_Chi_Minh, except_categories: [throttling, vpn_restriction]}\n"
+        "  - name: policy-email",
+    )
+    assert edited != GOOD
+    rules = route_rules(parse(edited).alerts[0])
+    assert rules.quiet_except == frozenset({"throttling", "vpn_restriction"})

@@ -171,3 +171,22 @@ def test_next_digest_time_weekly_over_dst_change() -> None:
     # Mondays 09:00 New York: 9 March 2026 is the first Monday after DST starts (UTC-4).
     fire = next_digest_time("0 9 * * mon", "America/New_York", datetime(2026, 3, 3, tzinfo=UTC))
     assert fire == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("exceptions", "category", "expected"),
+    [
+        (frozenset({"shutdown"}), "shutdown", Decision.SEND_NOW),  # the default
+        (frozenset({"throttling"}), "throttling", Decision.SEND_NOW),
+        (frozenset({"throttling"}), "shutdown", Decision.HOLD_UNTIL_QUIET_END),
+        (frozenset(), "shutdown", Decision.HOLD_UNTIL_QUIET_END),  # nothing wakes anyone
+    ],
+)
+def test_quiet_hours_let_through_only_the_routes_exceptions(
+    exceptions: frozenset[str], category: str, expected: Decision
+) -> None:
+    rules = replace(QUIET, quiet_except=exceptions)
+    got = decide(rules, kind="new", categories=(category,), now=NIGHT, sent_in_window=0)
+    assert got is expected
+    by_day = decide(rules, kind="new", categories=(category,), now=DAY, sent_in_window=0)
+    assert by_day is Decision.SEND_NOW

@@ -30,7 +30,9 @@ __all__ = [
 ]
 
 ALL_KINDS = frozenset({"new", "update", "feed_health"})
-URGENT_CATEGORY = "shutdown"  # a network cut is worth waking someone up for
+# Categories sent even in quiet hours unless a route says otherwise: a network cut is worth
+# waking someone up for.
+URGENT_CATEGORIES = frozenset({"shutdown"})
 
 
 class Decision(StrEnum):
@@ -58,6 +60,7 @@ class RouteRules:
     quiet_start: time | None = None
     quiet_end: time | None = None
     quiet_tz: str | None = None
+    quiet_except: frozenset[str] = URGENT_CATEGORIES
     digest_tz: str | None = None
 
 
@@ -147,7 +150,7 @@ def decide(
         return Decision.DROP
     if rules.delivery == "digest":
         return Decision.TO_DIGEST
-    if URGENT_CATEGORY not in categories and in_quiet_hours(rules, now):
+    if rules.quiet_except.isdisjoint(categories) and in_quiet_hours(rules, now):
         return Decision.HOLD_UNTIL_QUIET_END
     if rules.rate_limit_count is not None and sent_in_window >= rules.rate_limit_count:
         return Decision.TO_DIGEST
