@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
 MARK_ATTEMPTS = 5
 MARK_RETRY_S = 1.0
+# Rows looked at per claim: another process may lease the first ones first.
+CLAIM_CANDIDATES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,35 +97,51 @@ class Delivery:
         return DeliveryReport(sent=sent, failed=failed, dead=dead)
 
     def _claim_next(self) -> int | None:
+        """Lease the next due row; None when nothing is due.
+
+        The lease is a conditional UPDATE that re-checks the row is still due: on SQLite the
+        SELECT before it takes no lock, so another process may have leased the same row in
+        between, and only the UPDATE that still finds it due wins (row count 1).
+        """
         now = self.now()
+        due = or_(
+            (AlertRow.status == "pending") & (AlertRow.due_at <= now),
+            (AlertRow.status == "sending") & (AlertRow.lease_until < now),
+        )
         with self.sessions.begin() as session:
             query = (
-                select(AlertRow)
+                select(AlertRow.id)
                 .where(AlertRow.route.in_(list(self.targets)))
-                .where(
-                    or_(
-                        (AlertRow.status == "pending") & (AlertRow.due_at <= now),
-                        (AlertRow.status == "sending") & (AlertRow.lease_until < now),
-                    )
-                )
+                .where(due)
                 .order_by(AlertRow.due_at, AlertRow.id)
-                .limit(1)
             )
             if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            row = session.scalars(query).first()
-            if row is None:
-                return None
-            row.status = "sending"
-            row.lease_until = now + self.lease
-            return row.id
+                # The row lock is the claim there; others skip the one row locked.
+                query = query.limit(1).with_for_update(skip_locked=True)
+            else:
+                query = query.limit(CLAIM_CANDIDATES)
+            for row_id in session.scalars(query).all():
+                lease = (
+                    update(AlertRow)
+                    .where(AlertRow.id == row_id, due)
+                    .values(status="sending", lease_until=now + self.lease)
+                    .execution_options(synchronize_session=False)
+                )
+                if _rowcount(session.execute(lease)) == 1:
+                    return row_id
+        return None
 
     def _send_one(self, row_id: int) -> str:
         with self.sessions.begin() as session:
             row = session.get(AlertRow, row_id)
             if row is None or row.status != "sending":
                 return "skipped"
-            target = self.targets[row.route]
+            target = self.targets.get(row.route)
+            if target is None:
+                # The route went away in a config reload after the claim: the row waits, as
+                # every pending row of a removed route does, should the route come back.
+                row.status, row.lease_until = "pending", None
+                return "skipped"
             message = payload_to_message(row.payload)
             if row.event_id is not None:
                 sources = event_source_count(session, row.event_id)
@@ -270,3 +288,8 @@ def retry_dead(sessions: sessionmaker[Session], now: datetime, route: str | None
         for row in rows:
             row.status, row.attempts, row.due_at, row.last_error = "pending", 0, now, None
         return len(rows)
+
+
+def _rowcount(result: object) -> int:
+    """Rows an UPDATE matched (Session.execute is typed as returning a plain Result)."""
+    return result.rowcount if isinstance(result, CursorResult) else 0
