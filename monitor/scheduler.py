@@ -9,7 +9,9 @@ thread, so polling never waits on a slow target.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -32,14 +34,28 @@ TICK_BUSY_SHARE = 0.7
 
 FETCH_LOG_RETENTION = timedelta(days=30)
 
+# A stop must end within 10 s (container runtimes kill at 10 s). Jobs finish their current
+# transaction first; one stuck in a slow send or a database wait past this deadline is cut
+# short: every write is a transaction, so the database rolls back whatever was unfinished.
+STOP_DEADLINE_S = 8.0
+
 
 class Daemon:
     """Runs the jobs until SIGTERM/SIGINT, then stops within seconds without partial writes."""
 
-    def __init__(self, runtime: Runtime, secret_filter: SecretFilter | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        secret_filter: SecretFilter | None = None,
+        *,
+        stop_deadline_s: float = STOP_DEADLINE_S,
+        exit_now: Callable[[int], None] = os._exit,
+    ) -> None:
         self.runtime = runtime
         self.secret_filter = secret_filter
         self.stop_requested = threading.Event()
+        self.stop_deadline_s = stop_deadline_s
+        self._exit_now = exit_now
         self._fingerprint = self._read_fingerprint()
         self._scheduler = BackgroundScheduler(
             timezone="UTC",
@@ -50,7 +66,9 @@ class Daemon:
     def _read_fingerprint(self) -> str | None:
         try:
             return config_fingerprint(self.runtime.settings.config_path)
-        except OSError:
+        except (OSError, ConfigError):
+            # Missing for a moment (editors and config mounts replace the file): look again
+            # at the next run.
             return None
 
     def start(self) -> None:
@@ -115,16 +133,23 @@ class Daemon:
         fingerprint = self._read_fingerprint()
         if fingerprint is None or fingerprint == self._fingerprint:
             return
-        self._fingerprint = fingerprint
+        previous, self._fingerprint = self._fingerprint, fingerprint
         path = self.runtime.settings.config_path
         try:
             config = load_config(path, self.runtime.env)
         except ConfigError as exc:
+            # Reported once per edit: the fingerprint stays, so it is not re-read every run.
             logger.error("config edit rejected, keeping the last good one: %s", exc)
             return
         if self.secret_filter is not None:
             self.secret_filter.update(secrets_of(config))
-        self.runtime.apply_config(config)
+        try:
+            self.runtime.apply_config(config)
+        except Exception:
+            # The database was away while the feeds table was synced: try the edit again at
+            # the next run instead of leaving it half applied.
+            self._fingerprint = previous
+            raise
         logger.info("config reloaded from %s: %d feeds", path, len(config.feeds))
 
     def _prune(self) -> None:
@@ -136,6 +161,10 @@ class Daemon:
         """SIGTERM and SIGINT ask for a stop; the main thread then shuts down cleanly."""
 
         def ask_stop(signum: int, _frame: FrameType | None) -> None:
+            if self.stop_requested.is_set():
+                # A second signal: the operator will not wait for the jobs to finish.
+                self._exit_now(1)
+                return
             logger.info("signal %d received, stopping", signum)
             self.stop_requested.set()
 
@@ -152,7 +181,22 @@ class Daemon:
     def stop(self) -> None:
         """Let running job transactions finish, give back feed leases, close connections."""
         self.stop_requested.set()
+        watchdog = threading.Timer(self.stop_deadline_s, self._stop_overdue)
+        watchdog.daemon = True
+        watchdog.start()
         self._scheduler.shutdown(wait=True)
         self.runtime.poller.release()
         self.runtime.close()
+        watchdog.cancel()
         logger.info("monitor stopped")
+
+    def _stop_overdue(self) -> None:
+        logger.error(
+            "stop took more than %.0f s (a job is still busy); exiting now, the database "
+            "rolls back what was not committed",
+            self.stop_deadline_s,
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stderr.flush()
+        self._exit_now(1)

@@ -195,3 +195,81 @@ def test_the_daemon_polls_at_once_not_a_tick_after_start(
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0
+
+
+def test_a_stop_stuck_in_a_job_is_cut_short_at_the_deadline(
+    tmp_path: Path, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    import threading
+
+    from monitor.store.db import upgrade
+
+    feed_server.serve("/a.xml", rss([]))
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(db)
+    path = write_config(tmp_path / "feeds.yaml", [{"name": "A", "url": feed_server.url("/a.xml")}])
+    runtime = make_runtime(path, db, clock)
+    sending, release = threading.Event(), threading.Event()
+
+    def stuck_send(stop: object = None) -> None:  # a target that never answers
+        sending.set()
+        release.wait(30)
+
+    runtime.delivery.deliver_due = stuck_send  # type: ignore[method-assign,assignment]
+    exits: list[tuple[int, float]] = []
+    daemon = Daemon(
+        runtime,
+        stop_deadline_s=1.0,
+        exit_now=lambda code: (exits.append((code, time.monotonic())), release.set()),
+    )
+    daemon.start()
+    assert sending.wait(10), "the delivery job never ran"
+    started = time.monotonic()
+    stopper = threading.Thread(target=daemon.stop)
+    stopper.start()
+    stopper.join(15)
+    assert not stopper.is_alive()
+    [(code, at)] = exits
+    assert code == 1
+    assert 0.9 <= at - started < 3
+
+
+def test_a_reload_that_could_not_be_applied_is_tried_again(
+    tmp_path: Path, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from monitor.store.db import upgrade
+
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(db)
+    path = write_config(tmp_path / "feeds.yaml", [{"name": "A", "url": feed_server.url("/a.xml")}])
+    runtime = make_runtime(path, db, clock)
+    daemon = Daemon(runtime)
+    write_config(
+        path,
+        [
+            {"name": "A", "url": feed_server.url("/a.xml")},
+            {"name": "B", "url": feed_server.url("/b")},
+        ],
+    )
+    apply = runtime.apply_config
+    calls: list[int] = []
+
+    def database_away_once(config: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE feeds", {}, Exception("database is restarting"))
+        apply(config)  # type: ignore[arg-type]
+
+    runtime.apply_config = database_away_once  # type: ignore[method-assign]
+    with pytest.raises(OperationalError):
+        daemon._reload_if_changed()
+    daemon._reload_if_changed()  # same file, not applied yet: applied now
+    assert len(calls) == 2
+    with runtime.sessions() as session:
+        assert {row.name for row in session.scalars(select(FeedRow))} == {"A", "B"}
+    path.unlink()  # replaced by an editor: missing for a moment
+    daemon._reload_if_changed()
+    assert [feed.name for feed in runtime.config.feeds] == ["A", "B"]
+    runtime.close()
