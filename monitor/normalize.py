@@ -204,6 +204,27 @@ def _fallback_title(summary: str) -> str:
     return title + ("…" if len(words) > FALLBACK_TITLE_WORDS else "")
 
 
+# A language tag as feeds write it: "vi", "en-US", "zh_Hant_TW", "EN".
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{1,8})*")
+LANGUAGE_MAX_CHARS = 8  # the column's width: a primary tag and a region or script fit
+
+
+def language_tag(value: str | None) -> str | None:
+    """A feed's language value as a short lower-case tag ("en-us"); None when it is no tag.
+
+    Feeds write anything here ("Vietnamese", "zh-Hant-TW", "en_GB"): trailing subtags are
+    dropped until the tag fits, and words that are no tag are ignored rather than stored.
+    """
+    if not value:
+        return None
+    tag = value.strip().lower().replace("_", "-")
+    if not _LANGUAGE_TAG.fullmatch(tag):
+        return None
+    while len(tag) > LANGUAGE_MAX_CHARS:
+        tag = tag.rsplit("-", 1)[0]
+    return tag
+
+
 def normalize_entry(raw: RawEntry, *, fetched_at: datetime, feed_language: str | None) -> Entry:
     """Clean one raw entry into an Entry with a stable guid and content hash."""
     fetched_at = fetched_at.astimezone(UTC) if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
@@ -219,6 +240,6 @@ def normalize_entry(raw: RawEntry, *, fetched_at: datetime, feed_language: str |
         summary=summary,
         published=_published(raw.published, fetched_at),
         content_hash=digest,
-        language=(raw.language or feed_language or None),
+        language=language_tag(raw.language) or language_tag(feed_language),
         author=fold_space(raw.author)[:200] if raw.author and raw.author.strip() else None,
     )

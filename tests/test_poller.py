@@ -99,3 +99,36 @@ print(before, anon_mb(), released, len(keep))
     before, after, released, _ = out.stdout.split()
     assert released == "True"
     assert float(before) - float(after) > 40, out.stdout
+
+
+def test_language_values_that_are_no_short_tag_still_store(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    """Feeds write languages as words or long tags; the items column holds 8 characters,
+    which PostgreSQL enforces: such a feed must store, not fail at every poll."""
+    from sqlalchemy import select
+
+    from monitor.store.models import ItemRow
+
+    document = (
+        b'<?xml version="1.0" encoding="utf-8"?>\n'
+        b'<rss version="2.0"><channel><title>T</title><link>http://example.invalid/</link>'
+        b"<language>Vietnamese</language>"
+        b"<item><title>Festival opens</title><guid>w-1</guid></item>"
+        b'<item><title xml:lang="zh-Hant-TW">Harbour news</title><guid>w-2</guid></item>'
+        b'<item><title xml:lang="en_GB">Museum news</title><guid>w-3</guid></item>'
+        b"</channel></rss>"
+    )
+    feed_server.serve("/lang.xml", document)
+    settings = Settings(
+        write_config(tmp_path / "feeds.yaml", [{"name": "L", "url": feed_server.url("/lang.xml")}]),
+        db_url, workers=2, host_spacing_s=0.0,
+    )  # fmt: skip
+    runtime = build_runtime(settings, env={}, clock=clock)
+    runtime.sync_feeds()
+    report = runtime.poller.run_once()
+    assert (report.polled, report.failed, report.new_items) == (1, 0, 3)
+    with runtime.sessions() as session:
+        languages = dict(session.execute(select(ItemRow.guid, ItemRow.language)).tuples().all())
+    assert languages == {"w-1": None, "w-2": "zh-hant", "w-3": "en-gb"}
+    runtime.close()
