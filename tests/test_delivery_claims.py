@@ -1,4 +1,5 @@
-"""Two processes delivering from one outbox never both lease (and so send) the same row."""
+"""Two processes sharing one database never both lease the same outbox row (and so send it
+twice) or the same feed (and so poll it twice at once)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from monitor.alerts.delivery import Delivery, RouteTarget
 from monitor.alerts.notify import RecordingNotifier
 from monitor.alerts.routing import RouteRules
 from monitor.store.db import make_engine, make_sessions
-from monitor.store.models import AlertRow
+from monitor.store.models import AlertRow, FeedRow
+from monitor.store.repo import claim_due_feeds
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TARGETS = {"team": RouteTarget(rules=RouteRules(name="team"), url="json://127.0.0.1:9/hook")}
@@ -96,3 +98,35 @@ def test_every_row_is_sent_once_when_two_deliveries_alternate(
         claimed = first._claim_next()
         leased += [row_id for row_id in (claimed, *between) if row_id is not None]
     assert sorted(leased) == sorted(ids)
+
+
+def test_feeds_leased_in_between_are_not_leased_again(engines: tuple[Engine, Engine]) -> None:
+    first_engine, second_engine = engines
+    with make_sessions(first_engine).begin() as session:
+        session.add_all(
+            FeedRow(name=f"feed-{n}", url=f"http://127.0.0.1:9/{n}.xml", next_poll_at=NOW,
+                    created_at=NOW)
+            for n in range(4)
+        )  # fmt: skip
+    lease = timedelta(seconds=45)
+
+    def other_process_claims_two() -> list[int]:
+        with make_sessions(second_engine).begin() as session:
+            return [row.id for row in claim_due_feeds(session, NOW, lease, limit=2)]
+
+    events: list[list[int]] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE FEEDS") and not events:
+            events.append(other_process_claims_two())
+
+    event.listen(first_engine, "before_cursor_execute", before)
+    with make_sessions(first_engine).begin() as session:
+        mine = [row.id for row in claim_due_feeds(session, NOW, lease, limit=4)]
+    [theirs] = events
+    assert not set(mine) & set(theirs), "a feed was leased by both processes"
+    assert len(theirs) == 2 or len(mine) == 4  # SQLite: they lease two first; PostgreSQL: locks
+    assert sorted(mine + theirs) == sorted(set(mine + theirs))
+    with make_sessions(first_engine)() as session:
+        leased = session.scalars(select(FeedRow.id).where(FeedRow.lease_until.is_not(None)))
+        assert sorted(leased) == sorted(mine + theirs)

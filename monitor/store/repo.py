@@ -93,10 +93,11 @@ def claim_due_feeds(
     session: Session, now: datetime, lease: timedelta, limit: int, only: str | None = None
 ) -> list[FeedRow]:
     """Lease the feeds due for a poll so that no other cycle or process polls them at once."""
+    free = or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now)
     query = (
         select(FeedRow)
         .where(FeedRow.enabled.is_(True), FeedRow.gone.is_(False))
-        .where(or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now))
+        .where(free)
         .order_by(FeedRow.next_poll_at)
         .limit(limit)
     )
@@ -107,14 +108,23 @@ def claim_due_feeds(
     until = now + lease
     feeds = _table(FeedRow)
     # One UPDATE for the lot: the unit of work would flush each row with its own bookkeeping,
-    # and a busy tick claims hundreds.
+    # and a busy tick claims hundreds. It re-checks that each lease is still free: on SQLite
+    # the SELECT takes no lock, so another process may have leased some of these meanwhile.
+    claimed: set[int] = set()
     for ids in _chunks([row.id for row in rows], 500):
-        session.connection().execute(
-            update(feeds).where(feeds.c.id.in_(ids)).values(lease_until=until)
+        lease_them = (
+            update(feeds)
+            .where(
+                feeds.c.id.in_(ids), or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now)
+            )
+            .values(lease_until=until)
+            .returning(feeds.c.id)
         )
+        claimed.update(session.connection().execute(lease_them).scalars())
     for row in rows:
-        set_committed_value(row, "lease_until", until)  # what the database now holds
-    return rows
+        if row.id in claimed:
+            set_committed_value(row, "lease_until", until)  # what the database now holds
+    return [row for row in rows if row.id in claimed]
 
 
 def log_fetches(session: Session, rows: Sequence[FetchLogRow]) -> None:
