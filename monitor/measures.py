@@ -379,7 +379,7 @@ class MeasureRecorder:
         row.broken_alerted = True
         kind = "feed_gone" if row.gone else "feed_broken"
         episode = (row.last_success_at or row.created_at).isoformat()
-        what = "returns 410 Gone; polling stopped" if row.gone else "keeps failing"
+        what = "returns 410 Gone; now tried once a day" if row.gone else "keeps failing"
         message = _health_message(
             kind, row, f"Feed {row.name} {what}: {row.last_error or row.last_error_kind}"
         )

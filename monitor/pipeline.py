@@ -22,7 +22,7 @@ from monitor.errors import FeedGoneError, FetchError, MonitorError
 from monitor.fetch import FetchLimits, HostGate, fetch_feed
 from monitor.measures import FlaggedItem, MeasureRecorder
 from monitor.reader import InlineReader, Reader, ReadRequest
-from monitor.schedule import next_poll_after_failure, next_poll_after_success
+from monitor.schedule import MAX_BACKOFF, next_poll_after_failure, next_poll_after_success
 from monitor.store import repo
 from monitor.store.models import FeedRow, FetchLogRow
 
@@ -277,8 +277,14 @@ class Writer:
             row.consecutive_failures += 1
             row.last_error_kind, row.last_error = outcome.error_kind, outcome.error
             row.gone = outcome.gone
+            # 410 Gone is tried once a day: no feed is silenced for good, and a publisher that
+            # brings a feed back (or a CDN's wrong 410) is noticed within a day.
             row.next_poll_at = next_poll_after_failure(
-                now, interval, row.consecutive_failures, outcome.retry_after_s, self.rng
+                now,
+                MAX_BACKOFF if outcome.gone else interval,
+                row.consecutive_failures,
+                outcome.retry_after_s,
+                self.rng,
             )
             if outcome.gone or self._is_broken(row, now):
                 self.recorder.feed_broken(session, row, now)
@@ -286,6 +292,7 @@ class Writer:
         if row.broken_alerted:
             self.recorder.feed_recovered(session, row, now)
         row.consecutive_failures = 0
+        row.gone = False
         row.last_error_kind = row.last_error = None
         row.last_success_at = now
         row.malformed = outcome.malformed

@@ -153,9 +153,7 @@ class Poller:
                 if everything:
                     # `poll --once` means now: make every enabled feed due first.
                     session.execute(
-                        update(FeedRow)
-                        .where(FeedRow.enabled.is_(True), FeedRow.gone.is_(False))
-                        .values(next_poll_at=now)
+                        update(FeedRow).where(FeedRow.enabled.is_(True)).values(next_poll_at=now)
                     )
                 rows = repo.claim_due_feeds(session, now, self.lease, self.claim_limit, only)
                 return [FeedJob.from_row(row) for row in rows if row.id not in busy]

@@ -366,7 +366,7 @@ def test_hostile_feeds_in_one_poll_leave_the_daemon_and_other_feeds_fine(
         assert [i.title for i in items_of[name]] == [measure["title"]]
     team = sorted(a.payload["title"] for a in alerts if a.route == "team")
     assert team == sorted(m["title"] for m in HEALTHY.values())
-    # 410: polling stopped and the admins told, once; nobody else is blamed yet.
+    # 410: the admins told, once; tried again once a day; nobody else is blamed yet.
     admin = [(a.kind, a.payload.get("source")) for a in alerts if a.route == "admins"]
     assert admin == [("feed_gone", "Gone")]
 
@@ -379,12 +379,16 @@ def test_hostile_feeds_in_one_poll_leave_the_daemon_and_other_feeds_fine(
     posts = webhook.wait_for(3)
     assert len(posts) == 3 and sum("Gone" in p["title"] for p in posts) == 1
 
+    with runtime.sessions() as session:
+        gone_next = session.scalars(select(FeedRow).where(FeedRow.name == "Gone")).one()
+    assert timedelta(hours=21) <= gone_next.next_poll_at - now <= timedelta(hours=24)
+
     # The daemon keeps running: a second poll, past every backoff, still works.
     gone_hits = feed_server.hits("/gone.xml")
     clock.advance(timedelta(hours=25))
     second = poller.run_once()
-    assert second.polled == 24 and second.new_items == 0 and not second.offline
-    assert feed_server.hits("/gone.xml") == gone_hits  # 410: no longer polled
+    assert second.polled == 25 and second.new_items == 0 and not second.offline
+    assert feed_server.hits("/gone.xml") == gone_hits + 1  # 410: still tried, once a day
     with runtime.sessions() as session:
         rows = {row.name: row for row in session.scalars(select(FeedRow))}
         team_again = session.scalars(select(AlertRow).where(AlertRow.route == "team")).all()

@@ -96,7 +96,7 @@ def claim_due_feeds(
     free = or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now)
     query = (
         select(FeedRow)
-        .where(FeedRow.enabled.is_(True), FeedRow.gone.is_(False))
+        .where(FeedRow.enabled.is_(True))
         .where(free)
         .order_by(FeedRow.next_poll_at)
         .limit(limit)
