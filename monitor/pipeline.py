@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 # Errors that say more about this server's own connectivity than about the feed.
 NETWORK_ERROR_KINDS = frozenset({"dns", "connect", "timeout"})
+# Failures that come without an answer from any server, so they say nothing about whether this
+# server is online (an HTTP error or a broken body, by contrast, did come over the network).
+UNANSWERED_ERROR_KINDS = NETWORK_ERROR_KINDS | {"network", "bad_url", "blocked_address", "internal"}
 
 
 class Assessor(Protocol):
@@ -88,6 +91,11 @@ class FeedOutcome:
     @property
     def network_failure(self) -> bool:
         return self.error_kind in NETWORK_ERROR_KINDS
+
+    @property
+    def server_answered(self) -> bool:
+        """Whether a server answered (a feed, an HTTP error, a bad body): the network worked."""
+        return self.error_kind not in UNANSWERED_ERROR_KINDS
 
 
 @dataclass

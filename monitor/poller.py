@@ -102,7 +102,7 @@ class Poller:
         self._waiting: deque[FeedJob] = deque()  # leased, not yet handed to a worker
         self._lock = threading.Lock()
         self._network_failures: list[FeedOutcome] = []
-        self._last_answer: datetime | None = None  # start of the newest successful fetch
+        self._last_answer: datetime | None = None  # when the newest answer of a server came
         self._leases_renewed: datetime | None = None
 
     def tick(self, busy_for: float = 0.0, stop: Callable[[], bool] = lambda: False) -> CycleReport:
@@ -216,8 +216,9 @@ class Poller:
                 # rest of the cycle has answered.
                 self._network_failures.append(outcome)
                 continue
-            if not outcome.failed:
-                self._last_answer = max(self._last_answer or outcome.started_at, outcome.started_at)
+            if outcome.server_answered:  # an HTTP error or unparsable body proves it too
+                answered_at = _finished_at(outcome)
+                self._last_answer = max(self._last_answer or answered_at, answered_at)
             ready.append(outcome)
         self._store_batch(writer, ready, report)
         self._settle_network_failures(writer, report, final=not self.in_flight())
@@ -259,19 +260,24 @@ class Poller:
             return
         if not final and self.now() - held[0].started_at < OFFLINE_VERDICT_AFTER:
             return
-        # Offline: enough feeds failed on the network, and no feed answered while they did.
-        answered = self._last_answer is not None and self._last_answer >= held[0].started_at
-        offline = len(held) >= OFFLINE_MIN_FEEDS and not answered
+        # A failure is the feed's own when some server answered after it began: the network
+        # worked then. The rest are unexplained; enough of them means this server is offline
+        # (a network lost mid-cycle blames only the feeds that failed before it went).
+        last_answer = self._last_answer
+        unexplained = [o for o in held if last_answer is None or last_answer < o.started_at]
+        unexplained_ids = {id(o) for o in unexplained}
+        offline = len(unexplained) >= OFFLINE_MIN_FEEDS
         if offline:
             logger.warning(
-                "all %d feeds failed with network errors: this server looks offline; "
-                "no feed is blamed",
-                len(held),
+                "%d feeds failed with network errors and no server answered since: this "
+                "server looks offline; they are not blamed",
+                len(unexplained),
             )
             report.offline = True
         self._network_failures = []
         for outcome in held:
-            self._store_one(writer, outcome, report, postpone=offline)
+            postpone = offline and id(outcome) in unexplained_ids
+            self._store_one(writer, outcome, report, postpone=postpone)
 
     def _store_one(
         self, writer: Writer, outcome: FeedOutcome, report: CycleReport, postpone: bool
@@ -352,3 +358,8 @@ def _log_poll(outcome: FeedOutcome, summary: StoreSummary) -> None:
 def _short(exc: Exception) -> str:
     # SQLAlchemy messages embed the statement and parameters; the first line is the cause.
     return str(exc).splitlines()[0][:300]
+
+
+def _finished_at(outcome: FeedOutcome) -> datetime:
+    """When a fetch ended: its answer came, or its failure was seen."""
+    return outcome.started_at + timedelta(milliseconds=outcome.elapsed_ms)

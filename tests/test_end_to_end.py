@@ -274,3 +274,28 @@ def test_feed_headers_from_env_reach_the_feed_host_only(
         assert len(elsewhere.requests) == 1
         assert "X-Token" not in elsewhere.requests[0].headers
         runtime.close()
+
+
+def test_an_http_error_answer_proves_the_network_so_dead_feeds_are_blamed(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    """A 404 is an answer from across the network: three unreachable feeds in the same
+    cycle are their own fault, not the server being offline."""
+    from tests.support.receivers import free_port
+
+    feed_server.fault("/moved.xml", "status", status=404)
+    feeds = [{"name": "Moved", "url": feed_server.url("/moved.xml")}] + [
+        {"name": f"Dead {n}", "url": f"http://127.0.0.1:{free_port()}/feed.xml"} for n in range(3)
+    ]
+    runtime = make_runtime(write_config(tmp_path / "feeds.yaml", feeds), db_url, clock)
+    report = runtime.poller.run_once()
+    with runtime.sessions() as session:
+        rows = {row.name: row for row in session.scalars(select(FeedRow))}
+    runtime.close()
+    assert not report.offline
+    assert rows["Moved"].last_error_kind == "not_found"
+    for n in range(3):
+        assert (rows[f"Dead {n}"].last_error_kind, rows[f"Dead {n}"].consecutive_failures) == (
+            "connect",
+            1,
+        )
