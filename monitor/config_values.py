@@ -129,22 +129,33 @@ class MessageFormat(StrEnum):
 # ---------------------------------------------------------------- scalar parsers
 
 
+# Longer than any setting allows, and far below timedelta's own limit (999,999,999 days).
+_DURATION_MAX_S = 100 * 365 * 86400
+
+
 def parse_duration(value: object) -> timedelta:
     """Read "90s", "15m", "2h", "1d" (or "1h30m") or an int of seconds as a timedelta."""
     if isinstance(value, timedelta):
         return value
+    seconds: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
+        seconds = value
+    elif isinstance(value, str):
         text = value.strip().lower()
-        if text.isdigit():
-            return timedelta(seconds=int(text))
-        if _DURATION_FULL.fullmatch(text):
+        if text.isascii() and text.isdigit():
+            seconds = int(text)
+        elif _DURATION_FULL.fullmatch(text):
             parts = _DURATION_PART.findall(text)
-            return timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u] for n, u in parts))
-    raise PydanticCustomError(
-        "duration", '"{value}" is not a duration (use 90s, 15m, 2h, 1d)', {"value": str(value)}
-    )
+            seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds is None:
+        raise PydanticCustomError(
+            "duration", '"{value}" is not a duration (use 90s, 15m, 2h, 1d)', {"value": str(value)}
+        )
+    if abs(seconds) > _DURATION_MAX_S:
+        raise PydanticCustomError(
+            "duration", '"{value}" is too long a duration', {"value": str(value)[:40]}
+        )
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:

@@ -119,7 +119,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() also takes "²" and other digits
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -291,7 +291,8 @@ def fetch_feed(
     start = monotonic()
     deadline = start + limits.total_timeout_s
     validator_headers = _conditional_headers(validators)
-    origin = httpx.URL(url).host
+    first = httpx.URL(url)
+    origin = (first.scheme, first.host, first.port)
     current = url
     seen = {url}
     permanent: str | None = None
@@ -299,8 +300,10 @@ def fetch_feed(
     for _ in range(limits.max_redirects + 1):
         timeout = _timeout(limits, deadline - monotonic())
         headers = dict(validator_headers)
-        if extra_headers and httpx.URL(current).host == origin:
-            # Admin-configured headers (often credentials) never follow a redirect off-host.
+        here = httpx.URL(current)
+        if extra_headers and (here.scheme, here.host, here.port) == origin:
+            # Admin-configured headers (often credentials) never follow a redirect to another
+            # origin: not off-host, and not from https down to plain http.
             headers.update(extra_headers)
         try:
             with client.stream("GET", current, headers=headers, timeout=timeout) as response:

@@ -129,6 +129,13 @@ FEED = "feeds:\n  - name: A\n    url: https://a.example.org/rss\n"
 
 ERROR_CASES = [
     pytest.param(
+        FEED + "    interval: 99999999999999999999d\n",
+        4,
+        "feeds[0] (A).interval",
+        "too long a duration",
+        id="duration-overflow",
+    ),
+    pytest.param(
         FEED + "  - name: A\n    url: https://b.example.org/rss\n",
         4,
         "feeds[1] (A).name",

@@ -189,6 +189,7 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", now) == 60
     assert parse_retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now) == 0
     assert parse_retry_after("soon", now) is None
+    assert parse_retry_after("\u00b2", now) is None  # a superscript two is a digit to isdigit()
     assert parse_retry_after(None, now) is None
 
 
@@ -205,6 +206,26 @@ def test_temporary_redirect_is_followed(server: FeedServer, client: httpx.Client
     server.fault("/temp.xml", "redirect", location="/target.xml", status=302)
     result = fetch_feed(client, server.url("/temp.xml"), NOTHING, LIMITS)
     assert result.url == server.url("/target.xml") and result.permanent_redirect is None
+
+
+def test_admin_headers_follow_a_redirect_only_within_the_origin(
+    server: FeedServer, client: httpx.Client
+) -> None:
+    """Configured headers are often credentials: kept on the same scheme, host and port,
+    dropped when a redirect leads anywhere else (here: the same host on another port)."""
+    with FeedServer() as elsewhere:
+        elsewhere.serve("/feed.xml", FEED)
+        server.serve("/target.xml", FEED)
+        server.fault("/here.xml", "redirect", location="/target.xml", status=302)
+        server.fault("/away.xml", "redirect", location=elsewhere.url("/feed.xml"), status=302)
+        key = {"X-Api-Key": "k-secret"}
+        fetch_feed(client, server.url("/here.xml"), NOTHING, LIMITS, extra_headers=key)
+        fetch_feed(client, server.url("/away.xml"), NOTHING, LIMITS, extra_headers=key)
+        paths = ["/here.xml", "/target.xml", "/away.xml"]
+        sent = {r.path: r.headers.get("X-Api-Key") for r in server.requests if r.path in paths}
+        assert sent == dict.fromkeys(paths, "k-secret")
+        [request] = elsewhere.requests
+        assert "X-Api-Key" not in request.headers and "x-api-key" not in request.headers
 
 
 def test_permanent_redirect_is_reported(server: FeedServer, client: httpx.Client) -> None:
