@@ -303,9 +303,11 @@ class Writer:
         row.gone = False
         row.last_error_kind = row.last_error = None
         row.last_success_at = now
-        row.malformed = outcome.malformed
         fetched = outcome.fetched
         if fetched is not None and not fetched.not_modified:
+            # Only a parsed document says whether the feed is malformed: a 304 or an
+            # unchanged body keeps the verdict on the document it stands for.
+            row.malformed = outcome.malformed
             row.etag, row.last_modified = fetched.etag, fetched.last_modified
             row.body_hash = fetched.body_hash
         row.next_poll_at = next_poll_after_success(now, interval, self.rng)

@@ -132,3 +132,33 @@ def test_language_values_that_are_no_short_tag_still_store(
         languages = dict(session.execute(select(ItemRow.guid, ItemRow.language)).tuples().all())
     assert languages == {"w-1": None, "w-2": "zh-hant", "w-3": "en-gb"}
     runtime.close()
+
+
+def test_a_304_keeps_the_malformed_verdict_of_the_document_it_stands_for(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from monitor.store.models import FeedRow
+
+    broken = rss([{"title": "Harbour opens", "guid": "h-1"}]).replace(
+        b"</channel>", b"& </channel>"
+    )
+    feed_server.serve("/broken.xml", broken)
+    feeds = [{"name": "B", "url": feed_server.url("/broken.xml")}]
+    settings = Settings(
+        write_config(tmp_path / "feeds.yaml", feeds), db_url, workers=2, host_spacing_s=0.0
+    )
+    runtime = build_runtime(settings, env={}, clock=clock)
+    runtime.sync_feeds()
+    verdicts = []
+    for _ in range(2):
+        runtime.poller.run_once()
+        with runtime.sessions() as session:
+            verdicts.append(session.scalars(select(FeedRow.malformed)).one())
+        clock.advance(timedelta(hours=1))
+    runtime.close()
+    assert feed_server.requests[-1].headers.get("If-None-Match")  # the second poll was a 304
+    assert verdicts[0] is not None and verdicts[1] == verdicts[0]
