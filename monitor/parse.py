@@ -51,8 +51,9 @@ _LOCAL_FORMATS = (
     "%Y-%m-%d",
 )
 _FIRST_TAG = re.compile(rb"<([A-Za-z][\w:.-]*)")
+_DOCTYPE_START = re.compile(rb"<!DOCTYPE\b", re.IGNORECASE)
 _DOCTYPE = re.compile(rb"<!DOCTYPE\b[^\[>]*(?:\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
-_DOCTYPE_SCAN = 4 * 1024 * 1024
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY\b[^>]*>", re.IGNORECASE)
 _ENTRY_END = re.compile(rb"</(?:[A-Za-z][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
 
 
@@ -351,11 +352,19 @@ def _strip_doctype(body: bytes) -> bytes:
     its loose parser expands them without limit: one 100 KB entity referenced 10,000 times
     took 77 s and 4 GB. Undeclared entities then stay literal (HTML names such as &hellip;
     are still decoded by the loose parser), which is the price of never expanding them.
+
+    Both are looked for in the whole document (padding must not hide them), and an ENTITY
+    declaration outside a DOCTYPE, which no valid feed has, is dropped too.
     """
-    match = _DOCTYPE.search(body, 0, _DOCTYPE_SCAN)
-    if match is None:
-        return body
-    return body[: match.start()] + body[match.end() :]
+    start = _DOCTYPE_START.search(body)
+    if start is not None:
+        match = _DOCTYPE.match(body, start.start())
+        if match is None:
+            raise ParseError("not a feed (a DOCTYPE that never ends)")
+        body = body[: match.start()] + body[match.end() :]
+    if _ENTITY_DECLARATION.search(body):
+        body = _ENTITY_DECLARATION.sub(b"", body)
+    return body
 
 
 def _trim_entries(body: bytes, keep: int) -> bytes:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from monitor.domain import Validators
-from monitor.errors import FetchError
+from monitor.errors import FetchError, ParseError
 from monitor.fetch import FetchLimits, fetch_feed, make_client
 from monitor.netguard import check_public_url, request_hook
 from monitor.normalize import normalize_entry
@@ -115,6 +115,34 @@ def test_quadratic_blowup_is_not_expanded() -> None:
     feed = _bounded(lambda: parse_feed(doc, None, BASE))
     (entry,) = feed.entries  # type: ignore[attr-defined]
     assert "AAAA" not in (entry.title or "")
+
+
+@pytest.mark.parametrize(
+    "padding",
+    [
+        pytest.param(b"<!--" + b"x" * 5_000_000 + b"-->\n", id="doctype-after-5MB-of-comment"),
+        pytest.param(b"", id="internal-subset-over-4MB"),
+    ],
+)
+def test_an_entity_declaration_is_found_however_deep(padding: bytes) -> None:
+    """Padding before the DOCTYPE, or a long internal subset, must not let the entity in."""
+    filler = b"" if padding else b"<!-- " + b"y" * 4_500_000 + b" -->\n"
+    refs = b"&a;" * 10_000
+    doc = (
+        b'<?xml version="1.0"?>\n' + padding + b"<!DOCTYPE rss [\n" + filler
+        + b'<!ENTITY a "' + b"A" * 100_000 + b'">\n]>\n'
+        + b"<rss version='2.0'><channel><item><title>" + refs + b"</title>"
+        + b"<description>" + refs + b"</description></item></channel></rss>"
+    )  # fmt: skip
+    feed = _bounded(lambda: parse_feed(doc, None, BASE))
+    (entry,) = feed.entries  # type: ignore[attr-defined]
+    assert "AAAA" not in (entry.title or "") and "AAAA" not in (entry.summary_html or "")
+
+
+def test_a_doctype_that_never_ends_is_no_feed() -> None:
+    doc = b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY a "x">\n<rss version="2.0">'
+    with pytest.raises(ParseError, match="DOCTYPE"):
+        parse_feed(doc, None, BASE)
 
 
 # -- size and count ------------------------------------------------------------------------
