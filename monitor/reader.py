@@ -89,6 +89,15 @@ class InlineReader:
         return None
 
 
+# A document still unread after this long (queue wait included) is abandoned and its process
+# killed and replaced: one pathological feed must not hold up the parsing of all the others.
+PARSE_DEADLINE_S = 30.0
+
+
+class ParserProcessDied(ParseError):
+    """The parser process died (or was killed over another document) before answering."""
+
+
 class ProcessReader:
     """Reads in parser processes of our own (`serve_stdio`), one request after
     another over each one's stdin and stdout; a process that dies is replaced at the next read.
@@ -98,13 +107,31 @@ class ProcessReader:
     exits.
     """
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, deadline_s: float = PARSE_DEADLINE_S) -> None:
         self.processes = processes
+        self.deadline_s = deadline_s
         self._workers: list[_ParserProcess] = []
         self._lock = threading.Lock()
 
     def read(self, request: ReadRequest) -> FeedDocument:
-        return self._least_busy().submit(request).result()
+        """Parse one document; a document caught in another's trouble is read once more."""
+        try:
+            return self._read_once(request)
+        except ParserProcessDied:
+            # Its process died, or was killed over a document queued before it: try a fresh one.
+            return self._read_once(request)
+
+    def _read_once(self, request: ReadRequest) -> FeedDocument:
+        worker = self._least_busy()
+        try:
+            return worker.submit(request).result(timeout=self.deadline_s)
+        except TimeoutError:
+            logger.error(
+                "parser process %d spent more than %.0f s on %s; replacing it",
+                worker.pid, self.deadline_s, request.url,
+            )  # fmt: skip
+            worker.kill()
+            raise ParseError(f"parsing took longer than {self.deadline_s:.0f} s") from None
 
     def _least_busy(self) -> _ParserProcess:
         with self._lock:
@@ -165,7 +192,7 @@ class _ParserProcess:
         with self._write_lock:
             with self._lock:
                 if self._dead or stdin is None:
-                    future.set_exception(ParseError("the parser process is gone"))
+                    future.set_exception(ParserProcessDied("the parser process is gone"))
                     return future
                 self._pending.append(future)  # answers come back in the order requests went
             try:
@@ -200,7 +227,16 @@ class _ParserProcess:
             lost, self._pending = list(self._pending), deque()
         for future in lost:
             # Killed or out of memory: this document is lost for this poll, not the others.
-            future.set_exception(ParseError("the parser process died while reading this document"))
+            future.set_exception(
+                ParserProcessDied("the parser process died while reading this document")
+            )
+
+    def kill(self) -> None:
+        """End the process now; its answers thread then fails every read still pending."""
+        with self._lock:
+            self._dead = True  # replaced at the next read, even before it has exited
+        with contextlib.suppress(OSError):
+            self._process.kill()
 
     def stop(self) -> None:
         with self._lock:

@@ -125,3 +125,48 @@ def test_many_concurrent_reads_of_large_documents_do_not_jam_the_pipes() -> None
     finally:
         reader.close()
     assert all(len(document.entries) == 60 for document in documents)
+
+
+def test_a_document_past_the_deadline_is_abandoned_and_the_one_queued_behind_it_is_read() -> None:
+    """One pathological document must not hold up the others: past the deadline its process
+    is killed and replaced, and a document that waited behind it is read by the new one."""
+    import threading
+
+    from monitor.errors import ParseError
+
+    items = [{"title": f"Story {n}", "guid": f"g-{n}"} for n in range(20_000)]
+    slow = ReadRequest(
+        body=rss(items),
+        content_type="application/rss+xml; charset=utf-8",
+        url="https://slow.example.org/feed.xml",
+        max_items=100_000,  # no trimming: feedparser reads all 20,000 (seconds)
+        fetched_at=datetime(2026, 11, 23, tzinfo=UTC),
+        feed_language="en",
+    )
+    reader = ProcessReader(1, deadline_s=0.5)
+    try:
+        reader.read(REQUEST)
+        (first,) = reader.pids()
+        errors: list[Exception] = []
+
+        def read_slow() -> None:
+            try:
+                reader.read(slow)
+            except ParseError as exc:
+                errors.append(exc)
+
+        started = time.monotonic()
+        slow_thread = threading.Thread(target=read_slow)
+        slow_thread.start()
+        time.sleep(0.1)  # the slow document is in the process first
+        document = reader.read(REQUEST)
+        slow_thread.join(10)
+        took = time.monotonic() - started
+        (second,) = reader.pids()
+    finally:
+        reader.close()
+    [error] = errors
+    assert "longer than" in str(error)
+    assert [entry.title for entry in document.entries] == [item["title"] for item in ITEMS]
+    assert second != first and _gone_within([first], 5)
+    assert took < 4
