@@ -31,7 +31,7 @@ from monitor.pipeline import FetchContext, Writer
 from monitor.poller import Poller
 from monitor.reader import make_reader
 from monitor.store import repo
-from monitor.store.db import make_engine, make_sessions
+from monitor.store.db import make_engine, make_sessions, redact_db_url
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +48,19 @@ class Settings:
     """Process settings from the command line and the environment (not from feeds.yaml)."""
 
     config_path: Path
-    db_url: str
+    db_url: str = field(repr=False)  # may hold a password; see __repr__
     workers: int = DEFAULT_WORKERS
     tick_seconds: float = 5.0
     reload_seconds: float = 15.0
     per_host: int = 2
     host_spacing_s: float = 1.0
     parse_processes: int = 0  # 0: parse in the fetch threads
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(config_path={self.config_path!r}, db_url={redact_db_url(self.db_url)!r}, "
+            f"workers={self.workers}, parse_processes={self.parse_processes})"
+        )
 
 
 def default_parse_processes() -> int:
@@ -155,7 +161,7 @@ class Runtime:
 
     settings: Settings
     config: MonitorConfig
-    env: Mapping[str, str]
+    env: Mapping[str, str] = field(repr=False)  # the process environment: secrets
     clock: Clock
     engine: Engine
     sessions: sessionmaker[Session]

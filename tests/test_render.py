@@ -116,7 +116,12 @@ def test_long_bodies_are_truncated_gracefully(fmt: BodyFormat) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "title_start"),
-    [("feed_broken", "Feed broken:"), ("feed_recovered", "Feed recovered:"), ("test", "Test")],
+    [
+        ("feed_broken", "Feed broken:"),
+        ("feed_gone", "Feed gone:"),
+        ("feed_recovered", "Feed recovered:"),
+        ("test", "Test"),
+    ],
 )
 def test_simple_kinds(kind: str, title_start: str) -> None:
     msg = AlertMessage(

@@ -26,7 +26,7 @@ MAX_TITLE_CHARS = 250
 # Slack shows ~3,000 characters of a message before folding it; Discord caps at 2,000.
 MAX_CHARS = {"markdown": 3000, "text": 3000, "html": 30000}
 
-FEED_HEALTH_KINDS = frozenset({"feed_broken", "feed_recovered"})
+FEED_HEALTH_KINDS = frozenset({"feed_broken", "feed_gone", "feed_recovered"})
 
 # Apprise schemes whose targets render CommonMark (Slack mrkdwn and friends).
 _MARKDOWN_SCHEMES = frozenset(
@@ -166,6 +166,8 @@ def alert_title(message: AlertMessage) -> str:
     headline = _clip(message.title, MAX_TITLE_CHARS) or "(untitled)"
     if message.kind == "feed_broken":
         return f"Feed broken: {headline}"
+    if message.kind == "feed_gone":
+        return f"Feed gone: {headline}"
     if message.kind == "feed_recovered":
         return f"Feed recovered: {headline}"
     if message.kind == "test":
