@@ -81,22 +81,44 @@ class Delivery:
         self.lease = lease
         self.base_backoff = base_backoff
         self.batch = batch
+        # Rows sent whose result the database did not take yet: row id -> error (None: sent).
+        self._unrecorded: dict[int, str | None] = {}
 
     def deliver_due(self, stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
-        """Send every pending alert that is due; failures are retried later with backoff."""
+        """Send every pending alert that is due; failures are retried later with backoff.
+
+        A route whose send fails is left alone for the rest of the pass, so one dead target
+        does not hold up the others for a timeout per row.
+        """
+        if not self._record_unrecorded():
+            return DeliveryReport()  # the database is still away: send nothing new meanwhile
         sent = failed = dead = 0
+        failing: set[str] = set()
         for _ in range(self.batch):
             # One row leased at a time: a crash strands at most the row being sent.
-            row_id = None if stop() else self._claim_next()
+            row_id = None if stop() else self._claim_next(skip_routes=failing)
             if row_id is None:
                 break
-            outcome = self._send_one(row_id)
+            outcome, route = self._send_one(row_id)
             sent += outcome == "sent"
             failed += outcome == "failed"
             dead += outcome == "dead"
+            if outcome in ("failed", "dead", "unrecorded") and route is not None:
+                failing.add(route)
         return DeliveryReport(sent=sent, failed=failed, dead=dead)
 
-    def _claim_next(self) -> int | None:
+    def _record_unrecorded(self) -> bool:
+        """Write down sends whose result the database could not take; False while it cannot."""
+        for row_id, error in list(self._unrecorded.items()):
+            try:
+                self._record_result(row_id, error)
+            except SQLAlchemyError as exc:
+                logger.warning("still cannot record delivery of alert %d: %s", row_id, exc)
+                return False
+            del self._unrecorded[row_id]
+        return True
+
+    def _claim_next(self, skip_routes: set[str] | None = None) -> int | None:
         """Lease the next due row; None when nothing is due.
 
         The lease is a conditional UPDATE that re-checks the row is still due: on SQLite the
@@ -109,9 +131,10 @@ class Delivery:
             (AlertRow.status == "sending") & (AlertRow.lease_until < now),
         )
         with self.sessions.begin() as session:
+            routes = [route for route in self.targets if route not in (skip_routes or ())]
             query = (
                 select(AlertRow.id)
-                .where(AlertRow.route.in_(list(self.targets)))
+                .where(AlertRow.route.in_(routes))
                 .where(due)
                 .order_by(AlertRow.due_at, AlertRow.id)
             )
@@ -131,34 +154,46 @@ class Delivery:
                     return row_id
         return None
 
-    def _send_one(self, row_id: int) -> str:
+    def _send_one(self, row_id: int) -> tuple[str, str | None]:
+        """Send one leased row: (outcome, route)."""
         with self.sessions.begin() as session:
             row = session.get(AlertRow, row_id)
             if row is None or row.status != "sending":
-                return "skipped"
-            target = self.targets.get(row.route)
+                return "skipped", None
+            route = row.route
+            target = self.targets.get(route)
             if target is None:
                 # The route went away in a config reload after the claim: the row waits, as
                 # every pending row of a removed route does, should the route come back.
                 row.status, row.lease_until = "pending", None
-                return "skipped"
-            message = payload_to_message(row.payload)
+                return "skipped", route
+            sources = None
             if row.event_id is not None:
                 sources = event_source_count(session, row.event_id)
+            payload = row.payload
+        try:
+            message = payload_to_message(payload)
+            if sources is not None:
                 message = _with_sources(message, sources)
-        rendered = render(message, format_for_url(target.url, target.body_format), now=self.now())
-        error = self._send(target, rendered)
+            fmt = format_for_url(target.url, target.body_format)
+            rendered = render(message, fmt, now=self.now())
+        except (KeyError, TypeError, ValueError) as exc:
+            # A row that cannot be rendered fails like a send, so it ends as a dead letter.
+            error: str | None = f"cannot render this alert: {type(exc).__name__}: {exc}"[:300]
+        else:
+            error = self._send(target, rendered)
         # The message is out (or not): record that even if the database blips right now,
         # since an unrecorded success is the one way a message can go out twice.
         for attempt in range(MARK_ATTEMPTS):
             try:
-                return self._record_result(row_id, error)
+                return self._record_result(row_id, error), route
             except SQLAlchemyError as exc:
-                if attempt == MARK_ATTEMPTS - 1:
-                    raise
                 logger.warning("could not record delivery of alert %d, retrying: %s", row_id, exc)
-                time.sleep(MARK_RETRY_S)
-        return "skipped"
+                if attempt < MARK_ATTEMPTS - 1:
+                    time.sleep(MARK_RETRY_S)
+        # Kept in memory and written before anything else is sent.
+        self._unrecorded[row_id] = error
+        return "unrecorded", route
 
     def _record_result(self, row_id: int, error: str | None) -> str:
         with self.sessions.begin() as session:

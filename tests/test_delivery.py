@@ -1,0 +1,119 @@
+"""The outbox sender under trouble: a dead target, a row that cannot be rendered, and a
+database that cannot take the result of a send that went out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from monitor.alerts import delivery as delivery_module
+from monitor.alerts.delivery import Delivery, RouteTarget
+from monitor.alerts.notify import RecordingNotifier
+from monitor.alerts.routing import RouteRules
+from monitor.store.db import make_engine, make_sessions, upgrade
+from monitor.store.models import AlertRow
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def _target(name: str) -> RouteTarget:
+    return RouteTarget(rules=RouteRules(name=name), url=f"json://127.0.0.1:9/{name}")
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    upgrade(url)
+    return make_engine(url)
+
+
+def _queue(engine: Engine, route: str, count: int, payload: dict[str, Any] | None = None) -> None:
+    with make_sessions(engine).begin() as session:
+        for n in range(count):
+            session.add(
+                AlertRow(
+                    route=route,
+                    dedup_key=f"{route}:{n}",
+                    kind="new",
+                    status="pending",
+                    payload=payload if payload is not None else {"kind": "new", "title": f"s{n}"},
+                    due_at=NOW - timedelta(minutes=10 - n),
+                    created_at=NOW,
+                )
+            )
+
+
+def _rows(engine: Engine) -> list[AlertRow]:
+    with make_sessions(engine)() as session:
+        return list(session.scalars(select(AlertRow).order_by(AlertRow.id)))
+
+
+def test_a_dead_target_is_tried_once_per_pass_and_the_other_routes_go_out(
+    engine: Engine,
+) -> None:
+    _queue(engine, "dead", 3)  # due first
+    _queue(engine, "team", 2)
+    notifiers = {"dead": RecordingNotifier(fail=True), "team": RecordingNotifier()}
+    targets = {name: _target(name) for name in notifiers}
+    delivery = Delivery(
+        make_sessions(engine), targets, lambda t: notifiers[t.rules.name], lambda: NOW
+    )
+    report = delivery.deliver_due()
+    assert (report.sent, report.failed) == (2, 1)
+    assert len(notifiers["dead"].failed) == 1
+    assert notifiers["team"].titles == ["[??] s0", "[??] s1"]
+    pending = [row for row in _rows(engine) if row.route == "dead"]
+    assert [row.status for row in pending] == ["pending"] * 3
+
+
+def test_a_row_that_cannot_be_rendered_fails_like_a_send_and_ends_dead(engine: Engine) -> None:
+    _queue(engine, "team", 1, payload={"no": "title"})
+    notifier = RecordingNotifier()
+    clock = [NOW]
+    delivery = Delivery(
+        make_sessions(engine), {"team": _target("team")}, lambda _t: notifier, lambda: clock[0],
+        max_attempts=2,
+    )  # fmt: skip
+    assert delivery.deliver_due().failed == 1
+    [row] = _rows(engine)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert (row.last_error or "").startswith("cannot render this alert: KeyError")
+    clock[0] = NOW + timedelta(hours=2)
+    assert delivery.deliver_due().dead == 1
+    assert _rows(engine)[0].status == "dead" and notifier.sent == []
+
+
+def test_a_send_the_database_could_not_record_is_recorded_first_and_never_resent(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery_module, "MARK_RETRY_S", 0.0)
+    _queue(engine, "team", 2)
+    notifier = RecordingNotifier()
+    delivery = Delivery(
+        make_sessions(engine), {"team": _target("team")}, lambda _t: notifier, lambda: NOW
+    )
+    record = delivery._record_result
+    database_away = [True]
+
+    def record_unless_away(row_id: int, error: str | None) -> str:
+        if database_away[0]:
+            raise OperationalError("UPDATE alerts", {}, Exception("database is restarting"))
+        return record(row_id, error)
+
+    delivery._record_result = record_unless_away  # type: ignore[method-assign]
+    first = delivery.deliver_due()
+    assert notifier.titles == ["[??] s0"]  # out, but not written down; nothing else was sent
+    assert first.sent == 0
+    assert delivery.deliver_due() == type(first)()  # still away: nothing new goes out
+    assert notifier.titles == ["[??] s0"]
+    database_away[0] = False
+    second = delivery.deliver_due()
+    assert notifier.titles == ["[??] s0", "[??] s1"]  # s0 recorded first, never sent again
+    assert second.sent == 1
+    assert [(row.status, row.attempts) for row in _rows(engine)] == [("sent", 1), ("sent", 1)]
