@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from monitor.bootstrap import Runtime, settings_from_env
 from monitor.cli_classify import classify, eval_command, feedback, train
@@ -57,9 +60,9 @@ def run(obj: CliContext, no_migrate: bool) -> None:
     from monitor.scheduler import Daemon
 
     if not no_migrate:
-        db.upgrade_in_child(obj.settings.db_url)
+        _when_database_answers(lambda: db.upgrade_in_child(obj.settings.db_url))
     runtime = obj.runtime()
-    runtime.sync_feeds()
+    _when_database_answers(runtime.sync_feeds)
     runtime.load_classifier()
     tune_process_for_service()
     click.echo(f"monitor: database {db.redact_db_url(obj.settings.db_url)}", err=True)
@@ -71,6 +74,23 @@ def run(obj: CliContext, no_migrate: bool) -> None:
     # Fetch threads blocked on a slow server must not hold the exit past the 10 s budget;
     # every write is already committed or rolled back at this point.
     os._exit(0)
+
+
+def _when_database_answers(action: Callable[[], None], max_wait_s: float = 30.0) -> None:
+    """Run a start-up step, waiting for a database that is not reachable yet (a server still
+    starting beside the daemon, a volume not mounted yet) instead of exiting."""
+    delay = 1.0
+    while True:
+        try:
+            action()
+            return
+        except OperationalError as exc:
+            reason = " ".join(str(exc.orig or exc).split())[:200]
+            logging.getLogger("monitor").warning(
+                "database not reachable at start (%s); retrying in %.0f s", reason, delay
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, max_wait_s)
 
 
 @main.command()

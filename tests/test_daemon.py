@@ -273,3 +273,32 @@ def test_a_reload_that_could_not_be_applied_is_tried_again(
     daemon._reload_if_changed()
     assert [feed.name for feed in runtime.config.feeds] == ["A", "B"]
     runtime.close()
+
+
+def test_the_daemon_waits_for_a_database_that_is_not_there_yet(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A database that cannot be reached at start (here: its directory is not mounted yet)
+    is waited for, with a warning, instead of ending the daemon."""
+    feed_server.serve("/la.xml", rss([MEASURE]))
+    config = write_config(
+        tmp_path / "feeds.yaml", [{"name": "LA", "url": feed_server.url("/la.xml")}]
+    )
+    volume = tmp_path / "volume"
+    process = _start_daemon(config, f"sqlite:///{volume / 'm.db'}")
+    try:
+        time.sleep(3)
+        assert process.poll() is None, process.communicate()[1]
+        volume.mkdir()  # the volume appears
+        deadline = time.monotonic() + 60
+        while feed_server.hits("/la.xml") == 0:
+            assert time.monotonic() < deadline, "the daemon never started polling"
+            assert process.poll() is None, process.communicate()[1]
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "database not reachable at start" in stderr
+    assert "monitor stopped" in stderr and process.returncode == 0
