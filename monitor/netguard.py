@@ -131,14 +131,26 @@ def redirect_guard(
     may redirect within its network; metadata addresses stay refused even then."""
 
     def check(origin: str, target: str) -> None:
-        if allow_private:
-            check_public_url(target, allow_private=True, resolve=resolve)
-            return
-        try:
-            check_public_url(origin, resolve=resolve)
-        except FetchError:
-            check_public_url(target, allow_private=True, resolve=resolve)
-            return
-        check_public_url(target, resolve=resolve)
+        private_origin = allow_private or _on_private_network(origin, resolve)
+        check_public_url(target, allow_private=private_origin, resolve=resolve)
 
     return check
+
+
+def _on_private_network(url: str, resolve: Resolver) -> bool:
+    """Whether every address of `url`'s host is private: a feed on an intranet or test server.
+
+    All of them, not any: a hostile publisher's DNS can add one private address to a public
+    host's answer to unlock redirects into the poller's network. An unresolvable host is no
+    private one either.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or _SCHEMES.get(parts.scheme.lower(), 0)
+        if not host:
+            return False
+        addresses = _resolve(host, port, resolve)
+    except (ValueError, FetchError):
+        return False
+    return all(is_blocked_address(a) and not is_blocked_address(a, allow_private=True)
+               for a in addresses)  # fmt: skip

@@ -86,3 +86,21 @@ def test_fetch_refuses_a_redirect_from_a_public_feed_to_metadata() -> None:
     assert info.value.kind == "blocked_address"
     assert seen == ["http://news.example.org/rss"]  # the metadata address was never asked
     client.close()
+
+
+def test_a_public_host_whose_dns_adds_a_private_address_may_not_redirect_inward() -> None:
+    """A hostile publisher controls its DNS: one private address among public ones, or no
+    answer at all, must not make its feed count as an intranet feed."""
+    answers = {"evil.example": ["93.184.216.34", "10.0.0.1"], "intranet.corp": ["10.1.2.3"]}
+
+    def resolve(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if host not in answers:
+            raise socket.gaierror(f"unknown host {host}")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port or 80)) for a in answers[host]]
+
+    check = redirect_guard(resolve=resolve)
+    for origin in ("http://evil.example/rss", "http://vanished.example/rss"):
+        with pytest.raises(FetchError) as info:
+            check(origin, "http://10.0.0.1:6379/")
+        assert info.value.kind == "blocked_address"
+    check("http://intranet.corp/rss", "http://10.0.0.1/rss")  # wholly private: allowed
