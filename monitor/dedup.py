@@ -8,8 +8,9 @@ only decides. The writer loads what the database already holds for a batch of fe
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from monitor.domain import Entry
 
@@ -62,10 +63,23 @@ class DedupPlan:
     new_per_feed: dict[int, int] = field(default_factory=dict)
 
 
+GUID_MAX_CHARS = 1000
+
+
 def unique_by_guid(entries: Sequence[Entry]) -> list[Entry]:
-    """A document's entries with repeated GUIDs dropped (the first one is kept)."""
+    """A document's entries, each with a GUID of its own; true repeats are dropped.
+
+    Some feeds give every entry the same GUID (the site's address, say). Entries that share
+    one get it qualified by their URL (or content hash), so distinct stories all count and
+    keep the same GUIDs poll after poll, whatever their order; a story repeated whole is kept
+    once.
+    """
+    shared = Counter(entry.guid for entry in entries)
     first: dict[str, Entry] = {}
     for entry in entries:
+        if shared[entry.guid] > 1:
+            story = entry.url or f"sha256:{entry.content_hash}"
+            entry = replace(entry, guid=f"{entry.guid}#{story}"[:GUID_MAX_CHARS])
         first.setdefault(entry.guid, entry)
     return list(first.values())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,11 +52,25 @@ def test_known_guids_are_skipped_and_stored_copies_point_at_the_stored_item() ->
     assert plan.copies == [Copy(1, seen_url, item_id=41)]
 
 
-def test_repeated_guid_or_story_within_one_document_is_dropped() -> None:
-    twice = entry("a-1", "Another title under the same guid")
+def test_a_story_repeated_within_one_document_is_dropped() -> None:
     same_story = entry("a-7", STORY.title, STORY.url)
-    plan = plan_batch([FeedEntries(1, [STORY, twice, same_story])], KnownItems())
-    assert plan.new == [(1, STORY)] and plan.copies == []
+    again = entry("a-1", STORY.title, STORY.url)  # the whole entry twice
+    plan = plan_batch([FeedEntries(1, [STORY, same_story, again])], KnownItems())
+    assert plan.new == [(1, replace(STORY, guid="a-1#https://a.example/1"))]
+    assert plan.copies == []
+
+
+def test_distinct_stories_sharing_a_guid_each_count_under_a_stable_guid() -> None:
+    """Feeds that give every entry the site's address as GUID: no story may be lost, and
+    each keeps its GUID when the next poll brings them in another order."""
+    other = entry("a-1", "Another title under the same guid")
+    first = plan_batch([FeedEntries(1, [STORY, other])], KnownItems())
+    guids = [e.guid for _, e in first.new]
+    assert guids == ["a-1#https://a.example/1", f"a-1#sha256:{other.content_hash}"]
+    later = plan_batch([FeedEntries(1, [other, STORY])], KnownItems(sources=frozenset()))
+    assert sorted(e.guid for _, e in later.new) == sorted(guids)
+    known = KnownItems(sources=frozenset((1, guid) for guid in guids))
+    assert plan_batch([FeedEntries(1, [other, STORY])], known).new == []
 
 
 def _outcome(feed_id: int, name: str, entries: list[Entry]) -> FeedOutcome:

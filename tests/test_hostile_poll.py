@@ -286,7 +286,10 @@ def _check_surviving(
     assert [i.guid for i in items_of["XXE"]] == ["xxe-1"]
     assert [i.guid for i in items_of["Billion Laughs"]] == ["lol-1"]
     assert len(items_of["Ten Thousand"]) == MAX_ITEMS
-    assert len(items_of["Duplicate GUIDs"]) == 1
+    # Three stories under one GUID: each kept, under the GUID qualified by its link.
+    assert sorted(i.guid for i in items_of["Duplicate GUIDs"]) == [
+        f"same#https://sport.example.org/match/{n}" for n in (3, 4, 5)
+    ]
     dated = items_of["Absurd Dates"]
     assert len(dated) == 2
     for item in dated:
@@ -372,7 +375,7 @@ def test_hostile_feeds_in_one_poll_leave_the_daemon_and_other_feeds_fine(
 
     _check_failing(rows, items_of, now, feed_server.url("/real-feed.xml"))
     _check_surviving(rows, items_of, now)
-    assert len(dup_sources) == 1
+    assert len(dup_sources) == 3  # one source row per story
     _check_status_lines(_status_lines(config, db_url))
 
     runtime.delivery.deliver_due()
