@@ -17,6 +17,17 @@ from monitor.domain import Entry
 # A new item of this batch, before it has an id: (feed id, guid) is unique per feed.
 NewItemKey = tuple[int, str]
 
+# Below this much text (title + summary), equal text is no proof of the same story: two
+# notices titled "Press release" at different addresses are two items.
+MIN_CHARS_FOR_CONTENT_MATCH = 24
+
+
+def content_key(entry: Entry) -> str | None:
+    """The entry's content hash when its text says enough to identify a story."""
+    if len(entry.title) + len(entry.summary) < MIN_CHARS_FOR_CONTENT_MATCH:
+        return None
+    return entry.content_hash
+
 
 @dataclass(frozen=True, slots=True)
 class KnownItems:
@@ -29,7 +40,10 @@ class KnownItems:
     def stored_item(self, entry: Entry) -> int | None:
         """The stored item this entry is a copy of (same canonical URL or same content)."""
         by_url = self.item_by_url.get(entry.url) if entry.url else None
-        return by_url if by_url is not None else self.item_by_hash.get(entry.content_hash)
+        if by_url is not None:
+            return by_url
+        key = content_key(entry)
+        return self.item_by_hash.get(key) if key is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +116,7 @@ def plan_batch(feeds: Sequence[FeedEntries], known: KnownItems) -> DedupPlan:
             if stored is not None:
                 plan.copies.append(Copy(feed.feed_id, entry, item_id=stored))
                 continue
-            keys = [entry.url, entry.content_hash] if entry.url else [entry.content_hash]
+            keys = [key for key in (entry.url, content_key(entry)) if key]
             pending = next((new_by_key[key] for key in keys if key in new_by_key), None)
             if pending is not None:
                 if pending[0] != feed.feed_id:  # the same story twice in one document: drop

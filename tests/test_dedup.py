@@ -118,3 +118,20 @@ def test_one_batch_stores_each_story_once_with_all_its_sources(
         )
         assert sorted(sources) == ["a-1", "b-1", "c-1"]
     runtime.close()
+
+
+def test_equal_but_uninformative_text_at_different_addresses_is_two_items() -> None:
+    def notice(guid: str, url: str) -> Entry:
+        return Entry(
+            guid=guid, url=url, title="Press release", summary="", published=NOW,
+            content_hash=content_hash("Press release", ""),
+        )  # fmt: skip
+
+    first, second = notice("g-1", "https://gov.example/a"), notice("g-2", "https://gov.example/b")
+    plan = plan_batch([FeedEntries(1, [first]), FeedEntries(2, [second])], KnownItems())
+    assert plan.new == [(1, first), (2, second)] and plan.copies == []
+    stored = KnownItems(item_by_hash={first.content_hash: 7})
+    assert plan_batch([FeedEntries(2, [second])], stored).new == [(2, second)]
+    # With enough text, equal text at another address is the same story: one more source.
+    copy = entry("b-9", STORY.title, "https://b.example/elsewhere")
+    assert plan_batch([FeedEntries(1, [STORY]), FeedEntries(2, [copy])], KnownItems()).copies
