@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.fetch import HostGate
 from monitor.pipeline import (
     FeedJob,
     FeedOutcome,
@@ -100,6 +101,7 @@ class Poller:
         self.max_in_flight = 2 * workers
         self._in_flight: dict[Future[FeedOutcome], FeedJob] = {}
         self._waiting: deque[FeedJob] = deque()  # leased, not yet handed to a worker
+        self._in_flight_per_host: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._network_failures: list[FeedOutcome] = []
         self._last_answer: datetime | None = None  # when the newest answer of a server came
@@ -167,12 +169,25 @@ class Poller:
         self._hand_out()
 
     def _hand_out(self) -> None:
-        """Give waiting feeds to the workers, up to the backpressure limit."""
+        """Give waiting feeds to the workers, up to the backpressure limit.
+
+        A feed whose host already has its share of requests out waits here, not in a worker:
+        a worker waiting for a busy host's slot (60 news-search feeds on one host, say) is a
+        worker no other host's feed can use.
+        """
+        per_host = self.fetch_context.gate.per_host
         with self._lock:
+            held_back: list[FeedJob] = []
             while self._waiting and len(self._in_flight) < self.max_in_flight:
                 job = self._waiting.popleft()
+                host = HostGate.host_of(job.url)
+                if self._in_flight_per_host[host] >= per_host:
+                    held_back.append(job)
+                    continue
                 future = self._pool.submit(fetch_and_parse, job, self.fetch_context)
                 self._in_flight[future] = job
+                self._in_flight_per_host[host] += 1
+            self._waiting.extendleft(reversed(held_back))  # in their order, at the front
 
     def _drain(
         self, block: bool, timeout: float | None = None, limit: int | None = None
@@ -199,6 +214,7 @@ class Poller:
         for future in done:
             with self._lock:
                 job = self._in_flight.pop(future)
+                self._in_flight_per_host[HostGate.host_of(job.url)] -= 1
             try:
                 outcomes.append(future.result())
             except Exception:  # noqa: BLE001 - fetch_and_parse should not raise; log if it does

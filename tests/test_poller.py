@@ -21,7 +21,7 @@ def _runtime(tmp_path: Path, db_url: str, feed_server: FeedServer, clock: Frozen
         feeds.append({"name": f"feed-{index}", "url": feed_server.url(f"/f{index}.xml")})
     settings = Settings(
         write_config(tmp_path / "feeds.yaml", feeds), db_url, workers=2, host_spacing_s=0.0,
-        per_host=2,
+        per_host=4,  # all on one host: the host limit must not be what holds feeds back here
     )  # fmt: skip
     runtime = build_runtime(settings, env={}, clock=clock)
     runtime.sync_feeds()
@@ -162,3 +162,34 @@ def test_a_304_keeps_the_malformed_verdict_of_the_document_it_stands_for(
     runtime.close()
     assert feed_server.requests[-1].headers.get("If-None-Match")  # the second poll was a 304
     assert verdicts[0] is not None and verdicts[1] == verdicts[0]
+
+
+def test_feeds_of_a_busy_host_wait_in_the_poller_not_in_the_workers(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    """Six slow feeds on one host, two workers per host: the other host's feeds get the
+    remaining workers at once instead of queueing behind workers waiting for a slot."""
+    with FeedServer() as other_host:
+        feeds = []
+        for n in range(6):
+            feed_server.serve(f"/slow{n}.xml", rss([{"title": f"Slow {n}"}]), delay_s=1.0)
+            feeds.append({"name": f"slow-{n}", "url": feed_server.url(f"/slow{n}.xml")})
+        for n in range(2):
+            other_host.serve(f"/fast{n}.xml", rss([{"title": f"Fast {n}"}]))
+            feeds.append({"name": f"zz-fast-{n}", "url": other_host.url(f"/fast{n}.xml")})
+        settings = Settings(
+            write_config(tmp_path / "feeds.yaml", feeds), db_url, workers=4, per_host=2,
+            host_spacing_s=0.0,
+        )  # fmt: skip
+        runtime = build_runtime(settings, env={}, clock=clock)
+        runtime.sync_feeds()
+        started = time.monotonic()
+        runtime.poller.tick()
+        deadline = started + 10
+        while len(other_host.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        fast_done = time.monotonic() - started
+        report = runtime.poller.tick(busy_for=15.0)
+        runtime.close()
+    assert fast_done < 0.8, f"the other host's feeds waited {fast_done:.1f} s"
+    assert report.polled == 8  # and every feed was polled in the end
