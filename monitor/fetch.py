@@ -194,6 +194,8 @@ class _Inflater:
         self._raw_fallback = encoding == "deflate"
         wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else 32 + zlib.MAX_WBITS
         self._z = zlib.decompressobj(wbits) if encoding != "identity" else None
+        self._members = 0  # complete gzip members decoded so far
+        self._trailer_ignored = False
 
     def feed(self, data: bytes) -> bytes:
         """Decode one raw chunk; raise too_large as soon as the budget is exceeded."""
@@ -201,11 +203,12 @@ class _Inflater:
             return self._count(data)
         out = bytearray()
         pending = data
-        while pending:
+        while pending and not self._trailer_ignored:
             chunk = self._inflate(pending)
             out += self._count(chunk)
             pending = self._z.unconsumed_tail
             if self._z.eof and self._z.unused_data:  # concatenated gzip members
+                self._members += 1
                 pending = self._z.unused_data
                 self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
             elif not chunk and pending:
@@ -218,6 +221,10 @@ class _Inflater:
         try:
             chunk = self._z.decompress(data, self.limit - self.total + 1)
         except zlib.error as exc:
+            if self._members:
+                # Zero padding or junk after a complete member: browsers and httpx ignore it.
+                self._trailer_ignored = True
+                return b""
             if not self._raw_fallback:
                 raise FetchError(
                     "decode", f"corrupt {self.encoding} body from {self.where}"

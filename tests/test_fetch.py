@@ -129,6 +129,23 @@ def test_gzip_body_is_decoded(server: FeedServer, client: httpx.Client) -> None:
     assert result.body == FEED
 
 
+@pytest.mark.parametrize("trailer", [b"\x00" * 64, b"\r\n<!-- served by cache -->"])
+def test_padding_or_junk_after_a_gzip_body_is_ignored(
+    server: FeedServer, client: httpx.Client, trailer: bytes
+) -> None:
+    two_members = gzip.compress(FEED[:40]) + gzip.compress(FEED[40:])
+    server.serve("/pad.xml", two_members + trailer, headers={"Content-Encoding": "gzip"})
+    result = fetch_feed(client, server.url("/pad.xml"), NOTHING, LIMITS)
+    assert result.body == FEED
+
+
+def test_a_corrupt_gzip_body_is_a_decode_error(server: FeedServer, client: httpx.Client) -> None:
+    server.serve("/bad.xml", b"\x1f\x8b\x08junk" * 10, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError) as info:
+        fetch_feed(client, server.url("/bad.xml"), NOTHING, LIMITS)
+    assert info.value.kind == "decode"
+
+
 def test_raw_deflate_body_is_decoded(server: FeedServer, client: httpx.Client) -> None:
     raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
     server.serve(
