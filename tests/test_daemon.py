@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from monitor.bootstrap import Runtime
 from monitor.clock import FrozenClock
 from monitor.scheduler import Daemon
 from monitor.store.models import FeedRow
@@ -51,6 +52,17 @@ def _start_daemon(
         text=True,
         env=_env(env),
     )
+
+
+def _one_feed_runtime(tmp_path: Path, feed_server: FeedServer, clock: FrozenClock) -> Runtime:
+    """A migrated SQLite file and a runtime on a feeds.yaml with the one feed A (empty)."""
+    from monitor.store.db import upgrade
+
+    feed_server.serve("/a.xml", rss([]))
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(db)
+    path = write_config(tmp_path / "feeds.yaml", [{"name": "A", "url": feed_server.url("/a.xml")}])
+    return make_runtime(path, db, clock)
 
 
 def test_poll_once_prints_alert_on_console_without_routes(
@@ -135,13 +147,8 @@ def test_edit_of_feeds_yaml_is_applied_and_a_bad_edit_keeps_the_last_good(
     clock: FrozenClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    feed_server.serve("/a.xml", rss([]))
-    db = f"sqlite:///{tmp_path / 'm.db'}"
-    from monitor.store.db import upgrade
-
-    upgrade(db)
-    path = write_config(tmp_path / "feeds.yaml", [{"name": "A", "url": feed_server.url("/a.xml")}])
-    runtime = make_runtime(path, db, clock)
+    runtime = _one_feed_runtime(tmp_path, feed_server, clock)
+    path = runtime.settings.config_path
     daemon = Daemon(runtime)
 
     write_config(
@@ -202,13 +209,7 @@ def test_a_stop_stuck_in_a_job_is_cut_short_at_the_deadline(
 ) -> None:
     import threading
 
-    from monitor.store.db import upgrade
-
-    feed_server.serve("/a.xml", rss([]))
-    db = f"sqlite:///{tmp_path / 'm.db'}"
-    upgrade(db)
-    path = write_config(tmp_path / "feeds.yaml", [{"name": "A", "url": feed_server.url("/a.xml")}])
-    runtime = make_runtime(path, db, clock)
+    runtime = _one_feed_runtime(tmp_path, feed_server, clock)
     sending, release = threading.Event(), threading.Event()
 
     def stuck_send(stop: object = None) -> None:  # a target that never answers
@@ -239,12 +240,8 @@ def test_a_reload_that_could_not_be_applied_is_tried_again(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from monitor.store.db import upgrade
-
-    db = f"sqlite:///{tmp_path / 'm.db'}"
-    upgrade(db)
-    path = write_config(tmp_path / "feeds.yaml", [{"name": "A", "url": feed_server.url("/a.xml")}])
-    runtime = make_runtime(path, db, clock)
+    runtime = _one_feed_runtime(tmp_path, feed_server, clock)
+    path = runtime.settings.config_path
     daemon = Daemon(runtime)
     write_config(
         path,
