@@ -182,6 +182,44 @@ def test_digest_groups_the_day_by_country_and_an_empty_day_sends_nothing(
     runtime.close()
 
 
+def test_a_failing_digest_counts_attempts_backs_off_and_dead_letters(
+    tmp_path: Path,
+    db_url: str,
+    feed_server: FeedServer,
+    webhook: WebhookReceiver,
+) -> None:
+    from monitor.store.models import RouteStateRow
+
+    clock = FrozenClock(datetime(2026, 11, 23, 8, 0, 1, tzinfo=UTC))
+    routes: list[dict[str, object]] = [
+        {
+            "name": "daily",
+            "url": "${HOOK_URL}",
+            "delivery": "digest",
+            "digest": '{cron: "0 8 * * *", timezone: UTC}',
+        }
+    ]
+    runtime = _world_runtime(tmp_path, db_url, feed_server, webhook, clock, routes, stories=2)
+    runtime.poller.run_once()
+    runtime.delivery.max_attempts = 3
+    webhook.status = 500
+    clock.set(datetime(2026, 11, 24, 8, 0, 1, tzinfo=UTC))
+    retries = []
+    for _ in range(3):
+        assert runtime.delivery.send_digests() == 0
+        with runtime.sessions() as session:
+            rows = session.scalars(select(AlertRow).where(AlertRow.route == "daily")).all()
+            state = session.get(RouteStateRow, "daily")
+            assert state is not None and state.next_digest_at is not None
+            retries.append(state.next_digest_at.replace(tzinfo=UTC) - clock.now())
+            clock.set(state.next_digest_at.replace(tzinfo=UTC) + timedelta(seconds=1))
+    assert {row.attempts for row in rows} == {3}
+    assert {row.status for row in rows} == {"dead"}
+    assert all("500" in (row.last_error or "") for row in rows)
+    assert retries[0] < retries[1]  # backoff, then the next regular digest time
+    runtime.close()
+
+
 def test_rate_limit_sends_two_now_and_the_rest_in_the_next_digest(
     tmp_path: Path,
     db_url: str,

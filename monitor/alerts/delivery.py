@@ -285,9 +285,7 @@ class Delivery:
             state = session.get(RouteStateRow, name)
             assert state is not None
             if error is not None:
-                # Keep the rows; try again shortly rather than waiting a whole period.
-                state.next_digest_at = now + timedelta(minutes=5)
-                logger.warning("digest failed route=%s: %s", name, error)
+                self._digest_failed(session, state, target, ids, error, now)
                 return 0
             for row_id in ids:
                 row = session.get(AlertRow, row_id)
@@ -299,6 +297,35 @@ class Delivery:
         if messages:
             logger.info("digest sent route=%s events=%d", name, len(messages))
         return 1 if messages else 0
+
+    def _digest_failed(
+        self,
+        session: Session,
+        state: RouteStateRow,
+        target: RouteTarget,
+        ids: list[int],
+        error: str,
+        now: datetime,
+    ) -> None:
+        """Count the failed attempt on the digest's rows: retried with backoff, like single
+        alerts, and dead-lettered (`monitor alerts retry`) after as many attempts."""
+        attempts = 0
+        for row_id in ids:
+            row = session.get(AlertRow, row_id)
+            if row is None:
+                continue
+            row.attempts += 1
+            row.last_error = error
+            attempts = max(attempts, row.attempts)
+            if row.attempts >= self.max_attempts:
+                row.status = "dead"
+        if attempts >= self.max_attempts:
+            assert target.digest_cron is not None
+            state.next_digest_at = next_digest_time(target.digest_cron, target.digest_tz, now)
+            logger.error("digest dead route=%s alerts=%d: %s", target.rules.name, len(ids), error)
+            return
+        state.next_digest_at = now + self._backoff(max(attempts, 1))
+        logger.warning("digest failed route=%s attempt=%d: %s", target.rules.name, attempts, error)
 
 
 def _period_label(session: Session, route: str, now: datetime) -> str:
