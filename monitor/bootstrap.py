@@ -224,6 +224,7 @@ class Runtime:
 
     def apply_config(self, config: MonitorConfig) -> None:
         """Adopt a new configuration: feeds, routes and delivery targets."""
+        removed = sorted(set(self.targets) - {spec.name for spec in config.alerts})
         self.config = config
         self.targets = route_targets(config, self.env)
         if self._delivery is not None:
@@ -235,6 +236,20 @@ class Runtime:
                 allow_private=config.defaults.allow_private_addresses
             )
         self.sync_feeds()
+        self._report_stranded_alerts(removed)
+
+    def _report_stranded_alerts(self, routes: list[str]) -> None:
+        """Say so when a removed route leaves alerts behind: they wait for it, unsent."""
+        if not routes:
+            return
+        with self.sessions() as session:
+            waiting = repo.unsent_alerts_per_route(session, routes)
+        for route, count in sorted(waiting.items()):
+            logger.warning(
+                "route %s was removed from the config with %d alerts not yet sent; they wait "
+                "for it (monitor alerts list shows them)",
+                route, count,
+            )  # fmt: skip
 
     def close(self) -> None:
         if self._poller is not None:

@@ -299,3 +299,33 @@ def test_the_daemon_waits_for_a_database_that_is_not_there_yet(
             process.kill()
     assert "database not reachable at start" in stderr
     assert "monitor stopped" in stderr and process.returncode == 0
+
+
+def test_removing_a_route_with_unsent_alerts_says_they_wait(
+    tmp_path: Path, feed_server: FeedServer, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    from monitor.store.models import AlertRow
+
+    runtime = _one_feed_runtime(tmp_path, feed_server, clock)
+    path = runtime.settings.config_path
+    feeds = [{"name": "A", "url": feed_server.url("/a.xml")}]
+    routes: list[dict[str, object]] = [
+        {"name": "team", "url": "json://127.0.0.1:9/hook"},
+        {"name": "ops", "url": "json://127.0.0.1:9/ops"},
+    ]
+    daemon = Daemon(runtime)
+    write_config(path, feeds, routes)
+    daemon._reload_if_changed()
+    assert set(runtime.targets) == {"team", "ops"}
+    with runtime.sessions.begin() as session:
+        session.add_all(
+            AlertRow(route="team", dedup_key=f"k{n}", kind="new", status="pending",
+                     payload={}, due_at=clock.now(), created_at=clock.now())
+            for n in range(2)
+        )  # fmt: skip
+    write_config(path, feeds, routes[1:])
+    with caplog.at_level(logging.WARNING):
+        daemon._reload_if_changed()
+    assert "route team was removed from the config with 2 alerts not yet sent" in caplog.text
+    assert "ops" not in caplog.text
+    runtime.close()

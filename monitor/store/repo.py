@@ -408,3 +408,13 @@ def count_sent_since(session: Session, route: str, since: datetime) -> int:
         )
         or 0
     )
+
+
+def unsent_alerts_per_route(session: Session, routes: Sequence[str]) -> dict[str, int]:
+    """How many alerts of each of `routes` wait to be sent (pending, sending or in a digest)."""
+    query = (
+        select(AlertRow.route, func.count())
+        .where(AlertRow.route.in_(routes), AlertRow.status.in_(("pending", "sending", "digest")))
+        .group_by(AlertRow.route)
+    )
+    return {route: count for route, count in session.execute(query).tuples()}
