@@ -167,3 +167,42 @@ def test_console_notifier_prints_title_and_body() -> None:
     out = io.StringIO()
     ConsoleNotifier(out).send("console://", render(MESSAGE, BodyFormat.TEXT))
     assert "Authorities order" in out.getvalue() and "Why flagged" in out.getvalue()
+
+
+def test_two_sends_at_once_never_capture_each_others_warnings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Apprise logs through one logger for the whole process: a failure's reason must be
+    that target's own warning, not the one another thread's send logged meanwhile."""
+    import logging
+    import threading
+
+    import apprise
+
+    def failing_notify(self: apprise.Apprise, *args: object, **kwargs: object) -> bool:
+        host = next(iter(self)).host
+        logging.getLogger("apprise").warning("no answer from %s", host)
+        time.sleep(0.3)  # the other send starts meanwhile
+        return False
+
+    monkeypatch.setattr(apprise.Apprise, "notify", failing_notify)
+    errors: dict[str, str] = {}
+
+    def send(host: str) -> None:
+        try:
+            AppriseNotifier(timeout_s=2).send(
+                f"json://{host}/hook", render(MESSAGE, BodyFormat.TEXT)
+            )
+        except NotifyError as exc:
+            errors[host] = str(exc)
+
+    first = threading.Thread(target=send, args=("first.example",))
+    second = threading.Thread(target=send, args=("second.example",))
+    first.start()
+    time.sleep(0.1)
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert "no answer from first.example" in errors["first.example"]
+    assert "second.example" not in errors["first.example"]
+    assert "first.example" not in errors["second.example"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -127,6 +128,12 @@ def _reason(captured: str, *urls: str) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
 
 
+# Apprise logs through one process-wide logger, and LogCapture listens to all of it: two sends
+# at once (the delivery and digest jobs) would each capture the other's warnings, and one
+# route's error text would land in another's record. So captured sends take turns.
+_CAPTURE_TURN = threading.Lock()
+
+
 class AppriseNotifier:
     """Sends through Apprise: a fresh Apprise object per send, bounded in time."""
 
@@ -142,7 +149,7 @@ class AppriseNotifier:
         app = apprise.Apprise()
         try:
             capture = apprise.LogCapture(level=logging.WARNING, fmt="%(message)s")  # type: ignore[no-untyped-call]
-            with capture as captured:
+            with _CAPTURE_TURN, capture as captured:
                 added = app.add(target)
                 result = (
                     app.notify(
