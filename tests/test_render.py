@@ -85,6 +85,15 @@ def test_non_http_links_are_dropped() -> None:
     assert "javascript:" not in body
 
 
+def test_a_link_cannot_break_out_of_its_markdown_link() -> None:
+    """A feed's link with ) or > in it must not end the Markdown link early and let the rest
+    of the address (or what a hostile feed put there) read as text or as another link."""
+    link = "https://news.example.org/a_(b)>[x](https://evil.example)"
+    body = render(replace(MESSAGE, link=link), BodyFormat.MARKDOWN).body
+    assert "https://news.example.org/a_%28b%29%3E[x]%28https://evil.example%29" in body
+    assert "(https://evil.example)" not in body
+
+
 def test_update_shows_stage_change() -> None:
     update = replace(MESSAGE, kind="update", stage="enforced", previous_stage="proposed")
     for fmt in BodyFormat:

@@ -150,12 +150,19 @@ def _iso(when: datetime) -> str:
     return _as_utc(when).strftime("%Y-%m-%d %H:%M UTC")
 
 
+# Characters that would end a Markdown link (<...>, [..](...)) or break it across lines,
+# percent-encoded: the link still leads to the same address.
+_LINK_BREAKERS = str.maketrans({c: f"%{ord(c):02X}" for c in "<>() \n\r\t"})
+
+
 def _safe_link(link: str | None) -> str | None:
     """Only http(s) links are shown as links; anything else is dropped."""
     if not link:
         return None
     link = link.strip()
-    return link if urlsplit(link).scheme.lower() in {"http", "https"} else None
+    if urlsplit(link).scheme.lower() not in {"http", "https"}:
+        return None
+    return link.translate(_LINK_BREAKERS)
 
 
 # ---------------------------------------------------------------- the alert
