@@ -130,6 +130,20 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def _same_origin_or_upgrade(origin: httpx.URL, here: httpx.URL) -> bool:
+    """Whether `here` is `origin`'s scheme, host and port, or its https:// upgrade (the most
+    common redirect of all: http://host/feed to https://host/feed)."""
+    if here.host != origin.host:
+        return False
+    if (here.scheme, here.port) == (origin.scheme, origin.port):
+        return True
+    return (
+        (origin.scheme, here.scheme) == ("http", "https")
+        and origin.port in (None, 80)
+        and (here.port in (None, 443))
+    )
+
+
 def _conditional_headers(validators: Validators) -> dict[str, str]:
     """If-None-Match / If-Modified-Since from remembered validators."""
     headers: dict[str, str] = {}
@@ -298,8 +312,7 @@ def fetch_feed(
     start = monotonic()
     deadline = start + limits.total_timeout_s
     validator_headers = _conditional_headers(validators)
-    first = httpx.URL(url)
-    origin = (first.scheme, first.host, first.port)
+    origin = httpx.URL(url)
     current = url
     seen = {url}
     permanent: str | None = None
@@ -307,10 +320,9 @@ def fetch_feed(
     for _ in range(limits.max_redirects + 1):
         timeout = _timeout(limits, deadline - monotonic())
         headers = dict(validator_headers)
-        here = httpx.URL(current)
-        if extra_headers and (here.scheme, here.host, here.port) == origin:
+        if extra_headers and _same_origin_or_upgrade(origin, httpx.URL(current)):
             # Admin-configured headers (often credentials) never follow a redirect to another
-            # origin: not off-host, and not from https down to plain http.
+            # origin: not off-host, not to another port, not from https down to plain http.
             headers.update(extra_headers)
         try:
             with client.stream("GET", current, headers=headers, timeout=timeout) as response:

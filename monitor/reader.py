@@ -112,6 +112,7 @@ class ProcessReader:
         self.deadline_s = deadline_s
         self._workers: list[_ParserProcess] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     def read(self, request: ReadRequest) -> FeedDocument:
         """Parse one document; a document caught in another's trouble is read once more."""
@@ -135,6 +136,9 @@ class ProcessReader:
 
     def _least_busy(self) -> _ParserProcess:
         with self._lock:
+            if self._closed:
+                # Shutting down: the reads still under way end here, no new process starts.
+                raise ParseError("the parser processes are stopped")
             for index, worker in enumerate(self._workers):
                 if not worker.alive():
                     logger.error("a parser process died; starting a new one")
@@ -152,6 +156,7 @@ class ProcessReader:
     def close(self) -> None:
         """Stop the workers now: terminated, not waited for (a read in progress is dropped)."""
         with self._lock:
+            self._closed = True
             workers, self._workers = self._workers, []
         for worker in workers:
             worker.stop()

@@ -245,6 +245,22 @@ def test_admin_headers_follow_a_redirect_only_within_the_origin(
         assert "X-Api-Key" not in request.headers and "x-api-key" not in request.headers
 
 
+@pytest.mark.parametrize(
+    ("origin", "target", "kept"),
+    [
+        ("http://feeds.example.org/rss", "https://feeds.example.org/rss", True),  # upgrade
+        ("https://feeds.example.org/rss", "https://feeds.example.org:443/new", True),
+        ("https://feeds.example.org/rss", "http://feeds.example.org/rss", False),  # downgrade
+        ("http://feeds.example.org/rss", "https://feeds.example.org:8443/rss", False),
+        ("http://feeds.example.org/rss", "http://cdn.example.net/rss", False),
+    ],
+)
+def test_which_redirects_keep_the_admins_headers(origin: str, target: str, kept: bool) -> None:
+    from monitor.fetch import _same_origin_or_upgrade
+
+    assert _same_origin_or_upgrade(httpx.URL(origin), httpx.URL(target)) is kept
+
+
 def test_permanent_redirect_is_reported(server: FeedServer, client: httpx.Client) -> None:
     server.serve("/new.xml", FEED)
     server.fault("/moved.xml", "redirect", location=server.url("/new.xml"), status=301)

@@ -139,6 +139,17 @@ def test_an_entity_declaration_is_found_however_deep(padding: bytes) -> None:
     assert "AAAA" not in (entry.title or "") and "AAAA" not in (entry.summary_html or "")
 
 
+def test_declarations_nested_to_reassemble_after_stripping_are_no_feed() -> None:
+    refs = b"&a;" * 200
+    doc = (
+        b'<?xml version="1.0"?>\n<!DOC<!DOCTYPE x>TYPE rss [<!EN<!ENTITY q>TITY a "'
+        + b"A" * 10_000 + b'"> ]>\n<rss version="2.0"><channel><item><title>t</title>'
+        + b"<description>" + refs + b"</description></item></channel></rss>"
+    )  # fmt: skip
+    with pytest.raises(ParseError, match="nested"):
+        parse_feed(doc, None, BASE)
+
+
 def test_a_doctype_that_never_ends_is_no_feed() -> None:
     doc = b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY a "x">\n<rss version="2.0">'
     with pytest.raises(ParseError, match="DOCTYPE"):

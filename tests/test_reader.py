@@ -170,3 +170,31 @@ def test_a_document_past_the_deadline_is_abandoned_and_the_one_queued_behind_it_
     assert [entry.title for entry in document.entries] == [item["title"] for item in ITEMS]
     assert second != first and _gone_within([first], 5)
     assert took < 4
+
+
+def test_reads_under_way_at_close_end_without_new_processes() -> None:
+    import threading
+
+    from monitor.errors import ParseError
+
+    items = [{"title": f"Story {n}", "guid": f"g-{n}"} for n in range(20_000)]
+    slow = ReadRequest(
+        body=rss(items), content_type=None, url="https://slow.example.org/feed.xml",
+        max_items=100_000, fetched_at=datetime(2026, 11, 23, tzinfo=UTC), feed_language="en",
+    )  # fmt: skip
+    reader = ProcessReader(1)
+    reader.read(REQUEST)
+    errors: list[Exception] = []
+
+    def read_slow() -> None:
+        try:
+            reader.read(slow)
+        except ParseError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=read_slow)
+    thread.start()
+    time.sleep(0.3)
+    reader.close()
+    thread.join(10)
+    assert len(errors) == 1 and reader.pids() == []

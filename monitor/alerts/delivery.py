@@ -103,7 +103,9 @@ class Delivery:
             sent += outcome == "sent"
             failed += outcome == "failed"
             dead += outcome == "dead"
-            if outcome in ("failed", "dead", "unrecorded") and route is not None:
+            if outcome == "unrecorded":
+                break  # the database is away: nothing more goes out until this is written
+            if outcome in ("failed", "dead") and route is not None:
                 failing.add(route)
         return DeliveryReport(sent=sent, failed=failed, dead=dead)
 
