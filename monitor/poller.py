@@ -45,6 +45,8 @@ BATCH_FEEDS = 50
 # otherwise spend most of its writer's time committing one or two feeds at a time.
 GATHER_S = 0.05
 GATHER_BELOW = 10
+# Waiting feeds of busy hosts looked past per hand-out, at most.
+HAND_OUT_LOOK_AHEAD = 256
 
 
 @dataclass
@@ -178,16 +180,28 @@ class Poller:
         per_host = self.fetch_context.gate.per_host
         with self._lock:
             held_back: list[FeedJob] = []
-            while self._waiting and len(self._in_flight) < self.max_in_flight:
-                job = self._waiting.popleft()
-                host = HostGate.host_of(job.url)
-                if self._in_flight_per_host[host] >= per_host:
-                    held_back.append(job)
-                    continue
-                future = self._pool.submit(fetch_and_parse, job, self.fetch_context)
-                self._in_flight[future] = job
-                self._in_flight_per_host[host] += 1
-            self._waiting.extendleft(reversed(held_back))  # in their order, at the front
+            try:
+                # Bounded look-ahead: a long queue of one busy host costs a few hundred checks
+                # per call, not one per waiting feed.
+                while (
+                    self._waiting
+                    and len(self._in_flight) < self.max_in_flight
+                    and len(held_back) < HAND_OUT_LOOK_AHEAD
+                ):
+                    job = self._waiting.popleft()
+                    host = HostGate.host_of(job.url)
+                    if self._in_flight_per_host[host] >= per_host:
+                        held_back.append(job)
+                        continue
+                    try:
+                        future = self._pool.submit(fetch_and_parse, job, self.fetch_context)
+                    except RuntimeError:  # the pool is shut down: the job stays waiting
+                        held_back.append(job)
+                        break
+                    self._in_flight[future] = job
+                    self._in_flight_per_host[host] += 1
+            finally:
+                self._waiting.extendleft(reversed(held_back))  # in their order, at the front
 
     def _drain(
         self, block: bool, timeout: float | None = None, limit: int | None = None
@@ -214,7 +228,10 @@ class Poller:
         for future in done:
             with self._lock:
                 job = self._in_flight.pop(future)
-                self._in_flight_per_host[HostGate.host_of(job.url)] -= 1
+                host = HostGate.host_of(job.url)
+                self._in_flight_per_host[host] -= 1
+                if self._in_flight_per_host[host] <= 0:
+                    del self._in_flight_per_host[host]  # no entry kept per host ever seen
             try:
                 outcomes.append(future.result())
             except Exception:  # noqa: BLE001 - fetch_and_parse should not raise; log if it does

@@ -182,7 +182,7 @@ def test_digest_groups_the_day_by_country_and_an_empty_day_sends_nothing(
     runtime.close()
 
 
-def test_a_failing_digest_counts_attempts_backs_off_and_dead_letters(
+def test_a_failing_digest_counts_attempts_backs_off_then_waits_for_its_next_time(
     tmp_path: Path,
     db_url: str,
     feed_server: FeedServer,
@@ -214,9 +214,14 @@ def test_a_failing_digest_counts_attempts_backs_off_and_dead_letters(
             retries.append(state.next_digest_at.replace(tzinfo=UTC) - clock.now())
             clock.set(state.next_digest_at.replace(tzinfo=UTC) + timedelta(seconds=1))
     assert {row.attempts for row in rows} == {3}
-    assert {row.status for row in rows} == {"dead"}
+    assert {row.status for row in rows} == {"digest"}  # still queued for a digest
     assert all("500" in (row.last_error or "") for row in rows)
-    assert retries[0] < retries[1]  # backoff, then the next regular digest time
+    assert retries[0] < retries[1] < timedelta(hours=1)  # backoff
+    assert retries[2] > timedelta(hours=20)  # then the next regular digest time
+    webhook.status = 200
+    assert runtime.delivery.send_digests() == 1  # and they go out together, once it answers
+    posts = webhook.wait_for(4)  # three refused attempts, then the digest
+    assert len(posts) == 4 and "2 measures" in posts[-1]["title"]
     runtime.close()
 
 

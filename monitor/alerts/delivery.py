@@ -309,8 +309,9 @@ class Delivery:
         error: str,
         now: datetime,
     ) -> None:
-        """Count the failed attempt on the digest's rows: retried with backoff, like single
-        alerts, and dead-lettered (`monitor alerts retry`) after as many attempts."""
+        """Count the failed attempt on the digest's rows and retry with the same backoff as
+        single alerts; after as many attempts, wait for the next regular digest time. The rows
+        stay queued for the digest: dead-lettered, a retry would send them one by one."""
         attempts = 0
         for row_id in ids:
             row = session.get(AlertRow, row_id)
@@ -319,12 +320,13 @@ class Delivery:
             row.attempts += 1
             row.last_error = error
             attempts = max(attempts, row.attempts)
-            if row.attempts >= self.max_attempts:
-                row.status = "dead"
         if attempts >= self.max_attempts:
             assert target.digest_cron is not None
             state.next_digest_at = next_digest_time(target.digest_cron, target.digest_tz, now)
-            logger.error("digest dead route=%s alerts=%d: %s", target.rules.name, len(ids), error)
+            logger.error(
+                "digest failed %d times route=%s alerts=%d, next at its regular time: %s",
+                attempts, target.rules.name, len(ids), error,
+            )  # fmt: skip
             return
         state.next_digest_at = now + self._backoff(max(attempts, 1))
         logger.warning("digest failed route=%s attempt=%d: %s", target.rules.name, attempts, error)
