@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from monitor.domain import Entry
 
@@ -80,18 +81,26 @@ class DedupPlan:
 GUID_MAX_CHARS = 1000
 
 
+def _names_no_story(guid: str, url: str | None) -> bool:
+    """Whether a GUID is a site's front page rather than the entry's own: such feeds give
+    every entry that GUID, often one entry per document, so it must not identify a story."""
+    if not url or url == guid or not guid.startswith(("http://", "https://")):
+        return False
+    path = urlsplit(guid).path
+    return path in ("", "/")
+
+
 def unique_by_guid(entries: Sequence[Entry]) -> list[Entry]:
     """A document's entries, each with a GUID of its own; true repeats are dropped.
 
-    Some feeds give every entry the same GUID (the site's address, say). Entries that share
-    one get it qualified by their URL (or content hash), so distinct stories all count and
-    keep the same GUIDs poll after poll, whatever their order; a story repeated whole is kept
-    once.
+    Some feeds give every entry the same GUID (the site's address, say). Entries whose GUID
+    is a front page, or that share one, get it qualified by their URL (or content hash), so
+    distinct stories all count; a story repeated whole is kept once.
     """
     shared = Counter(entry.guid for entry in entries)
     first: dict[str, Entry] = {}
     for entry in entries:
-        if shared[entry.guid] > 1:
+        if shared[entry.guid] > 1 or _names_no_story(entry.guid, entry.url):
             story = entry.url or f"sha256:{entry.content_hash}"
             entry = replace(entry, guid=f"{entry.guid}#{story}"[:GUID_MAX_CHARS])
         first.setdefault(entry.guid, entry)

@@ -135,3 +135,21 @@ def test_equal_but_uninformative_text_at_different_addresses_is_two_items() -> N
     # With enough text, equal text at another address is the same story: one more source.
     copy = entry("b-9", STORY.title, "https://b.example/elsewhere")
     assert plan_batch([FeedEntries(1, [STORY]), FeedEntries(2, [copy])], KnownItems()).copies
+
+
+def test_a_front_page_guid_never_stands_for_a_story() -> None:
+    """A feed that gives each entry the site's address as GUID, one entry per document: each
+    poll's story is new, under the GUID qualified by its own link."""
+
+    def story(title: str, url: str) -> Entry:
+        return replace(entry("https://site.example/", title, url), guid="https://site.example/")
+
+    monday = story("Ministry orders telecoms to block VPN services", "https://site.example/a/1")
+    tuesday = story("Regulator sets a 24-hour takedown deadline", "https://site.example/a/2")
+    first = plan_batch([FeedEntries(1, [monday])], KnownItems())
+    [(_, stored)] = first.new
+    assert stored.guid == "https://site.example/#https://site.example/a/1"
+    known = KnownItems(sources=frozenset({(1, stored.guid)}))
+    [(_, later)] = plan_batch([FeedEntries(1, [tuesday])], known).new
+    assert later.guid == "https://site.example/#https://site.example/a/2"
+    assert plan_batch([FeedEntries(1, [monday])], known).new == []  # seen: not new again
