@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -85,12 +86,49 @@ def _when_database_answers(action: Callable[[], None], max_wait_s: float = 30.0)
             action()
             return
         except OperationalError as exc:
+            if not _not_reachable_yet(exc):
+                raise  # a wrong password or a broken migration: waiting would not help
             reason = " ".join(str(exc.orig or exc).split())[:200]
             logging.getLogger("monitor").warning(
                 "database not reachable at start (%s); retrying in %.0f s", reason, delay
             )
         time.sleep(delay)
         delay = min(delay * 2, max_wait_s)
+
+
+def _not_reachable_yet(exc: OperationalError) -> bool:
+    """Whether a start-up error means the database is not there yet, rather than refusing us.
+
+    SQLite: the file cannot be opened (its volume not mounted yet) or is locked. PostgreSQL:
+    no server answers, or it says it is starting up (class 08, 57P03). The driver reports
+    connection failures without a SQLSTATE, so their text tells them apart from a refusal
+    such as a wrong password or a missing database, which waiting would not cure.
+    """
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY)
+    state = getattr(orig, "sqlstate", None)
+    if isinstance(state, str):
+        return state.startswith("08") or state == "57P03"
+    text = str(orig if orig is not None else exc).lower()
+    return any(sign in text for sign in _NOT_UP_YET)
+
+
+_NOT_UP_YET = (
+    "connection refused",
+    "could not connect",
+    "timeout expired",
+    "timed out",
+    "is starting up",
+    "is shutting down",
+    "no such file or directory",
+    "could not translate host name",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "network is unreachable",
+    "no route to host",
+)
 
 
 @main.command()

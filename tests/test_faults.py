@@ -421,6 +421,20 @@ def test_polling_goes_on_while_a_webhook_hangs(
 
 
 @pytest.mark.postgres
+def test_a_database_that_answers_with_a_refusal_ends_the_start_at_once(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """Waiting helps a server that is not up yet, not one that says no (here: no such
+    database): `monitor run` exits with the server's reason instead of waiting forever."""
+    config = write_config(tmp_path / "feeds.yaml", [])
+    started = time.monotonic()
+    run = _monitor("--config", str(config), "--db", postgres_server.url("t_no_such_db"), "run")
+    assert run.returncode != 0
+    assert "does not exist" in run.stderr and "not reachable" not in run.stderr
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.postgres
 def test_postgresql_restart_mid_run_daemon_reconnects_and_carries_on(
     tmp_path: Path,
     postgres_server: PostgresServer,
