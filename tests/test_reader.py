@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from monitor.reader import InlineReader, ProcessReader, ReadRequest
 from tests.support.feedserver import rss
@@ -127,37 +128,43 @@ def test_many_concurrent_reads_of_large_documents_do_not_jam_the_pipes() -> None
     assert all(len(document.entries) == 60 for document in documents)
 
 
-def test_a_document_past_the_deadline_is_abandoned_and_the_one_queued_behind_it_is_read() -> None:
-    """One pathological document must not hold up the others: past the deadline its process
-    is killed and replaced, and a document that waited behind it is read by the new one."""
+def _slow_request() -> ReadRequest:
+    """A document feedparser needs seconds for: 20,000 entries, none trimmed."""
+    items = [{"title": f"Story {n}", "guid": f"g-{n}"} for n in range(20_000)]
+    return ReadRequest(
+        body=rss(items), content_type=None, url="https://slow.example.org/feed.xml",
+        max_items=100_000, fetched_at=datetime(2026, 11, 23, tzinfo=UTC), feed_language="en",
+    )  # fmt: skip
+
+
+def _read_in_background(reader: ProcessReader, request: ReadRequest) -> tuple[Any, list[Any]]:
+    """Start reading `request` in a thread; returns the thread and the ParseErrors it met."""
     import threading
 
     from monitor.errors import ParseError
 
-    items = [{"title": f"Story {n}", "guid": f"g-{n}"} for n in range(20_000)]
-    slow = ReadRequest(
-        body=rss(items),
-        content_type="application/rss+xml; charset=utf-8",
-        url="https://slow.example.org/feed.xml",
-        max_items=100_000,  # no trimming: feedparser reads all 20,000 (seconds)
-        fetched_at=datetime(2026, 11, 23, tzinfo=UTC),
-        feed_language="en",
-    )
+    errors: list[ParseError] = []
+
+    def read() -> None:
+        try:
+            reader.read(request)
+        except ParseError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    return thread, errors
+
+
+def test_a_document_past_the_deadline_is_abandoned_and_the_one_queued_behind_it_is_read() -> None:
+    """One pathological document must not hold up the others: past the deadline its process
+    is killed and replaced, and a document that waited behind it is read by the new one."""
     reader = ProcessReader(1, deadline_s=0.5)
     try:
         reader.read(REQUEST)
         (first,) = reader.pids()
-        errors: list[Exception] = []
-
-        def read_slow() -> None:
-            try:
-                reader.read(slow)
-            except ParseError as exc:
-                errors.append(exc)
-
         started = time.monotonic()
-        slow_thread = threading.Thread(target=read_slow)
-        slow_thread.start()
+        slow_thread, errors = _read_in_background(reader, _slow_request())
         time.sleep(0.1)  # the slow document is in the process first
         document = reader.read(REQUEST)
         slow_thread.join(10)
@@ -173,27 +180,9 @@ def test_a_document_past_the_deadline_is_abandoned_and_the_one_queued_behind_it_
 
 
 def test_reads_under_way_at_close_end_without_new_processes() -> None:
-    import threading
-
-    from monitor.errors import ParseError
-
-    items = [{"title": f"Story {n}", "guid": f"g-{n}"} for n in range(20_000)]
-    slow = ReadRequest(
-        body=rss(items), content_type=None, url="https://slow.example.org/feed.xml",
-        max_items=100_000, fetched_at=datetime(2026, 11, 23, tzinfo=UTC), feed_language="en",
-    )  # fmt: skip
     reader = ProcessReader(1)
     reader.read(REQUEST)
-    errors: list[Exception] = []
-
-    def read_slow() -> None:
-        try:
-            reader.read(slow)
-        except ParseError as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=read_slow)
-    thread.start()
+    thread, errors = _read_in_background(reader, _slow_request())
     time.sleep(0.3)
     reader.close()
     thread.join(10)
