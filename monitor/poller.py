@@ -20,7 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.fetch import HostGate
+from monitor.fetch import HostGate, redact_url
 from monitor.pipeline import (
     FeedJob,
     FeedOutcome,
@@ -384,8 +384,18 @@ def _log_poll(outcome: FeedOutcome, summary: StoreSummary) -> None:
         summary.new_items,
         summary.flagged,
         outcome.elapsed_ms,
-        f" error={outcome.error}" if outcome.error else "",
+        _poll_notes(outcome),
     )
+
+
+def _poll_notes(outcome: FeedOutcome) -> str:
+    """The optional end of a poll line: the error, or where the feed has moved for good."""
+    notes = f" error={outcome.error}" if outcome.error else ""
+    moved = outcome.fetched.permanent_redirect if outcome.fetched else None
+    if moved:
+        # Said at every poll until the admins update feeds.yaml: each one costs a redirect.
+        notes += f" moved_permanently={redact_url(moved)} (update the url in feeds.yaml)"
+    return notes
 
 
 def _short(exc: Exception) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from monitor.bootstrap import Runtime, Settings, build_runtime
 from monitor.clock import FrozenClock
 from tests.support.feedserver import FeedServer, rss
@@ -81,6 +83,8 @@ def test_freed_heap_between_live_chunks_goes_back_to_the_system() -> None:
         pytest.skip("malloc_trim is glibc's; this is not a glibc Linux")
     code = """
 from pathlib import Path
+
+import pytest
 from monitor.bootstrap import release_free_memory, tune_malloc
 def anon_mb():
     status = Path("/proc/self/status").read_text().splitlines()
@@ -193,3 +197,28 @@ def test_feeds_of_a_busy_host_wait_in_the_poller_not_in_the_workers(
         runtime.close()
     assert fast_done < 0.8, f"the other host's feeds waited {fast_done:.1f} s"
     assert report.polled == 8  # and every feed was polled in the end
+
+
+def test_a_feed_moved_for_good_is_named_in_its_poll_line(
+    tmp_path: Path,
+    db_url: str,
+    feed_server: FeedServer,
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    feed_server.serve("/new.xml", rss([{"title": "Harbour opens", "guid": "n-1"}]))
+    feed_server.fault("/old.xml", "redirect", location="/new.xml", status=301)
+    feeds = [{"name": "Moved", "url": feed_server.url("/old.xml")}]
+    settings = Settings(
+        write_config(tmp_path / "feeds.yaml", feeds), db_url, workers=2, host_spacing_s=0.0
+    )
+    runtime = build_runtime(settings, env={}, clock=clock)
+    runtime.sync_feeds()
+    with caplog.at_level(logging.INFO, logger="monitor.poller"):
+        report = runtime.poller.run_once()
+    runtime.close()
+    assert report.new_items == 1
+    [line] = [r.getMessage() for r in caplog.records if "poll feed=Moved" in r.getMessage()]
+    assert f"moved_permanently={feed_server.url('/new.xml')}" in line

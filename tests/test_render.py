@@ -177,6 +177,8 @@ def test_digest_groups_by_country_unknown_last() -> None:
 def test_digest_formats_escape_and_link(fmt: BodyFormat) -> None:
     out = render_digest("r", [MESSAGE], fmt, period_label="today")
     assert "Viet Nam (VN)" in out.body and "news.example.org" in out.body
+    # Each line says why it was flagged and when it was published, as an alert does.
+    assert "23 Nov 06:00 UTC" in out.body and "terms: block, Telegram" in out.body
     if fmt is BodyFormat.HTML:
         assert "&lt;Telegram&gt;" in out.body
 

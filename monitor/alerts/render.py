@@ -27,6 +27,7 @@ MAX_TITLE_CHARS = 250
 MAX_CHARS = {"markdown": 3000, "text": 3000, "html": 30000}
 
 FEED_HEALTH_KINDS = frozenset({"feed_broken", "feed_gone", "feed_recovered"})
+DIGEST_TERMS = 3  # matched terms shown per digest line
 
 # Apprise schemes whose targets render CommonMark (Slack mrkdwn and friends).
 _MARKDOWN_SCHEMES = frozenset(
@@ -377,6 +378,11 @@ def _digest_line(event: AlertMessage, fmt: BodyFormat) -> str:
         stage = f"{event.previous_stage} → {event.stage}"
     more = f", +{event.other_sources} sources" if event.other_sources else ""
     meta = f"{cats} · {stage} · {event.score:.2f} · {event.source}{more}"
+    # A digest line carries what an alert does: why it was flagged and when it was published.
+    if event.published is not None:
+        meta += f" · {event.published.astimezone(UTC):%d %b %H:%M} UTC"
+    if event.matched_terms:
+        meta += " · terms: " + ", ".join(event.matched_terms[:DIGEST_TERMS])
     headline = _clip(event.title, 200) or "(untitled)"
     link = _safe_link(event.link)
     if fmt is BodyFormat.HTML:
