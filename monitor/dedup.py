@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from monitor.domain import Entry
+from monitor.normalize import GUID_MAX_CHARS
 
 # A new item of this batch, before it has an id: (feed id, guid) is unique per feed.
 NewItemKey = tuple[int, str]
@@ -76,9 +77,6 @@ class DedupPlan:
     new: list[tuple[int, Entry]] = field(default_factory=list)  # (feed id, entry)
     copies: list[Copy] = field(default_factory=list)
     new_per_feed: dict[int, int] = field(default_factory=dict)
-
-
-GUID_MAX_CHARS = 1000
 
 
 def _names_no_story(guid: str, url: str | None) -> bool:

@@ -208,7 +208,7 @@ class _Inflater:
         self._raw_fallback = encoding == "deflate"
         wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else 32 + zlib.MAX_WBITS
         self._z = zlib.decompressobj(wbits) if encoding != "identity" else None
-        self._members = 0  # complete gzip members decoded so far
+        self._member_done = False  # a complete gzip member was decoded
         self._trailer_ignored = False
 
     def feed(self, data: bytes) -> bytes:
@@ -222,7 +222,7 @@ class _Inflater:
             out += self._count(chunk)
             pending = self._z.unconsumed_tail
             if self._z.eof and self._z.unused_data:  # concatenated gzip members
-                self._members += 1
+                self._member_done = True
                 pending = self._z.unused_data
                 self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
             elif not chunk and pending:
@@ -235,7 +235,7 @@ class _Inflater:
         try:
             chunk = self._z.decompress(data, self.limit - self.total + 1)
         except zlib.error as exc:
-            if self._members:
+            if self._member_done:
                 # Zero padding or junk after a complete member: browsers and httpx ignore it.
                 self._trailer_ignored = True
                 return b""

@@ -73,10 +73,7 @@ def check_public_url(
     """Raise FetchError(blocked_address) unless every address `url`'s host resolves to is
     public; returns the addresses checked."""
     try:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        host = parts.hostname
-        port = parts.port or _SCHEMES.get(scheme, 0)
+        scheme, host, port = _scheme_host_port(url)
     except ValueError as exc:
         raise _blocked(url, "malformed URL") from exc
     if scheme not in _SCHEMES:
@@ -88,6 +85,13 @@ def check_public_url(
         if is_blocked_address(address, allow_private=allow_private):
             raise _blocked(url, f"resolves to non-public address {address}")
     return tuple(str(a) for a in addresses)
+
+
+def _scheme_host_port(url: str) -> tuple[str, str | None, int]:
+    """The lower-case scheme, host and port (the scheme's default if none) of a URL."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or _SCHEMES.get(scheme, 0)
 
 
 def _resolve(host: str, port: int, resolve: Resolver) -> list[IPAddress]:
@@ -145,8 +149,7 @@ def _on_private_network(url: str, resolve: Resolver) -> bool:
     private one either.
     """
     try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port or _SCHEMES.get(parts.scheme.lower(), 0)
+        _, host, port = _scheme_host_port(url)
         if not host:
             return False
         addresses = _resolve(host, port, resolve)

@@ -204,6 +204,8 @@ def _fallback_title(summary: str) -> str:
     return title + ("…" if len(words) > FALLBACK_TITLE_WORDS else "")
 
 
+GUID_MAX_CHARS = 1000  # a feed's GUID, or one dedup qualifies with the entry's link
+
 # A language tag as feeds write it: "vi", "en-US", "zh_Hant_TW", "EN".
 _LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{1,8})*")
 LANGUAGE_MAX_CHARS = 8  # the column's width: a primary tag and a region or script fit
@@ -232,7 +234,7 @@ def normalize_entry(raw: RawEntry, *, fetched_at: datetime, feed_language: str |
     title = _cap(html_to_text(raw.title), TITLE_MAX_CHARS) or _fallback_title(summary)
     url = canonical_url(raw.link)
     digest = _hash_folded(title, summary)  # html_to_text folded both
-    guid = fold_space(raw.guid)[:1000] if raw.guid and raw.guid.strip() else None
+    guid = fold_space(raw.guid)[:GUID_MAX_CHARS] if raw.guid and raw.guid.strip() else None
     return Entry(
         guid=guid or url or f"sha256:{digest}",
         url=url,

@@ -356,15 +356,15 @@ def _strip_doctype(body: bytes) -> bytes:
     Both are looked for in the whole document (padding must not hide them), and an ENTITY
     declaration outside a DOCTYPE, which no valid feed has, is dropped too.
     """
+    removed = 0
     start = _DOCTYPE_START.search(body)
     if start is not None:
         match = _DOCTYPE.match(body, start.start())
         if match is None:
             raise ParseError("not a feed (a DOCTYPE that never ends)")
-        body = body[: match.start()] + body[match.end() :]
-    if _ENTITY_DECLARATION.search(body):
-        body = _ENTITY_DECLARATION.sub(b"", body)
-    if _DOCTYPE_START.search(body) or _ENTITY_DECLARATION.search(body):
+        body, removed = body[: match.start()] + body[match.end() :], 1
+    body, entities = _ENTITY_DECLARATION.subn(b"", body)
+    if (removed or entities) and (_DOCTYPE_START.search(body) or _ENTITY_DECLARATION.search(body)):
         # Declarations nested in one another, so that removing one joins another together:
         # written to get an entity past this function, so no feed.
         raise ParseError("not a feed (nested DOCTYPE or ENTITY declarations)")

@@ -297,20 +297,22 @@ class Poller:
         # worked then. The rest are unexplained; enough of them means this server is offline
         # (a network lost mid-cycle blames only the feeds that failed before it went).
         last_answer = self._last_answer
-        unexplained = [o for o in held if last_answer is None or last_answer < o.started_at]
-        unexplained_ids = {id(o) for o in unexplained}
-        offline = len(unexplained) >= OFFLINE_MIN_FEEDS
+
+        def unexplained(outcome: FeedOutcome) -> bool:
+            return last_answer is None or last_answer < outcome.started_at
+
+        unexplained_count = sum(1 for outcome in held if unexplained(outcome))
+        offline = unexplained_count >= OFFLINE_MIN_FEEDS
         if offline:
             logger.warning(
                 "%d feeds failed with network errors and no server answered since: this "
                 "server looks offline; they are not blamed",
-                len(unexplained),
+                unexplained_count,
             )
             report.offline = True
         self._network_failures = []
         for outcome in held:
-            postpone = offline and id(outcome) in unexplained_ids
-            self._store_one(writer, outcome, report, postpone=postpone)
+            self._store_one(writer, outcome, report, postpone=offline and unexplained(outcome))
 
     def _store_one(
         self, writer: Writer, outcome: FeedOutcome, report: CycleReport, postpone: bool

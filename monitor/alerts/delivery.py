@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -150,9 +150,8 @@ class Delivery:
                     update(AlertRow)
                     .where(AlertRow.id == row_id, due)
                     .values(status="sending", lease_until=now + self.lease)
-                    .execution_options(synchronize_session=False)
                 )
-                if _rowcount(session.execute(lease)) == 1:
+                if session.connection().execute(lease).rowcount == 1:
                     return row_id
         return None
 
@@ -354,8 +353,3 @@ def retry_dead(sessions: sessionmaker[Session], now: datetime, route: str | None
         for row in rows:
             row.status, row.attempts, row.due_at, row.last_error = "pending", 0, now, None
         return len(rows)
-
-
-def _rowcount(result: object) -> int:
-    """Rows an UPDATE matched (Session.execute is typed as returning a plain Result)."""
-    return result.rowcount if isinstance(result, CursorResult) else 0
