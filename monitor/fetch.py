@@ -29,6 +29,7 @@ __all__ = [
     "FetchLimits",
     "HostGate",
     "fetch_feed",
+    "host_wait_s",
     "make_client",
     "parse_retry_after",
     "redact_url",
@@ -43,6 +44,11 @@ ACCEPT_ENCODING = "gzip, deflate"  # brotli/zstd are never advertised (and refus
 _REDIRECTS = {301, 302, 303, 307, 308}
 _PERMANENT = {301, 308}
 _TIMEOUTS = (httpx.TimeoutException,)
+# A 429 speaks for the whole host: news-search services and APIs throttle the client, not one
+# query, so the host's other feeds wait too. Without a Retry-After, a minute; and never longer
+# than an hour, so a wrong answer for one path cannot silence a site's other feeds for long.
+RATE_LIMIT_HOLD_S = 60.0
+MAX_HOST_HOLD_S = 3600.0
 
 
 def user_agent(contact: str | None = None) -> str:
@@ -412,6 +418,13 @@ def _finish(
     )
 
 
+def host_wait_s(error: FetchError) -> float | None:
+    """How long a failed fetch tells every feed of its host to wait, if it does: a 429."""
+    if error.kind != "rate_limited":
+        return None  # a 503 may be one broken path of a site whose other feeds are fine
+    return error.retry_after_s if error.retry_after_s is not None else RATE_LIMIT_HOLD_S
+
+
 def _ms(seconds: float) -> int:
     return max(0, int(seconds * 1000))
 
@@ -441,6 +454,7 @@ class HostGate:
         self._sleep = sleep
         self._cond = threading.Condition()
         self._hosts: dict[str, _HostState] = {}
+        self._held_until: dict[str, float] = {}  # host -> clock time it may be asked again
 
     @staticmethod
     def host_of(url: str) -> str:
@@ -450,6 +464,28 @@ class HostGate:
             return f"{(parts.hostname or '').lower()}:{parts.port or ''}"
         except ValueError:
             return url
+
+    def hold(self, url: str, seconds: float) -> None:
+        """Ask the URL's host nothing more for `seconds` (at most MAX_HOST_HOLD_S)."""
+        if seconds <= 0:
+            return
+        key = self.host_of(url)
+        until = self._clock() + min(seconds, MAX_HOST_HOLD_S)
+        with self._cond:
+            self._held_until[key] = max(self._held_until.get(key, until), until)
+
+    def held_for(self, url: str) -> float:
+        """Seconds before the URL's host may be asked again; 0 when it may be asked now."""
+        key = self.host_of(url)
+        with self._cond:
+            until = self._held_until.get(key)
+            if until is None:
+                return 0.0
+            left = until - self._clock()
+            if left <= 0:
+                del self._held_until[key]  # no entry kept per host once its wait is over
+                return 0.0
+            return left
 
     @contextmanager
     def slot(self, url: str) -> Iterator[None]:

@@ -19,10 +19,15 @@ from sqlalchemy.orm import Session
 from monitor.dedup import FeedEntries, plan_batch
 from monitor.domain import Assessment, Entry, FetchResult, ItemText, Validators
 from monitor.errors import FeedGoneError, FetchError, MonitorError
-from monitor.fetch import FetchLimits, HostGate, fetch_feed
+from monitor.fetch import FetchLimits, HostGate, fetch_feed, host_wait_s, redact_url
 from monitor.measures import FlaggedItem, MeasureRecorder
 from monitor.reader import InlineReader, Reader, ReadRequest
-from monitor.schedule import MAX_BACKOFF, next_poll_after_failure, next_poll_after_success
+from monitor.schedule import (
+    MAX_BACKOFF,
+    next_poll_after_failure,
+    next_poll_after_success,
+    next_poll_after_wait,
+)
 from monitor.store import repo
 from monitor.store.models import FeedRow, FetchLogRow
 
@@ -32,7 +37,12 @@ logger = logging.getLogger(__name__)
 NETWORK_ERROR_KINDS = frozenset({"dns", "connect", "timeout"})
 # Failures that come without an answer from any server, so they say nothing about whether this
 # server is online (an HTTP error or a broken body, by contrast, did come over the network).
-UNANSWERED_ERROR_KINDS = NETWORK_ERROR_KINDS | {"network", "bad_url", "blocked_address", "internal"}
+UNANSWERED_ERROR_KINDS = NETWORK_ERROR_KINDS | {
+    "network", "bad_url", "blocked_address", "internal", "held_back",
+}  # fmt: skip
+# Not fetched because its host asked for a wait (a 429 to another of its feeds): not a
+# failure of this feed, and no request was made.
+HELD_BACK = "held_back"
 
 
 class Assessor(Protocol):
@@ -86,7 +96,12 @@ class FeedOutcome:
 
     @property
     def failed(self) -> bool:
-        return self.error_kind is not None
+        return self.error_kind is not None and not self.held_back
+
+    @property
+    def held_back(self) -> bool:
+        """Not fetched: its host asked for a wait, so it is asked again after that."""
+        return self.error_kind == HELD_BACK
 
     @property
     def network_failure(self) -> bool:
@@ -124,6 +139,12 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
 
     try:
         with ctx.gate.slot(job.url):
+            wait_s = ctx.gate.held_for(job.url)
+            if wait_s > 0:
+                error = f"{redact_url(job.url)}: its host asked for a wait (HTTP 429)"
+                return FeedOutcome(
+                    job, started, 0, error_kind=HELD_BACK, error=error, retry_after_s=wait_s
+                )
             fetched = fetch_feed(
                 ctx.client,
                 job.url,
@@ -135,6 +156,7 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
     except FeedGoneError as exc:
         return FeedOutcome(job, started, elapsed(), error_kind=exc.kind, error=str(exc), gone=True)
     except FetchError as exc:
+        ctx.gate.hold(job.url, host_wait_s(exc) or 0.0)
         return FeedOutcome(
             job, started, elapsed(), error_kind=exc.kind, error=str(exc),
             retry_after_s=exc.retry_after_s,
@@ -279,6 +301,10 @@ class Writer:
         self, session: Session, row: FeedRow, outcome: FeedOutcome, now: datetime
     ) -> None:
         row.lease_until = None
+        if outcome.held_back:
+            # Not polled and not failed: its state stays, and it is asked once the wait is over.
+            row.next_poll_at = next_poll_after_wait(now, outcome.retry_after_s or 0.0, self.rng)
+            return
         row.last_polled_at = now
         interval = timedelta(seconds=row.interval_s)
         if outcome.failed:
@@ -333,7 +359,9 @@ class Writer:
 
 def _fetch_log(outcome: FeedOutcome, summary: StoreSummary) -> FetchLogRow:
     fetched = outcome.fetched
-    if outcome.failed:
+    if outcome.held_back:
+        result = HELD_BACK
+    elif outcome.failed:
         result = "error"
     elif fetched is not None and fetched.not_modified:
         result = "not_modified"

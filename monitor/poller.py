@@ -370,7 +370,9 @@ class Poller:
 
 def _log_poll(outcome: FeedOutcome, summary: StoreSummary) -> None:
     fetched = outcome.fetched
-    if outcome.failed:
+    if outcome.held_back:
+        status = "held_back"
+    elif outcome.failed:
         status = f"error:{outcome.error_kind}"
     elif fetched is not None and fetched.not_modified:
         status = "not_modified"

@@ -33,3 +33,9 @@ def next_poll_after_failure(
     if retry_after_s is not None:
         delay = max(delay, timedelta(seconds=min(retry_after_s, MAX_BACKOFF.total_seconds())))
     return now + min(delay, MAX_BACKOFF)
+
+
+def next_poll_after_wait(now: datetime, wait_s: float, rng: random.Random) -> datetime:
+    """Just after a wait the feed's host asked for: a little later, never earlier, so the
+    feeds that waited together do not all return at the same instant."""
+    return now + timedelta(seconds=wait_s) * (1 + rng.uniform(0, JITTER))

@@ -19,9 +19,12 @@ from monitor import __version__
 from monitor.domain import Validators
 from monitor.errors import FeedGoneError, FetchError
 from monitor.fetch import (
+    MAX_HOST_HOLD_S,
+    RATE_LIMIT_HOLD_S,
     FetchLimits,
     HostGate,
     fetch_feed,
+    host_wait_s,
     make_client,
     parse_retry_after,
     redact_url,
@@ -457,6 +460,31 @@ def test_gate_limits_concurrency_per_host() -> None:
     for t in threads:
         t.join(5)
     assert peak == 2
+
+
+def test_gate_holds_a_host_for_its_wait_then_forgets_it() -> None:
+    clock = FakeClock()
+    gate = HostGate(per_host=2, min_interval_s=0.0, clock=clock, sleep=clock.sleep)
+    gate.hold("http://search.example/q?a=1", 120)
+    assert gate.held_for("http://search.example/q?b=2") == 120  # any feed of that host
+    assert gate.held_for("http://search.example:8080/q") == 0  # another port is another host
+    gate.hold("http://search.example/q", 30)  # a shorter wait never cuts a longer one
+    clock.now += 100
+    assert gate.held_for("http://search.example/q") == 20
+    gate.hold("http://search.example/q", 10 * MAX_HOST_HOLD_S)
+    assert gate.held_for("http://search.example/q") == MAX_HOST_HOLD_S  # capped
+    clock.now += MAX_HOST_HOLD_S
+    assert gate.held_for("http://search.example/q") == 0
+    assert gate._held_until == {}  # nothing kept once the wait is over
+
+
+def test_only_a_429_holds_the_whole_host() -> None:
+    with_wait = FetchError("rate_limited", "HTTP 429", status=429, retry_after_s=300)
+    assert host_wait_s(with_wait) == 300
+    assert host_wait_s(FetchError("rate_limited", "HTTP 429", status=429)) == RATE_LIMIT_HOLD_S
+    unavailable = FetchError("unavailable", "HTTP 503", status=503, retry_after_s=300)
+    assert host_wait_s(unavailable) is None
+    assert host_wait_s(FetchError("not_found", "HTTP 404", status=404)) is None
 
 
 def test_gate_releases_slot_on_error() -> None:

@@ -120,6 +120,13 @@ def blackhole() -> Iterator[str]:
     listener.close()
 
 
+@pytest.fixture
+def throttled() -> Iterator[FeedServer]:
+    """A second local server, so another host: the one whose feed answers 429."""
+    with FeedServer() as server:
+        yield server
+
+
 def _peak_rss_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -140,7 +147,8 @@ FAILING: dict[str, tuple[str, str, str]] = {
     "Not Found": ("/missing.xml", "not_found", "404"),
     "Gone": ("/gone.xml", "gone", "410"),
     "Redirect Loop": ("/loop.xml", "redirect_loop", "redirect loop"),
-    "Rate Limited": ("/429.xml", "rate_limited", "429"),
+    # On a host of its own: a 429 holds back every feed of its host (test_poller shows how).
+    "Rate Limited": ("<throttled host>", "rate_limited", "429"),
     "Unavailable": ("/503.xml", "unavailable", "503"),
     "DNS Failure": ("http://nonexistent.invalid/feed.xml", "dns", "resolve"),
 }
@@ -174,7 +182,6 @@ def _serve_all(server: FeedServer, secret: Path) -> dict[str, str]:
     server.fault("/missing.xml", "status", status=404)
     server.fault("/gone.xml", "status", status=410)
     server.fault("/loop.xml", "redirect_loop")
-    server.fault("/429.xml", "status", status=429, headers={"Retry-After": "7200"})
     server.fault("/503.xml", "status", status=503, headers={"Retry-After": "5400"})
     page = (
         "<!DOCTYPE html><html><head><title>News</title>"
@@ -242,11 +249,16 @@ def _status_lines(config: Path, db_url: str) -> dict[str, str]:
     return lines
 
 
-def _feed_list(server: FeedServer, paths: dict[str, str], blackhole: str) -> list[dict[str, str]]:
+def _feed_list(
+    server: FeedServer, paths: dict[str, str], blackhole: str, throttled: FeedServer
+) -> list[dict[str, str]]:
+    throttled.fault("/429.xml", "status", status=429, headers={"Retry-After": "7200"})
     feeds: list[dict[str, str]] = []
     for name, (where, _, _) in FAILING.items():
         if where == "<blackhole>":
             url = blackhole
+        elif where == "<throttled host>":
+            url = throttled.url("/429.xml")
         elif where.startswith("http"):
             url = where
         else:
@@ -322,10 +334,11 @@ def test_hostile_feeds_in_one_poll_leave_the_daemon_and_other_feeds_fine(
     webhook: WebhookReceiver,
     clock: FrozenClock,
     blackhole: str,
+    throttled: FeedServer,
 ) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text(MARKER, encoding="utf-8")
-    feeds = _feed_list(feed_server, _serve_all(feed_server, secret), blackhole)
+    feeds = _feed_list(feed_server, _serve_all(feed_server, secret), blackhole, throttled)
     assert len(feeds) == 25
     routes = [
         {"name": "team", "url": "${HOOK_URL}", "min_score": 0.5, "kinds": "[new, update]"},

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from monitor.bootstrap import Runtime, Settings, build_runtime
 from monitor.clock import FrozenClock
+from monitor.fetch import HostGate
+from monitor.store.models import FeedRow, FetchLogRow
 from tests.support.feedserver import FeedServer, rss
 from tests.support.stack import write_config
 
@@ -222,3 +226,57 @@ def test_a_feed_moved_for_good_is_named_in_its_poll_line(
     assert report.new_items == 1
     [line] = [r.getMessage() for r in caplog.records if "poll feed=Moved" in r.getMessage()]
     assert f"moved_permanently={feed_server.url('/new.xml')}" in line
+
+
+def test_a_429_holds_back_the_other_feeds_of_its_host_until_its_wait_is_over(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    """A news-search host that says 429 is not asked again by its other feeds in that cycle:
+    they wait, unharmed (no failure, no broken-feed count), and are polled after the wait.
+    Another host's feed is polled as usual."""
+    feed_server.fault("/q1.xml", "status", status=429, headers={"Retry-After": "120"})
+    for query in ("q2", "q3"):
+        feed_server.serve(f"/{query}.xml", rss([{"title": f"Result {query}", "guid": query}]))
+    feeds = [{"name": q, "url": feed_server.url(f"/{q}.xml")} for q in ("q1", "q2", "q3")]
+    with FeedServer() as other_host:
+        other_host.serve("/news.xml", rss([{"title": "Harvest festival", "guid": "h"}]))
+        feeds.append({"name": "other", "url": other_host.url("/news.xml")})
+        settings = Settings(
+            write_config(tmp_path / "feeds.yaml", feeds), db_url, workers=4,
+            host_spacing_s=0.0, per_host=1,  # one request per host at a time: q1 goes first
+        )  # fmt: skip
+        runtime = build_runtime(settings, env={}, clock=clock)
+        runtime.sync_feeds()
+        gate_clock = [1000.0]
+        runtime.poller.fetch_context.gate = HostGate(1, 0.0, clock=lambda: gate_clock[0])
+        now = clock.now()
+
+        first = runtime.poller.run_once()
+
+        assert (first.polled, first.failed, first.new_items) == (4, 1, 1)
+        assert [feed_server.hits(f"/{q}.xml") for q in ("q1", "q2", "q3")] == [1, 0, 0]
+        assert other_host.hits("/news.xml") == 1
+        with runtime.sessions() as session:
+            rows = {row.name: row for row in session.scalars(select(FeedRow))}
+            logged = {
+                rows_by_id: outcome
+                for rows_by_id, outcome in session.execute(
+                    select(FetchLogRow.feed_id, FetchLogRow.outcome)
+                )
+            }
+        assert rows["q1"].last_error_kind == "rate_limited"
+        for name in ("q2", "q3"):
+            row = rows[name]
+            assert (row.consecutive_failures, row.last_error_kind) == (0, None), name
+            assert row.last_polled_at is None, name  # never asked, so never polled
+            wait = row.next_poll_at.replace(tzinfo=UTC) - now
+            assert timedelta(seconds=120) <= wait <= timedelta(seconds=132), name
+            assert logged[row.id] == "held_back", name
+
+        gate_clock[0] += 121  # the host's wait is over, and it answers again
+        clock.advance(timedelta(seconds=121))
+        feed_server.serve("/q1.xml", rss([{"title": "Result q1", "guid": "q1"}]))
+        second = runtime.poller.run_once()
+        assert [feed_server.hits(f"/{q}.xml") for q in ("q1", "q2", "q3")] == [2, 1, 1]
+        assert (second.failed, second.new_items) == (0, 3)
+        runtime.close()

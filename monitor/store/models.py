@@ -126,7 +126,7 @@ class FetchLogRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
     started_at: Mapped[datetime] = mapped_column(index=True)
-    outcome: Mapped[str] = mapped_column(String(20))  # ok, not_modified, error
+    outcome: Mapped[str] = mapped_column(String(20))  # ok, not_modified, error, held_back
     http_status: Mapped[int | None]
     bytes: Mapped[int] = mapped_column(Integer, default=0)
     entries: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from monitor.bootstrap import Runtime, Settings, build_runtime
 from monitor.clock import Clock
+from monitor.fetch import HostGate
 
 
 def write_config(
@@ -43,5 +44,9 @@ def make_runtime(
         config_path=config_path, db_url=db_url, workers=4, per_host=8, host_spacing_s=0.0
     )
     runtime = build_runtime(settings, env=dict(env or {}), clock=clock)
+    # The hosts' waits (a 429's Retry-After) pass with the test's clock, as the feeds' do.
+    runtime.poller.fetch_context.gate = HostGate(
+        settings.per_host, settings.host_spacing_s, clock=lambda: clock.now().timestamp()
+    )
     runtime.sync_feeds()
     return runtime
