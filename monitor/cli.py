@@ -22,6 +22,7 @@ from monitor.cli_common import CliContext, pass_ctx, session_for
 from monitor.cli_records import events, items
 from monitor.errors import ConfigError, MonitorError
 from monitor.feeds_config import MonitorConfig, load_config
+from monitor.fetch import redact_url
 from monitor.logsetup import configure_logging
 from monitor.store import db
 from monitor.store.models import AlertRow, FeedRow
@@ -232,6 +233,11 @@ def feeds_status(obj: CliContext) -> None:
                 f"{row.name:40.40}  {state:14}  last {last}  next {row.next_poll_at:%H:%M}"
                 + (f"  error: {row.last_error}" if row.last_error else "")
                 + (f"  malformed: {row.malformed}" if row.malformed else "")
+                + (
+                    f"  moved to {redact_url(row.moved_to)} for good: update its url in feeds.yaml"
+                    if row.moved_to
+                    else ""
+                )
             )
     engine.dispose()
 

@@ -330,6 +330,8 @@ class Writer:
         row.last_error_kind = row.last_error = None
         row.last_success_at = now
         fetched = outcome.fetched
+        if fetched is not None:
+            row.moved_to = fetched.permanent_redirect  # cleared once the URL is updated
         if fetched is not None and not fetched.not_modified:
             # Only a parsed document says whether the feed is malformed: a 304 or an
             # unchanged body keeps the verdict on the document it stands for.

@@ -87,3 +87,28 @@ def test_datetimes_round_trip_as_aware_utc(db_url: str) -> None:
             expected = [reference(m.astimezone(UTC).replace(tzinfo=None)) for m in moments]
             assert list(texts) == expected
     engine.dispose()
+
+
+def test_upgrading_a_database_of_the_first_release_keeps_its_feeds(tmp_path: Path) -> None:
+    """0002 adds feeds.moved_to; SQLite alters a table by copying it, which must keep rows."""
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0001")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO feeds (name, url, interval_s, enabled, gone, next_poll_at, "
+                "consecutive_failures, broken_alerted, created_at, etag) VALUES ('VnExpress', "
+                "'https://vnexpress.net/rss', 900, 1, 0, '2026-11-23 08:00:00', 2, 0, "
+                "'2026-11-01 08:00:00', '\"abc\"')"
+            )
+        )
+    upgrade(url)
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT name, etag, consecutive_failures, moved_to FROM feeds")
+        ).one()
+    engine.dispose()
+    assert tuple(row) == ("VnExpress", '"abc"', 2, None)

@@ -203,7 +203,7 @@ def test_feeds_of_a_busy_host_wait_in_the_poller_not_in_the_workers(
     assert report.polled == 8  # and every feed was polled in the end
 
 
-def test_a_feed_moved_for_good_is_named_in_its_poll_line(
+def test_a_feed_moved_for_good_is_named_in_its_poll_line_and_its_status(
     tmp_path: Path,
     db_url: str,
     feed_server: FeedServer,
@@ -212,20 +212,37 @@ def test_a_feed_moved_for_good_is_named_in_its_poll_line(
 ) -> None:
     import logging
 
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
     feed_server.serve("/new.xml", rss([{"title": "Harbour opens", "guid": "n-1"}]))
-    feed_server.fault("/old.xml", "redirect", location="/new.xml", status=301)
+    feed_server.fault("/old.xml", "redirect", location="/new.xml?key=s3cr3t", status=301)
     feeds = [{"name": "Moved", "url": feed_server.url("/old.xml")}]
-    settings = Settings(
-        write_config(tmp_path / "feeds.yaml", feeds), db_url, workers=2, host_spacing_s=0.0
-    )
+    config = write_config(tmp_path / "feeds.yaml", feeds)
+    settings = Settings(config, db_url, workers=2, host_spacing_s=0.0)
     runtime = build_runtime(settings, env={}, clock=clock)
     runtime.sync_feeds()
+
+    def status() -> str:
+        command = ["--config", str(config), "--db", db_url, "feeds", "status"]
+        result = CliRunner().invoke(main, command, env={})
+        assert result.exit_code == 0, result.output
+        return result.output
+
     with caplog.at_level(logging.INFO, logger="monitor.poller"):
         report = runtime.poller.run_once()
-    runtime.close()
     assert report.new_items == 1
     [line] = [r.getMessage() for r in caplog.records if "poll feed=Moved" in r.getMessage()]
-    assert f"moved_permanently={feed_server.url('/new.xml')}" in line
+    assert f"moved_permanently={feed_server.url('/new.xml')}?…" in line
+    shown = status()
+    assert f"moved to {feed_server.url('/new.xml')}?… for good" in shown
+    assert "s3cr3t" not in shown  # a token in the new address stays out of the output
+    # The publisher stops redirecting (or the admins update the url): the note goes.
+    feed_server.serve("/old.xml", rss([{"title": "Harbour opens", "guid": "n-1"}]))
+    runtime.poller.run_once()
+    runtime.close()
+    assert "moved to" not in status()
 
 
 def test_a_429_holds_back_the_other_feeds_of_its_host_until_its_wait_is_over(

@@ -112,6 +112,8 @@ class FeedRow(Base):
     last_error_kind: Mapped[str | None] = mapped_column(String(40))
     last_error: Mapped[str | None] = mapped_column(Text)
     malformed: Mapped[str | None] = mapped_column(Text)
+    # Where the URL now redirects for good (301/308): the admins should update feeds.yaml.
+    moved_to: Mapped[str | None] = mapped_column(Text)
     broken_alerted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
