@@ -33,7 +33,13 @@ def engine(tmp_path: Path) -> Engine:
     return make_engine(url)
 
 
-def _queue(engine: Engine, route: str, count: int, payload: dict[str, Any] | None = None) -> None:
+def _queue(
+    engine: Engine,
+    route: str,
+    count: int,
+    payload: dict[str, Any] | None = None,
+    status: str = "pending",
+) -> None:
     with make_sessions(engine).begin() as session:
         for n in range(count):
             session.add(
@@ -41,7 +47,7 @@ def _queue(engine: Engine, route: str, count: int, payload: dict[str, Any] | Non
                     route=route,
                     dedup_key=f"{route}:{n}",
                     kind="new",
-                    status="pending",
+                    status=status,
                     payload=payload if payload is not None else {"kind": "new", "title": f"s{n}"},
                     due_at=NOW - timedelta(minutes=10 - n),
                     created_at=NOW,
@@ -117,3 +123,38 @@ def test_a_send_the_database_could_not_record_is_recorded_first_and_never_resent
     assert sorted(notifier.titles) == ["[??] s0", "[??] s0", "[??] s1"]  # team s0, ops s0, s1
     assert notifier.titles[0] == "[??] s0" and second.sent == 2
     assert [(row.status, row.attempts) for row in _rows(engine)] == [("sent", 1)] * 3
+
+
+def test_a_digest_the_database_could_not_record_is_recorded_first_and_never_resent(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery_module, "MARK_RETRY_S", 0.0)
+    _queue(engine, "daily", 2, status="digest")
+    notifier = RecordingNotifier()
+    daily = RouteTarget(
+        rules=RouteRules(name="daily"), url="json://127.0.0.1:9/daily", digest_cron="0 8 * * *"
+    )
+    clock = [NOW]
+    delivery = Delivery(make_sessions(engine), {"daily": daily}, lambda _t: notifier,
+                        lambda: clock[0])  # fmt: skip
+    assert delivery.send_digests() == 0  # its first time is tomorrow at 08:00
+    clock[0] = datetime(2026, 11, 24, 8, 0, 1, tzinfo=UTC)
+    record = delivery._record_digest
+    database_away = [True]
+
+    def record_unless_away(result: Any) -> None:
+        if database_away[0]:
+            raise OperationalError("UPDATE alerts", {}, Exception("database is restarting"))
+        record(result)
+
+    delivery._record_digest = record_unless_away  # type: ignore[method-assign]
+    assert delivery.send_digests() == 1 and len(notifier.sent) == 1  # out, not written down
+    clock[0] += timedelta(minutes=5)
+    assert delivery.send_digests() == 0  # still away: the same digest is not sent again
+    database_away[0] = False
+    assert delivery.send_digests() == 0 and len(notifier.sent) == 1  # written down, not resent
+    rows = _rows(engine)
+    assert [(row.status, row.attempts) for row in rows] == [("sent", 1)] * 2
+    assert {row.sent_at.replace(tzinfo=UTC) for row in rows if row.sent_at} == {
+        datetime(2026, 11, 24, 8, 0, 1, tzinfo=UTC)  # when it went out, not when written down
+    }

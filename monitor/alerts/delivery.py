@@ -3,7 +3,9 @@
 Guarantee: a row is leased ("sending") in its own transaction before the send and marked
 "sent" right after. A crash between the send and the mark re-sends that one row after the
 lease expires, so delivery is at-least-once per row, and the unique (route, dedup_key) of
-the outbox makes the row itself exist once per (route, event, kind).
+the outbox makes the row itself exist once per (route, event, kind). A send (or digest) that
+went out while the database could not take the mark is kept in memory and written down
+before anything more goes out, so a database blip does not send it twice.
 """
 
 from __future__ import annotations
@@ -50,6 +52,16 @@ class RouteTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class _DigestResult:
+    """A digest's send: its route, its rows, the error (None: sent) and when it was sent."""
+
+    target: RouteTarget
+    ids: list[int]
+    error: str | None
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """What one delivery pass did."""
 
@@ -83,6 +95,8 @@ class Delivery:
         self.batch = batch
         # Rows sent whose result the database did not take yet: row id -> error (None: sent).
         self._unrecorded: dict[int, str | None] = {}
+        # The same for digests, per route: its rows would otherwise go out again next time.
+        self._unrecorded_digests: dict[str, _DigestResult] = {}
 
     def deliver_due(self, stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
         """Send every pending alert that is due; failures are retried later with backoff.
@@ -238,9 +252,25 @@ class Delivery:
         """Send each digest route's collected alerts when its cron time has come."""
         sent = 0
         for target in self.targets.values():
-            if target.digest_cron and self._digest_due(target):
+            if not target.digest_cron or not self._digest_recorded(target.rules.name):
+                continue  # a digest that went out unrecorded is written down before the next
+            if self._digest_due(target):
                 sent += self._send_digest(target)
         return sent
+
+    def _digest_recorded(self, route: str) -> bool:
+        """Write down the route's last digest if the database could not take it; False while
+        it still cannot."""
+        result = self._unrecorded_digests.get(route)
+        if result is None:
+            return True
+        try:
+            self._record_digest(result)
+        except SQLAlchemyError as exc:
+            logger.warning("still cannot record the digest of route %s: %s", route, exc)
+            return False
+        del self._unrecorded_digests[route]
+        return True
 
     def _digest_due(self, target: RouteTarget) -> bool:
         now = self.now()
@@ -282,12 +312,33 @@ class Delivery:
         if messages:
             fmt = format_for_url(target.url, target.body_format)
             error = self._send(target, render_digest(name, messages, fmt, period_label=label))
+        result = _DigestResult(target, ids, error, now)
+        # As for single alerts: a digest that went out must be written down, or it goes again.
+        for attempt in range(MARK_ATTEMPTS):
+            try:
+                self._record_digest(result)
+                break
+            except SQLAlchemyError as exc:
+                logger.warning("could not record the digest of route %s, retrying: %s", name, exc)
+                if attempt < MARK_ATTEMPTS - 1:
+                    time.sleep(MARK_RETRY_S)
+        else:
+            self._unrecorded_digests[name] = result
+        if messages and error is None:
+            logger.info("digest sent route=%s events=%d", name, len(messages))
+            return 1
+        return 0
+
+    def _record_digest(self, result: _DigestResult) -> None:
+        """Mark a digest's rows sent and schedule the next one, or count its failure."""
+        target, ids, error, now = result.target, result.ids, result.error, result.sent_at
+        assert target.digest_cron is not None
         with self.sessions.begin() as session:
-            state = session.get(RouteStateRow, name)
+            state = session.get(RouteStateRow, target.rules.name)
             assert state is not None
             if error is not None:
                 self._digest_failed(session, state, target, ids, error, now)
-                return 0
+                return
             for row_id in ids:
                 row = session.get(AlertRow, row_id)
                 if row is not None:
@@ -295,9 +346,6 @@ class Delivery:
                     row.attempts += 1
             state.last_digest_at = now
             state.next_digest_at = next_digest_time(target.digest_cron, target.digest_tz, now)
-        if messages:
-            logger.info("digest sent route=%s events=%d", name, len(messages))
-        return 1 if messages else 0
 
     def _digest_failed(
         self,
