@@ -70,11 +70,16 @@ LANGUAGE_CODES = _words(
     """
 )
 
-# Apprise schemes whose host part is a server name (safe to show); other schemes carry tokens.
-_HOST_SCHEMES = _words(
-    "mailto mailtos json jsons xml xmls form forms http https ntfy ntfys matrix matrixs "
-    "mmost mmosts rocket rockets gotify gotifys"
+# Apprise schemes whose host part is a server name (safe to show); other schemes carry tokens
+# there (slack://TokenA/..., discord://webhook_id/..., tgram://bot_token/...).
+HOST_SCHEMES = _words(
+    "mailto mailtos json jsons xml xmls form forms http https ntfy ntfys gotify gotifys "
+    "matrix matrixs mmost mmosts rocket rockets apprise apprises mqtt mqtts nctalk nctalks "
+    "ncloud nclouds zulip"
 )
+# Schemes whose path segments are topics: whoever knows one reads the alerts, however short.
+# `ntfy://topic` has no server at all, and its "host" is the topic.
+TOPIC_SCHEMES = _words("ntfy ntfys")
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION_PART = re.compile(r"(\d+)\s*([smhd])")
 _DURATION_FULL = re.compile(r"(?:\d+\s*[smhd]\s*)+")
@@ -325,14 +330,25 @@ def redact_url(url: str) -> str:
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
         return "***"
     scheme = scheme.lower()
-    if scheme in _HOST_SCHEMES:
-        try:
-            host = urlsplit(text).hostname
-        except ValueError:
-            host = None
-        if host and not PLACEHOLDER.search(host):
-            return f"{scheme}://{host}/***"
+    host = shown_host(scheme, text)
+    if host and not PLACEHOLDER.search(host):
+        return f"{scheme}://{host}/***"
     return f"{scheme}://***"
+
+
+def shown_host(scheme: str, url: str) -> str | None:
+    """The host of an Apprise URL when it names a server, safe to show; None when that part
+    is a secret (a token, or an ntfy topic)."""
+    if scheme not in HOST_SCHEMES:
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if scheme in TOPIC_SCHEMES and not parts.path.strip("/"):
+        return None  # ntfy://topic
+    return host or None
 
 
 def redact_secrets(text: str, secrets: Iterable[str]) -> str:

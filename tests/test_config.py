@@ -375,6 +375,8 @@ def test_secret_values_and_redact_secrets() -> None:
         ("mailtos://user:pw@smtp.example.org?to=a@b.org", "mailtos://smtp.example.org/***"),
         ("${SLACK_WEBHOOK_URL}", "${SLACK_WEBHOOK_URL}"),
         ("garbage", "***"),
+        ("ntfy://digital-rights-vn", "ntfy://***"),  # no server: the "host" is the topic
+        ("ntfys://ntfy.example.org/rights", "ntfys://ntfy.example.org/***"),
     ],
 )
 def test_redact_url(url: str, shown: str) -> None:

@@ -133,6 +133,8 @@ def test_invalid_url_raises_without_echoing_it() -> None:
         ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7F", "slack://***"),
         ("https://hooks.slack.com/services/T1/B2/C3", "https://hooks.slack.com"),
         ("discord://1234/abcdef", "discord://***"),
+        ("ntfy://digital-rights-vn", "ntfy://***"),  # no server: the "host" is the topic
+        ("ntfys://ntfy.example.org/rights", "ntfys://ntfy.example.org"),
         ("not a url", "<invalid url>"),
     ],
 )
@@ -146,6 +148,13 @@ def test_scrub_removes_password_token_and_url() -> None:
     cleaned = scrub(text, url)
     assert "TIiajkdnlazkcOXrIdevi7F" not in cleaned and "T1JJ3T3L2" not in cleaned
     assert "slack://***" in cleaned
+
+
+def test_scrub_removes_an_ntfy_topic_however_short() -> None:
+    url = "ntfys://ntfy.example.org/vn7"
+    cleaned = scrub("Failed to send ntfy notification to topic vn7 on ntfy.example.org", url)
+    assert "vn7" not in cleaned and "ntfy.example.org" in cleaned
+    assert "rights" not in scrub("topic rights refused", "ntfy://rights")
 
 
 def test_with_timeouts_adds_cto_rto_only_when_missing() -> None:

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import apprise
 
 from monitor.alerts.render import RenderedAlert
+from monitor.config_values import TOPIC_SCHEMES, shown_host
 from monitor.errors import NotifyError
 
 logger = logging.getLogger(__name__)
@@ -27,16 +28,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 10.0
 MAX_REASON_CHARS = 400
 
-# Schemes whose "host" part is a real host name; for all others (slack://TokenA/...,
-# discord://webhook_id/..., tgram://bot_token/...) the host is itself a secret.
-_HOST_SCHEMES = frozenset(
-    {
-        "mailto", "mailtos", "json", "jsons", "xml", "xmls", "form", "forms", "http",
-        "https", "ntfy", "ntfys", "gotify", "gotifys", "matrix", "matrixs", "mmost",
-        "mmosts", "rocket", "rockets", "apprise", "apprises", "mqtt", "mqtts", "nctalk",
-        "nctalks", "ncloud", "nclouds", "zulip",
-    }
-)  # fmt: skip
 # Query keys that never carry secrets; all other query values are scrubbed from messages.
 _HARMLESS_KEYS = frozenset({"format", "overflow", "cto", "rto", "verify", "mode", "method"})
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
@@ -61,12 +52,7 @@ def redact_url(url: str) -> str:
     scheme = _scheme(url)
     if not scheme:
         return "<invalid url>"
-    if scheme not in _HOST_SCHEMES:
-        return f"{scheme}://***"
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        host = None
+    host = shown_host(scheme, url)
     return f"{scheme}://{host}" if host else f"{scheme}://***"
 
 
@@ -83,12 +69,15 @@ def _secret_parts(url: str) -> set[str]:
         parts.add(password)
     if "@" in netloc:
         parts.add(netloc.rsplit("@", 1)[0])
-    if _scheme(url) not in _HOST_SCHEMES:
+    scheme = _scheme(url)
+    if shown_host(scheme, url) is None:
         parts.update(p for p in (username, netloc, split.hostname, path.strip("/")) if p)
         parts.update(seg for seg in path.split("/") if seg)
     elif path.strip("/"):
         parts.add(path)
-        parts.update(seg for seg in path.split("/") if len(seg) >= 8)
+        # Short segments are often harmless words (json://host/hook), but a topic is a secret.
+        shortest = 1 if scheme in TOPIC_SCHEMES else 8
+        parts.update(seg for seg in path.split("/") if len(seg) >= shortest)
     for key, value in parse_qsl(query, keep_blank_values=False):
         if key.lower() not in _HARMLESS_KEYS:
             parts.add(value)
