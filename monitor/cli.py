@@ -142,9 +142,10 @@ def poll(obj: CliContext, once: bool, feed_name: str | None) -> None:
         runtime.sync_feeds()
         report = runtime.poller.run_once(only=feed_name)
         delivered = runtime.delivery.deliver_due()
+        held = f", {report.held_back} held back (their host said 429)" if report.held_back else ""
         click.echo(
-            f"polled {report.polled} feeds ({report.failed} failed): {report.new_items} new "
-            f"items, {report.flagged} flagged, {report.alerts_queued} alerts queued, "
+            f"polled {report.polled} feeds ({report.failed} failed{held}): {report.new_items} "
+            f"new items, {report.flagged} flagged, {report.alerts_queued} alerts queued, "
             f"{delivered.sent} sent, {delivered.failed} failed"
         )
 

@@ -30,11 +30,13 @@ class FetchError(MonitorError):
         *,
         status: int | None = None,
         retry_after_s: float | None = None,
+        answered_by: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.retry_after_s = retry_after_s
+        self.answered_by = answered_by  # the URL whose server answered (after redirects)
 
 
 class FeedGoneError(FetchError):

@@ -197,7 +197,10 @@ def _status_error(response: httpx.Response, url: str, now: datetime) -> FetchErr
     if code == 404:
         return FetchError("not_found", f"HTTP 404 Not Found: {where}", status=code)
     if code == 429:
-        return FetchError("rate_limited", f"HTTP 429: {where}", status=code, retry_after_s=retry)
+        return FetchError(
+            "rate_limited", f"HTTP 429: {where}", status=code, retry_after_s=retry,
+            answered_by=url,
+        )  # fmt: skip
     if code == 503:
         return FetchError("unavailable", f"HTTP 503: {where}", status=code, retry_after_s=retry)
     return FetchError(f"http_{code}", f"HTTP {code}: {where}", status=code, retry_after_s=retry)

@@ -137,14 +137,14 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
     def elapsed() -> int:
         return int((time.monotonic() - t0) * 1000)
 
+    held = _held_back(job, ctx, started)  # before the slot: a held feed waits for no spacing
+    if held is not None:
+        return held
     try:
         with ctx.gate.slot(job.url):
-            wait_s = ctx.gate.held_for(job.url)
-            if wait_s > 0:
-                error = f"{redact_url(job.url)}: its host asked for a wait (HTTP 429)"
-                return FeedOutcome(
-                    job, started, 0, error_kind=HELD_BACK, error=error, retry_after_s=wait_s
-                )
+            held = _held_back(job, ctx, started)  # a 429 may have come while it waited
+            if held is not None:
+                return held
             fetched = fetch_feed(
                 ctx.client,
                 job.url,
@@ -156,7 +156,8 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
     except FeedGoneError as exc:
         return FeedOutcome(job, started, elapsed(), error_kind=exc.kind, error=str(exc), gone=True)
     except FetchError as exc:
-        ctx.gate.hold(job.url, host_wait_s(exc) or 0.0)
+        # The host that said 429, which after a redirect is not the configured one.
+        ctx.gate.hold(exc.answered_by or job.url, host_wait_s(exc) or 0.0)
         return FeedOutcome(
             job, started, elapsed(), error_kind=exc.kind, error=str(exc),
             retry_after_s=exc.retry_after_s,
@@ -199,6 +200,15 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
         entries=document.entries,
         malformed=document.malformed,
     )
+
+
+def _held_back(job: FeedJob, ctx: FetchContext, started: datetime) -> FeedOutcome | None:
+    """The outcome of a feed whose host asked for a wait (a 429), or None to fetch it now."""
+    wait_s = ctx.gate.held_for(job.url)
+    if wait_s <= 0:
+        return None
+    error = f"{redact_url(job.url)}: its host asked for a wait (HTTP 429)"
+    return FeedOutcome(job, started, 0, error_kind=HELD_BACK, error=error, retry_after_s=wait_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,9 +58,13 @@ class CycleReport:
     new_items: int = 0
     flagged: int = 0
     alerts_queued: int = 0
+    held_back: int = 0  # not asked: their host asked for a wait (a 429)
     offline: bool = False
 
     def add(self, outcome: FeedOutcome, summary: StoreSummary) -> None:
+        if outcome.held_back:
+            self.held_back += 1
+            return
         self.polled += 1
         self.failed += outcome.failed
         self.new_items += summary.new_items
@@ -74,6 +78,7 @@ class CycleReport:
         self.new_items += other.new_items
         self.flagged += other.flagged
         self.alerts_queued += other.alerts_queued
+        self.held_back += other.held_back
         self.offline = self.offline or other.offline
 
 

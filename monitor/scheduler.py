@@ -116,11 +116,12 @@ class Daemon:
             busy_for=TICK_BUSY_SHARE * self.runtime.settings.tick_seconds,
             stop=self.stop_requested.is_set,
         )
-        if report.polled:
+        if report.polled or report.held_back:
             logger.info(
-                "cycle polled=%d failed=%d new=%d flagged=%d alerts=%d in_flight=%d",
-                report.polled, report.failed, report.new_items, report.flagged,
-                report.alerts_queued, self.runtime.poller.in_flight(),
+                "cycle polled=%d failed=%d held_back=%d new=%d flagged=%d alerts=%d "
+                "in_flight=%d",
+                report.polled, report.failed, report.held_back, report.new_items,
+                report.flagged, report.alerts_queued, self.runtime.poller.in_flight(),
             )  # fmt: skip
 
     def _deliver(self) -> None:

@@ -90,7 +90,7 @@ def test_datetimes_round_trip_as_aware_utc(db_url: str) -> None:
 
 
 def test_upgrading_a_database_of_the_first_release_keeps_its_feeds(tmp_path: Path) -> None:
-    """0002 adds feeds.moved_to; SQLite alters a table by copying it, which must keep rows."""
+    """0002 adds feeds.moved_to to a database that already holds feeds."""
     from sqlalchemy import text
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -112,3 +112,40 @@ def test_upgrading_a_database_of_the_first_release_keeps_its_feeds(tmp_path: Pat
         ).one()
     engine.dispose()
     assert tuple(row) == ("VnExpress", '"abc"', 2, None)
+
+
+def test_downgrading_0002_keeps_what_refers_to_the_feeds(tmp_path: Path) -> None:
+    """Dropping feeds.moved_to must not rebuild the table: with foreign keys on, dropping
+    the old copy would cascade to every fetch log row and item of every feed."""
+    from sqlalchemy import text
+
+    from monitor.store.db import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'down.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO feeds (id, name, url, interval_s, enabled, gone, next_poll_at, "
+                "consecutive_failures, broken_alerted, created_at, moved_to) VALUES (1, 'RFA', "
+                "'https://www.rfa.org/feed', 900, 1, 0, '2026-11-23 08:00:00', 0, 0, "
+                "'2026-11-01 08:00:00', 'https://www.rfa.org/new-feed')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO fetch_log (feed_id, started_at, outcome, bytes, entries, "
+                "new_items, duration_ms) VALUES (1, '2026-11-23 08:00:00', 'ok', 10, 1, 1, 50)"
+            )
+        )
+    from alembic import command
+
+    command.downgrade(alembic_config(url), "0001")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM fetch_log")).scalar() == 1
+        assert connection.execute(text("SELECT name FROM feeds")).scalar() == "RFA"
+    upgrade(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM fetch_log")).scalar() == 1
+    engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -215,6 +216,7 @@ def test_a_feed_moved_for_good_is_named_in_its_poll_line_and_its_status(
     from click.testing import CliRunner
 
     from monitor.cli import main
+    from monitor.feeds_config import load_config
 
     feed_server.serve("/new.xml", rss([{"title": "Harbour opens", "guid": "n-1"}]))
     feed_server.fault("/old.xml", "redirect", location="/new.xml?key=s3cr3t", status=301)
@@ -238,15 +240,26 @@ def test_a_feed_moved_for_good_is_named_in_its_poll_line_and_its_status(
     shown = status()
     assert f"moved to {feed_server.url('/new.xml')}?… for good" in shown
     assert "s3cr3t" not in shown  # a token in the new address stays out of the output
-    # The publisher stops redirecting (or the admins update the url): the note goes.
+    # The publisher stops redirecting: the note goes with the next poll.
     feed_server.serve("/old.xml", rss([{"title": "Harbour opens", "guid": "n-1"}]))
     runtime.poller.run_once()
+    assert "moved to" not in status()
+    # It redirects again, and the admins update the url: the note goes at once.
+    feed_server.fault("/old.xml", "redirect", location="/new.xml", status=308)
+    runtime.poller.run_once()
+    assert "moved to" in status()
+    write_config(config, [{"name": "Moved", "url": feed_server.url("/new.xml")}])
+    runtime.apply_config(load_config(config, {}))  # as the daemon's reload does
     runtime.close()
     assert "moved to" not in status()
 
 
 def test_a_429_holds_back_the_other_feeds_of_its_host_until_its_wait_is_over(
-    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+    tmp_path: Path,
+    db_url: str,
+    feed_server: FeedServer,
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A news-search host that says 429 is not asked again by its other feeds in that cycle:
     they wait, unharmed (no failure, no broken-feed count), and are polled after the wait.
@@ -268,9 +281,10 @@ def test_a_429_holds_back_the_other_feeds_of_its_host_until_its_wait_is_over(
         runtime.poller.fetch_context.gate = HostGate(1, 0.0, clock=lambda: gate_clock[0])
         now = clock.now()
 
-        first = runtime.poller.run_once()
+        with caplog.at_level(logging.INFO, logger="monitor.poller"):
+            first = runtime.poller.run_once()
 
-        assert (first.polled, first.failed, first.new_items) == (4, 1, 1)
+        assert (first.polled, first.failed, first.held_back, first.new_items) == (2, 1, 2, 1)
         assert [feed_server.hits(f"/{q}.xml") for q in ("q1", "q2", "q3")] == [1, 0, 0]
         assert other_host.hits("/news.xml") == 1
         with runtime.sessions() as session:
@@ -286,9 +300,12 @@ def test_a_429_holds_back_the_other_feeds_of_its_host_until_its_wait_is_over(
             row = rows[name]
             assert (row.consecutive_failures, row.last_error_kind) == (0, None), name
             assert row.last_polled_at is None, name  # never asked, so never polled
+            assert row.lease_until is None, name  # free for the next cycle
             wait = row.next_poll_at.replace(tzinfo=UTC) - now
             assert timedelta(seconds=120) <= wait <= timedelta(seconds=132), name
             assert logged[row.id] == "held_back", name
+            [line] = [r.getMessage() for r in caplog.records if f"feed={name} " in r.getMessage()]
+            assert "status=held_back" in line and "asked for a wait" in line, line
 
         gate_clock[0] += 121  # the host's wait is over, and it answers again
         clock.advance(timedelta(seconds=121))
@@ -297,3 +314,30 @@ def test_a_429_holds_back_the_other_feeds_of_its_host_until_its_wait_is_over(
         assert [feed_server.hits(f"/{q}.xml") for q in ("q1", "q2", "q3")] == [2, 1, 1]
         assert (second.failed, second.new_items) == (0, 3)
         runtime.close()
+
+
+def test_a_429_after_a_redirect_holds_the_host_that_said_it(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    """A feed that moved to a throttling host: that host is held, not the feed's own."""
+    with FeedServer() as throttling:
+        throttling.fault("/q.xml", "status", status=429, headers={"Retry-After": "600"})
+        throttling.serve("/other-q.xml", rss([{"title": "Result", "guid": "r"}]))
+        feed_server.fault("/moved.xml", "redirect", location=throttling.url("/q.xml"))
+        feed_server.serve("/local.xml", rss([{"title": "Local news", "guid": "l"}]))
+        feeds = [
+            {"name": "a-moved", "url": feed_server.url("/moved.xml")},
+            {"name": "b-local", "url": feed_server.url("/local.xml")},
+            {"name": "c-other-query", "url": throttling.url("/other-q.xml")},
+        ]
+        settings = Settings(
+            write_config(tmp_path / "feeds.yaml", feeds), db_url, workers=1,
+            host_spacing_s=0.0, per_host=1,  # one worker: the feeds go in order
+        )  # fmt: skip
+        runtime = build_runtime(settings, env={}, clock=clock)
+        runtime.sync_feeds()
+        report = runtime.poller.run_once()
+        runtime.close()
+    assert (report.failed, report.held_back) == (1, 1)
+    assert feed_server.hits("/local.xml") == 1  # the redirecting host was not held
+    assert throttling.hits("/other-q.xml") == 0  # the host that said 429 was

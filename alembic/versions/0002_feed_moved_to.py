@@ -17,11 +17,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # batch mode: SQLite alters a table by copying it
-    with op.batch_alter_table("feeds", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("moved_to", sa.Text(), nullable=True))
+    # Plain ALTER TABLE on both databases (SQLite 3.35+ drops a column in place too): batch
+    # mode would copy the table on SQLite, and with foreign keys on, dropping the old copy
+    # cascades to every row that refers to a feed.
+    op.add_column("feeds", sa.Column("moved_to", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("feeds", schema=None) as batch_op:
-        batch_op.drop_column("moved_to")
+    op.drop_column("feeds", "moved_to")

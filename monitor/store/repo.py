@@ -77,6 +77,7 @@ def sync_feeds(session: Session, feeds: Sequence[FeedSettings], now: datetime) -
             # A new address is a new resource: its validators and "gone" verdict do not carry over.
             row.url, row.etag, row.last_modified, row.body_hash = feed.url, None, None, None
             row.gone, row.next_poll_at, row.consecutive_failures = False, now, 0
+            row.moved_to = None  # the admins followed the move, or changed the address anyway
         row.country, row.language = feed.country, feed.language
         if row.interval_s != feed.interval_s:
             row.interval_s = feed.interval_s
