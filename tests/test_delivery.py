@@ -3,6 +3,7 @@ database that cannot take the result of a send that went out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,18 @@ def test_a_digest_the_database_could_not_record_is_recorded_first_and_never_rese
     assert {row.sent_at.replace(tzinfo=UTC) for row in rows if row.sent_at} == {
         datetime(2026, 11, 24, 8, 0, 1, tzinfo=UTC)  # when it went out, not when written down
     }
+
+
+def test_an_edited_digest_schedule_applies_at_once(engine: Engine) -> None:
+    """From daily to hourly: the next digest comes within the hour, not at tomorrow's 08:00."""
+    _queue(engine, "daily", 2, status="digest")
+    notifier = RecordingNotifier()
+    url = "json://127.0.0.1:9/daily"
+    clock = [NOW]  # 12:00
+    targets = {"daily": RouteTarget(RouteRules(name="daily"), url, digest_cron="0 8 * * *")}
+    delivery = Delivery(make_sessions(engine), targets, lambda _t: notifier, lambda: clock[0])
+    assert delivery.send_digests() == 0  # next at 08:00 tomorrow
+    delivery.targets = {"daily": replace(targets["daily"], digest_cron="0 * * * *")}  # reload
+    clock[0] = NOW + timedelta(hours=1, seconds=1)
+    assert delivery.send_digests() == 1 and len(notifier.sent) == 1
+    assert {row.status for row in _rows(engine)} == {"sent"}

@@ -280,9 +280,12 @@ class Delivery:
             if state is None:
                 state = RouteStateRow(route=target.rules.name, last_digest_at=None)
                 session.add(state)
-            if state.next_digest_at is None:
-                # Counted from the oldest waiting alert, so a route's first digest is not
-                # pushed back by however late this check first ran.
+            schedule = f"{target.digest_cron}|{target.digest_tz}"
+            if state.next_digest_at is None or state.digest_schedule != schedule:
+                # Counted from the oldest waiting alert, so a route's first digest (or the
+                # first after its schedule changed) is not pushed back by however late this
+                # check ran; those alerts all came after the last digest.
+                state.digest_schedule = schedule
                 oldest = session.scalar(
                     select(func.min(AlertRow.created_at)).where(
                         AlertRow.route == target.rules.name, AlertRow.status == "digest"
