@@ -85,6 +85,8 @@ _DURATION_PART = re.compile(r"(\d+)\s*([smhd])")
 _DURATION_FULL = re.compile(r"(?:\d+\s*[smhd]\s*)+")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
+# Where an Apprise URL begins in a string that may list several (by spaces or commas).
+URL_START = re.compile(r"(?:^|[\s,])[A-Za-z][A-Za-z0-9+.-]*://")
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 

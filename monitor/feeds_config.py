@@ -44,6 +44,7 @@ from monitor.config_values import (
     LANGUAGE_CODES,
     PLACEHOLDER,
     SCHEME,
+    URL_START,
     AlertKind,
     BrokenAfter,
     ClockTime,
@@ -262,11 +263,20 @@ class RouteSpec(_Frozen):
         env = env_of(info)
         if env is not None:
             resolved, used = expand_placeholders(self.url, env)
+            vars_ = ", ".join(f"${{{v}}}" for v in PLACEHOLDER.findall(self.url))
+            where = f" after filling in {vars_}" if vars_ else ""
             if not SCHEME.match(resolved):
-                vars_ = ", ".join(f"${{{v}}}" for v in PLACEHOLDER.findall(self.url))
-                where = f" after filling in {vars_}" if vars_ else ""
                 raise LocatedError(
                     ("url",), f"is not an Apprise URL (scheme://...){where}; value not shown"
+                )
+            count = len(URL_START.findall(resolved))
+            if count > 1:
+                # Apprise would take them all, but a failure of one would retry the route's
+                # send to every one of them, and the others would get the alert twice.
+                raise LocatedError(
+                    ("url",),
+                    f"holds {count} Apprise URLs{where}; give each its own route (an alert is "
+                    "sent, and retried, per route); value not shown",
                 )
             self._resolved_url = resolved
             self._secrets = (*used, resolved)

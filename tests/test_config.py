@@ -27,7 +27,12 @@ from monitor.feeds_config import (
 )
 
 SLACK = "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/s3cr3tT0kenXYZ"
-ENV = {"SLACK_WEBHOOK_URL": SLACK, "SMTP_PASSWORD": "hunter2-smtp-pw", "API_KEY": "k-123456"}
+ENV = {
+    "SLACK_WEBHOOK_URL": SLACK,
+    "SMTP_PASSWORD": "hunter2-smtp-pw",
+    "API_KEY": "k-123456",
+    "TWO_URLS": "json://localhost/hook mailtos://user:pw@smtp.example.org",
+}
 
 GOOD = """\
 defaults:
@@ -225,6 +230,20 @@ ERROR_CASES = [
         "feeds[0] (A).headers.X-Key",
         "environment variable NOT_SET_ANYWHERE is not set",
         id="missing-env-var-header",
+    ),
+    pytest.param(
+        "alerts:\n  - name: two\n    url: json://localhost/hook, mailto://smtp.example.org\n",
+        3,
+        "alerts[0] (two).url",
+        "holds 2 Apprise URLs",
+        id="two-urls-in-one-route",
+    ),
+    pytest.param(
+        "alerts:\n  - name: two\n    url: ${TWO_URLS}\n",
+        3,
+        "alerts[0] (two).url",
+        "holds 2 Apprise URLs after filling in ${TWO_URLS}",
+        id="two-urls-from-the-environment",
     ),
     pytest.param(
         "alerts:\n  - name: d\n    url: json://localhost\n    delivery: digest\n",
