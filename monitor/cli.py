@@ -24,7 +24,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.feeds_config import MonitorConfig, load_config
 from monitor.fetch import redact_url
 from monitor.logsetup import configure_logging
-from monitor.store import db
+from monitor.store import db, repo
 from monitor.store.models import AlertRow, FeedRow
 
 
@@ -218,6 +218,7 @@ def feeds_status(obj: CliContext) -> None:
     engine = db.make_engine(obj.settings.db_url)
     with db.make_sessions(engine)() as session:
         rows = list(session.scalars(select(FeedRow).order_by(FeedRow.name)))
+        held_back = repo.held_back_feeds(session)
         for row in rows:
             if not row.enabled:
                 state = "disabled"
@@ -227,6 +228,8 @@ def feeds_status(obj: CliContext) -> None:
                 state = "offline"
             elif row.consecutive_failures:
                 state = f"FAILING x{row.consecutive_failures}"
+            elif row.id in held_back:
+                state = "held (429)"  # its host asked for a wait: asked again at "next"
             else:
                 state = "ok"
             last = f"{row.last_polled_at:%Y-%m-%d %H:%M}" if row.last_polled_at else "never"

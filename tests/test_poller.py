@@ -8,9 +8,11 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from monitor.bootstrap import Runtime, Settings, build_runtime
+from monitor.cli import main
 from monitor.clock import FrozenClock
 from monitor.fetch import HostGate
 from monitor.store.models import FeedRow, FetchLogRow
@@ -211,11 +213,6 @@ def test_a_feed_moved_for_good_is_named_in_its_poll_line_and_its_status(
     clock: FrozenClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import logging
-
-    from click.testing import CliRunner
-
-    from monitor.cli import main
     from monitor.feeds_config import load_config
 
     feed_server.serve("/new.xml", rss([{"title": "Harbour opens", "guid": "n-1"}]))
@@ -307,12 +304,18 @@ def test_a_429_holds_back_the_other_feeds_of_its_host_until_its_wait_is_over(
             [line] = [r.getMessage() for r in caplog.records if f"feed={name} " in r.getMessage()]
             assert "status=held_back" in line and "asked for a wait" in line, line
 
+        command = ["--config", str(settings.config_path), "--db", db_url, "feeds", "status"]
+        shown = CliRunner().invoke(main, command, env={}).output.splitlines()
+        assert [line[:2] for line in shown if "held (429)" in line] == ["q2", "q3"]
+
         gate_clock[0] += 121  # the host's wait is over, and it answers again
         clock.advance(timedelta(seconds=121))
         feed_server.serve("/q1.xml", rss([{"title": "Result q1", "guid": "q1"}]))
         second = runtime.poller.run_once()
         assert [feed_server.hits(f"/{q}.xml") for q in ("q1", "q2", "q3")] == [2, 1, 1]
         assert (second.failed, second.new_items) == (0, 3)
+        shown = CliRunner().invoke(main, command, env={}).output
+        assert "held (429)" not in shown
         runtime.close()
 
 

@@ -128,6 +128,17 @@ def claim_due_feeds(
     return [row for row in rows if row.id in claimed]
 
 
+def held_back_feeds(session: Session) -> set[int]:
+    """Feeds whose latest fetch log entry says they were held back (their host said 429)."""
+    latest = (
+        select(FetchLogRow.feed_id, func.max(FetchLogRow.id).label("id"))
+        .group_by(FetchLogRow.feed_id)
+        .subquery()
+    )
+    query = select(FetchLogRow.feed_id).join(latest, FetchLogRow.id == latest.c.id)
+    return set(session.scalars(query.where(FetchLogRow.outcome == "held_back")))
+
+
 def log_fetches(session: Session, rows: Sequence[FetchLogRow]) -> None:
     """Append lines to the fetch log, in one statement (nothing needs their ids back)."""
     if not rows:
