@@ -255,6 +255,8 @@ class Runtime:
         if self._poller is not None:
             self._poller.shutdown()
             self._poller.fetch_context.reader.close()
+        if self._delivery is not None:
+            self._delivery.close()
         self.http.close()
         self.engine.dispose()
 

@@ -174,3 +174,31 @@ def test_an_edited_digest_schedule_applies_at_once(engine: Engine) -> None:
     clock[0] = NOW + timedelta(hours=1, seconds=1)
     assert delivery.send_digests() == 1 and len(notifier.sent) == 1
     assert {row.status for row in _rows(engine)} == {"sent"}
+
+
+def test_stopping_with_an_unrecorded_send_records_it_or_names_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(delivery_module, "MARK_RETRY_S", 0.0)
+    _queue(engine, "team", 2)
+    notifier = RecordingNotifier()
+    delivery = Delivery(make_sessions(engine), {"team": _target("team")}, lambda _t: notifier,
+                        lambda: NOW)  # fmt: skip
+    record = delivery._record_result
+    database_away = [True]
+
+    def record_unless_away(row_id: int, error: str | None) -> str:
+        if database_away[0]:
+            raise OperationalError("UPDATE alerts", {}, Exception("database is restarting"))
+        return record(row_id, error)
+
+    delivery._record_result = record_unless_away  # type: ignore[method-assign]
+    delivery.deliver_due()
+    [sent_id] = delivery._unrecorded
+    delivery.close()  # still away: the operators are told which alert will go twice
+    assert f"alerts [{sent_id}]" in caplog.text and "will be sent again" in caplog.text
+    caplog.clear()
+    database_away[0] = False
+    delivery.close()  # back: written down on the way out, nothing to report
+    assert "never recorded" not in caplog.text
+    assert [row.status for row in _rows(engine)] == ["sent", "pending"]

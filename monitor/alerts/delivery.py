@@ -123,6 +123,23 @@ class Delivery:
                 failing.add(route)
         return DeliveryReport(sent=sent, failed=failed, dead=dead)
 
+    def close(self) -> None:
+        """On the way out: write down what went out unrecorded, or say what may go twice.
+
+        Rows that cannot be marked now are still leased ("sending"), so they go out once more
+        after the lease: the operators are told which, rather than finding out from the
+        recipients.
+        """
+        self._record_unrecorded()
+        for route in list(self._unrecorded_digests):
+            self._digest_recorded(route)
+        if self._unrecorded or self._unrecorded_digests:
+            logger.error(
+                "stopping with sends the database never recorded: alerts %s and the digests "
+                "of routes %s went out and will be sent again",
+                sorted(self._unrecorded) or "-", sorted(self._unrecorded_digests) or "-",
+            )  # fmt: skip
+
     def _record_unrecorded(self) -> bool:
         """Write down sends whose result the database could not take; False while it cannot."""
         for row_id, error in list(self._unrecorded.items()):
