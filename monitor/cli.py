@@ -116,6 +116,9 @@ def _not_reachable_yet(exc: OperationalError) -> bool:
     return any(sign in text for sign in _NOT_UP_YET)
 
 
+# How far back `feeds status` looks for a feed held back by its host's wait (at most 1 h).
+HELD_BACK_LOOKBACK = timedelta(hours=2)
+
 _NOT_UP_YET = (
     "connection refused",
     "could not connect",
@@ -218,7 +221,8 @@ def feeds_status(obj: CliContext) -> None:
     engine = db.make_engine(obj.settings.db_url)
     with db.make_sessions(engine)() as session:
         rows = list(session.scalars(select(FeedRow).order_by(FeedRow.name)))
-        held_back = repo.held_back_feeds(session)
+        # A held feed is asked again within the hour: older log rows cannot say it is held.
+        held_back = repo.held_back_feeds(session, HELD_BACK_LOOKBACK)
         for row in rows:
             if not row.enabled:
                 state = "disabled"

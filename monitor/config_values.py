@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from apscheduler.triggers.cron import CronTrigger
@@ -80,13 +80,16 @@ HOST_SCHEMES = _words(
 # Schemes whose path segments are topics: whoever knows one reads the alerts, however short.
 # `ntfy://topic` has no server at all, and its "host" is the topic.
 TOPIC_SCHEMES = _words("ntfy ntfys")
+_MATRIX_SCHEMES = _words("matrix matrixs")
+_ROCKET_SCHEMES = _words("rocket rockets")
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION_PART = re.compile(r"(\d+)\s*([smhd])")
 _DURATION_FULL = re.compile(r"(?:\d+\s*[smhd]\s*)+")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
-# Where an Apprise URL begins in a string that may list several (by spaces or commas).
-URL_START = re.compile(r"(?:^|[\s,])[A-Za-z][A-Za-z0-9+.-]*://")
+# Where an Apprise URL begins in a string that may list several (Apprise splits on spaces,
+# commas and semicolons).
+URL_START = re.compile(r"(?:^|[\s,;])[A-Za-z][A-Za-z0-9+.-]*://")
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
@@ -348,8 +351,15 @@ def shown_host(scheme: str, url: str) -> str | None:
         host = parts.hostname
     except ValueError:
         return None
-    if scheme in TOPIC_SCHEMES and not parts.path.strip("/"):
-        return None  # ntfy://topic
+    mode = dict(parse_qsl(parts.query.lower())).get("mode")
+    if scheme in TOPIC_SCHEMES and (not parts.path.strip("/") or mode == "cloud"):
+        return None  # ntfy://topic, or topics alone on ntfy.sh
+    if scheme in _MATRIX_SCHEMES and (
+        mode in ("t2bot", "hookshot") or not (parts.password or parts.path.strip("/"))
+    ):
+        return None  # matrix://{t2bot token}: no server named, the "host" is the token
+    if scheme in _ROCKET_SCHEMES and "@" in parts.path:
+        return None  # rocket://{webhook id}/{token}@{host}: the "host" is the webhook's id
     return host or None
 
 

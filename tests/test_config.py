@@ -239,6 +239,13 @@ ERROR_CASES = [
         id="two-urls-in-one-route",
     ),
     pytest.param(
+        "alerts:\n  - name: two\n    url: json://localhost/hook;mailto://smtp.example.org\n",
+        3,
+        "alerts[0] (two).url",
+        "holds 2 Apprise URLs",
+        id="two-urls-by-semicolon",
+    ),
+    pytest.param(
         "alerts:\n  - name: two\n    url: ${TWO_URLS}\n",
         3,
         "alerts[0] (two).url",
@@ -396,10 +403,27 @@ def test_secret_values_and_redact_secrets() -> None:
         ("garbage", "***"),
         ("ntfy://digital-rights-vn", "ntfy://***"),  # no server: the "host" is the topic
         ("ntfys://ntfy.example.org/rights", "ntfys://ntfy.example.org/***"),
+        ("ntfy://rights/vn?mode=cloud", "ntfy://***"),  # topics alone on ntfy.sh
+        ("matrix://" + "t" * 64, "matrix://***"),  # t2bot: the token stands where a host would
+        ("matrixs://bot:pw@matrix.example.org/#room", "matrixs://matrix.example.org/***"),
+        ("rockets://AbCdEf/Tok3nXyZ@chat.example.org/#news", "rockets://***"),  # webhook form
     ],
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mailtos://user:pw@smtp.example.org?to=a@example.org,b@example.org",
+        "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7F/#news,#rights",
+        "json://hooks.example.org/in?note=a, b&avatar_url=https://img.example.org/x.png",
+    ],
+)
+def test_one_apprise_url_with_commas_is_one_url(url: str) -> None:
+    route = parse(f'alerts:\n  - name: one\n    url: "{url}"\n').alerts[0]
+    assert route.resolved_url() == url
 
 
 def test_route_built_directly_without_env() -> None:

@@ -18,7 +18,7 @@ from monitor.alerts.delivery import Delivery, RouteTarget
 from monitor.alerts.notify import RecordingNotifier
 from monitor.alerts.routing import RouteRules
 from monitor.store.db import make_engine, make_sessions, upgrade
-from monitor.store.models import AlertRow
+from monitor.store.models import AlertRow, RouteStateRow
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -196,9 +196,49 @@ def test_stopping_with_an_unrecorded_send_records_it_or_names_it(
     delivery.deliver_due()
     [sent_id] = delivery._unrecorded
     delivery.close()  # still away: the operators are told which alert will go twice
-    assert f"alerts [{sent_id}]" in caplog.text and "will be sent again" in caplog.text
+    assert f"alerts [{sent_id}]" in caplog.text and "go out again" in caplog.text
+    assert delivery._unrecorded == {sent_id: None}
     caplog.clear()
     database_away[0] = False
-    delivery.close()  # back: written down on the way out, nothing to report
-    assert "never recorded" not in caplog.text
+    delivery.close()  # back: said, then written down on the way out
+    assert "written down now" in caplog.text
     assert [row.status for row in _rows(engine)] == ["sent", "pending"]
+
+
+def test_a_runtime_closing_writes_down_an_unrecorded_digest(tmp_path: Path, engine: Engine) -> None:
+    """Runtime.close (the daemon's last step) closes the delivery, digests included."""
+    from monitor.bootstrap import Settings, build_runtime
+    from tests.support.stack import write_config
+
+    _queue(engine, "daily", 2, status="digest")
+    routes = [{"name": "daily", "url": "json://127.0.0.1:9/daily", "delivery": "digest",
+               "digest": '{cron: "0 8 * * *"}'}]  # fmt: skip
+    feeds = [{"name": "RFA", "url": "https://www.rfa.org/feed"}]
+    config = write_config(tmp_path / "feeds.yaml", feeds, routes)
+    runtime = build_runtime(Settings(config, str(engine.url)), env={})
+    ids = [row.id for row in _rows(engine)]
+    with runtime.sessions.begin() as session:
+        session.add(RouteStateRow(route="daily", last_digest_at=None))
+    target = runtime.delivery.targets["daily"]
+    runtime.delivery._unrecorded_digests["daily"] = delivery_module._DigestResult(
+        target, ids, None, NOW
+    )
+    runtime.close()
+    assert [(row.status, row.digest_id) for row in _rows(engine)] == [("sent", ids[0])] * 2
+
+
+def test_an_upgraded_route_in_backoff_keeps_its_next_time(engine: Engine) -> None:
+    """A database from before schedules were remembered: the digest time it has (here a
+    failed digest's backoff) is kept, not recomputed into an immediate send."""
+    _queue(engine, "daily", 2, status="digest")
+    backoff_until = NOW + timedelta(minutes=30)
+    with make_sessions(engine).begin() as session:
+        session.add(RouteStateRow(route="daily", last_digest_at=None, next_digest_at=backoff_until))
+    notifier = RecordingNotifier()
+    daily = RouteTarget(RouteRules(name="daily"), "json://127.0.0.1:9/d", digest_cron="0 8 * * *")
+    clock = [NOW + timedelta(minutes=1)]
+    delivery = Delivery(make_sessions(engine), {"daily": daily}, lambda _t: notifier,
+                        lambda: clock[0])  # fmt: skip
+    assert delivery.send_digests() == 0 and notifier.sent == []
+    clock[0] = backoff_until + timedelta(seconds=1)
+    assert delivery.send_digests() == 1

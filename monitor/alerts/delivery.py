@@ -10,6 +10,7 @@ before anything more goes out, so a database blip does not send it twice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -124,21 +125,29 @@ class Delivery:
         return DeliveryReport(sent=sent, failed=failed, dead=dead)
 
     def close(self) -> None:
-        """On the way out: write down what went out unrecorded, or say what may go twice.
+        """On the way out: write down what went out unrecorded, saying first what it is.
 
-        Rows that cannot be marked now are still leased ("sending"), so they go out once more
-        after the lease: the operators are told which, rather than finding out from the
-        recipients.
+        Said before the database is tried, since the database being away is why they are
+        unrecorded, and the stop deadline may end the process while it is being tried: rows
+        that stay unmarked are still leased ("sending") and go out once more after the lease.
         """
-        self._record_unrecorded()
-        for route in list(self._unrecorded_digests):
-            self._digest_recorded(route)
-        if self._unrecorded or self._unrecorded_digests:
+        went_out = sorted(row_id for row_id, error in self._unrecorded.items() if error is None)
+        digests = sorted(
+            route
+            for route, result in self._unrecorded_digests.items()
+            if result.error is None and result.ids
+        )
+        if went_out or digests:
             logger.error(
-                "stopping with sends the database never recorded: alerts %s and the digests "
-                "of routes %s went out and will be sent again",
-                sorted(self._unrecorded) or "-", sorted(self._unrecorded_digests) or "-",
+                "stopping with sends the database has not recorded: alerts %s and the digests "
+                "of routes %s went out; unless written down now, they go out again",
+                went_out or "-", digests or "-",
             )  # fmt: skip
+        if self._record_unrecorded():
+            for route in list(self._unrecorded_digests):
+                self._digest_recorded(route)
+        if not (self._unrecorded or self._unrecorded_digests) and (went_out or digests):
+            logger.info("the unrecorded sends are written down now")
 
     def _record_unrecorded(self) -> bool:
         """Write down sends whose result the database could not take; False while it cannot."""
@@ -297,11 +306,15 @@ class Delivery:
             if state is None:
                 state = RouteStateRow(route=target.rules.name, last_digest_at=None)
                 session.add(state)
-            schedule = f"{target.digest_cron}|{target.digest_tz}"
+            schedule = _schedule_key(target)
+            if state.next_digest_at is not None and state.digest_schedule is None:
+                # Scheduled before schedules were remembered (an upgraded database): keep the
+                # time it has, which may be a failed digest's backoff.
+                state.digest_schedule = schedule
             if state.next_digest_at is None or state.digest_schedule != schedule:
                 # Counted from the oldest waiting alert, so a route's first digest (or the
                 # first after its schedule changed) is not pushed back by however late this
-                # check ran; those alerts all came after the last digest.
+                # check ran; never from before the last digest.
                 state.digest_schedule = schedule
                 oldest = session.scalar(
                     select(func.min(AlertRow.created_at)).where(
@@ -309,6 +322,8 @@ class Delivery:
                     )
                 )
                 base = min(oldest, now) if oldest is not None else now
+                if state.last_digest_at is not None:
+                    base = max(base, state.last_digest_at)
                 state.next_digest_at = next_digest_time(target.digest_cron, target.digest_tz, base)
             return state.next_digest_at <= now
 
@@ -397,6 +412,11 @@ class Delivery:
             return
         state.next_digest_at = now + self._backoff(max(attempts, 1))
         logger.warning("digest failed route=%s attempt=%d: %s", target.rules.name, attempts, error)
+
+
+def _schedule_key(target: RouteTarget) -> str:
+    """A short fixed-size key of a route's digest schedule (a cron line has no length limit)."""
+    return hashlib.sha256(f"{target.digest_cron}|{target.digest_tz}".encode()).hexdigest()
 
 
 def _period_label(session: Session, route: str, now: datetime) -> str:

@@ -277,6 +277,6 @@ class RouteStateRow(Base):
     route: Mapped[str] = mapped_column(String(200), primary_key=True)
     last_digest_at: Mapped[datetime | None]
     next_digest_at: Mapped[datetime | None]
-    # The schedule ("cron|timezone") next_digest_at was computed for: an edited schedule
-    # takes effect at once, not after one more period of the old one.
+    # A hash of the schedule (cron and timezone) next_digest_at was computed for: an edited
+    # schedule takes effect at once, not after one more period of the old one.
     digest_schedule: Mapped[str | None] = mapped_column(String(200))

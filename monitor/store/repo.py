@@ -128,10 +128,20 @@ def claim_due_feeds(
     return [row for row in rows if row.id in claimed]
 
 
-def held_back_feeds(session: Session) -> set[int]:
-    """Feeds whose latest fetch log entry says they were held back (their host said 429)."""
+def held_back_feeds(session: Session, lookback: timedelta) -> set[int]:
+    """Feeds whose latest fetch log entry says they were held back (their host said 429).
+
+    Only the log's last `lookback` is read (a hold lasts at most an hour, and the index on
+    started_at keeps this from reading months of log), counted back from its newest entry,
+    not from this machine's clock.
+    """
+    newest = session.scalar(select(func.max(FetchLogRow.started_at)))
+    if newest is None:
+        return set()
+    since = newest - lookback
     latest = (
         select(FetchLogRow.feed_id, func.max(FetchLogRow.id).label("id"))
+        .where(FetchLogRow.started_at >= since)
         .group_by(FetchLogRow.feed_id)
         .subquery()
     )
