@@ -56,6 +56,22 @@ def _queue(
             )
 
 
+class DatabaseAway:
+    """Makes one of a Delivery's recording methods fail, as a restarting database would,
+    while `away` is true."""
+
+    def __init__(self, delivery: Delivery, method: str) -> None:
+        self.away = True
+        original = getattr(delivery, method)
+
+        def record_unless_away(*args: Any) -> Any:
+            if self.away:
+                raise OperationalError("UPDATE alerts", {}, Exception("database is restarting"))
+            return original(*args)
+
+        setattr(delivery, method, record_unless_away)
+
+
 def _rows(engine: Engine) -> list[AlertRow]:
     with make_sessions(engine)() as session:
         return list(session.scalars(select(AlertRow).order_by(AlertRow.id)))
@@ -105,21 +121,13 @@ def test_a_send_the_database_could_not_record_is_recorded_first_and_never_resent
     notifier = RecordingNotifier()
     targets = {"team": _target("team"), "ops": _target("ops")}
     delivery = Delivery(make_sessions(engine), targets, lambda _t: notifier, lambda: NOW)
-    record = delivery._record_result
-    database_away = [True]
-
-    def record_unless_away(row_id: int, error: str | None) -> str:
-        if database_away[0]:
-            raise OperationalError("UPDATE alerts", {}, Exception("database is restarting"))
-        return record(row_id, error)
-
-    delivery._record_result = record_unless_away  # type: ignore[method-assign]
+    database = DatabaseAway(delivery, "_record_result")
     first = delivery.deliver_due()
     assert notifier.titles == ["[??] s0"]  # out, but not written down; nothing else was sent
     assert first.sent == 0
     assert delivery.deliver_due() == type(first)()  # still away: nothing new goes out
     assert notifier.titles == ["[??] s0"]
-    database_away[0] = False
+    database.away = False
     second = delivery.deliver_due()
     assert sorted(notifier.titles) == ["[??] s0", "[??] s0", "[??] s1"]  # team s0, ops s0, s1
     assert notifier.titles[0] == "[??] s0" and second.sent == 2
@@ -140,19 +148,11 @@ def test_a_digest_the_database_could_not_record_is_recorded_first_and_never_rese
                         lambda: clock[0])  # fmt: skip
     assert delivery.send_digests() == 0  # its first time is tomorrow at 08:00
     clock[0] = datetime(2026, 11, 24, 8, 0, 1, tzinfo=UTC)
-    record = delivery._record_digest
-    database_away = [True]
-
-    def record_unless_away(result: Any) -> None:
-        if database_away[0]:
-            raise OperationalError("UPDATE alerts", {}, Exception("database is restarting"))
-        record(result)
-
-    delivery._record_digest = record_unless_away  # type: ignore[method-assign]
+    database = DatabaseAway(delivery, "_record_digest")
     assert delivery.send_digests() == 1 and len(notifier.sent) == 1  # out, not written down
     clock[0] += timedelta(minutes=5)
     assert delivery.send_digests() == 0  # still away: the same digest is not sent again
-    database_away[0] = False
+    database.away = False
     assert delivery.send_digests() == 0 and len(notifier.sent) == 1  # written down, not resent
     rows = _rows(engine)
     assert [(row.status, row.attempts) for row in rows] == [("sent", 1)] * 2
@@ -184,22 +184,14 @@ def test_stopping_with_an_unrecorded_send_records_it_or_names_it(
     notifier = RecordingNotifier()
     delivery = Delivery(make_sessions(engine), {"team": _target("team")}, lambda _t: notifier,
                         lambda: NOW)  # fmt: skip
-    record = delivery._record_result
-    database_away = [True]
-
-    def record_unless_away(row_id: int, error: str | None) -> str:
-        if database_away[0]:
-            raise OperationalError("UPDATE alerts", {}, Exception("database is restarting"))
-        return record(row_id, error)
-
-    delivery._record_result = record_unless_away  # type: ignore[method-assign]
+    database = DatabaseAway(delivery, "_record_result")
     delivery.deliver_due()
     [sent_id] = delivery._unrecorded
     delivery.close()  # still away: the operators are told which alert will go twice
     assert f"alerts [{sent_id}]" in caplog.text and "go out again" in caplog.text
     assert delivery._unrecorded == {sent_id: None}
     caplog.clear()
-    database_away[0] = False
+    database.away = False
     delivery.close()  # back: said, then written down on the way out
     assert "written down now" in caplog.text
     assert [row.status for row in _rows(engine)] == ["sent", "pending"]
