@@ -116,9 +116,6 @@ def _not_reachable_yet(exc: OperationalError) -> bool:
     return any(sign in text for sign in _NOT_UP_YET)
 
 
-# How far back `feeds status` looks for a feed held back by its host's wait (at most 1 h).
-HELD_BACK_LOOKBACK = timedelta(hours=2)
-
 _NOT_UP_YET = (
     "connection refused",
     "could not connect",
@@ -211,6 +208,10 @@ def feeds_list(obj: CliContext) -> None:
         )
     for route in config.alerts:
         click.echo(f"route {route.name}: {route.display_url} ({route.delivery})")
+
+
+# How far back `feeds status` looks for a feed held back by its host's wait (at most 1 h).
+HELD_BACK_LOOKBACK = timedelta(hours=2)
 
 
 @feeds.command("status")

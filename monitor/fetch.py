@@ -188,22 +188,18 @@ def _transport_error(exc: httpx.HTTPError, url: str) -> FetchError:
 
 
 def _status_error(response: httpx.Response, url: str, now: datetime) -> FetchError:
-    """The FetchError for a non-success, non-redirect status."""
+    """The FetchError for a non-success, non-redirect status, from the server at `url`."""
     code = response.status_code
     where = redact_url(url)
-    retry = parse_retry_after(response.headers.get("Retry-After"), now)
     if code == 410:
-        return FeedGoneError("gone", f"HTTP 410 Gone: {where}", status=code)
+        return FeedGoneError("gone", f"HTTP 410 Gone: {where}", status=code, answered_by=url)
     if code == 404:
-        return FetchError("not_found", f"HTTP 404 Not Found: {where}", status=code)
-    if code == 429:
-        return FetchError(
-            "rate_limited", f"HTTP 429: {where}", status=code, retry_after_s=retry,
-            answered_by=url,
-        )  # fmt: skip
-    if code == 503:
-        return FetchError("unavailable", f"HTTP 503: {where}", status=code, retry_after_s=retry)
-    return FetchError(f"http_{code}", f"HTTP {code}: {where}", status=code, retry_after_s=retry)
+        return FetchError("not_found", f"HTTP 404 Not Found: {where}", status=code, answered_by=url)
+    kind = {429: "rate_limited", 503: "unavailable"}.get(code, f"http_{code}")
+    retry = parse_retry_after(response.headers.get("Retry-After"), now)
+    return FetchError(
+        kind, f"HTTP {code}: {where}", status=code, retry_after_s=retry, answered_by=url
+    )
 
 
 class _Inflater:

@@ -29,7 +29,7 @@ from monitor.schedule import (
     next_poll_after_wait,
 )
 from monitor.store import repo
-from monitor.store.models import FeedRow, FetchLogRow
+from monitor.store.models import HELD_BACK, FeedRow, FetchLogRow
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +37,10 @@ logger = logging.getLogger(__name__)
 NETWORK_ERROR_KINDS = frozenset({"dns", "connect", "timeout"})
 # Failures that come without an answer from any server, so they say nothing about whether this
 # server is online (an HTTP error or a broken body, by contrast, did come over the network).
+# A held-back feed (its host asked for a wait: a 429 to another of its feeds) made no request.
 UNANSWERED_ERROR_KINDS = NETWORK_ERROR_KINDS | {
-    "network", "bad_url", "blocked_address", "internal", "held_back",
+    "network", "bad_url", "blocked_address", "internal", HELD_BACK,
 }  # fmt: skip
-# Not fetched because its host asked for a wait (a 429 to another of its feeds): not a
-# failure of this feed, and no request was made.
-HELD_BACK = "held_back"
 
 
 class Assessor(Protocol):

@@ -30,7 +30,7 @@ from monitor.pipeline import (
     fetch_and_parse,
 )
 from monitor.store import repo
-from monitor.store.models import FeedRow
+from monitor.store.models import HELD_BACK, FeedRow
 
 logger = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ class Poller:
 def _log_poll(outcome: FeedOutcome, summary: StoreSummary) -> None:
     fetched = outcome.fetched
     if outcome.held_back:
-        status = "held_back"
+        status = HELD_BACK
     elif outcome.failed:
         status = f"error:{outcome.error_kind}"
     elif fetched is not None and fetched.not_modified:

@@ -53,6 +53,15 @@ def _five_feeds(server: FeedServer) -> list[dict[str, str]]:
     return [{"name": f"Outlet {n}", "url": server.url(f"/o{n}.xml")} for n in range(5)]
 
 
+# A route that collects its alerts for a digest at 08:00 UTC every day.
+DAILY_DIGEST: dict[str, object] = {
+    "name": "daily",
+    "url": "${HOOK_URL}",
+    "delivery": "digest",
+    "digest": '{cron: "0 8 * * *", timezone: UTC}',
+}
+
+
 def _instant_routes() -> list[dict[str, object]]:
     return [
         {"name": "hook-a", "url": "${HOOK_URL}"},
@@ -157,14 +166,7 @@ def test_digest_groups_the_day_by_country_and_an_empty_day_sends_nothing(
     webhook: WebhookReceiver,
 ) -> None:
     clock = FrozenClock(datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
-    routes: list[dict[str, object]] = [
-        {
-            "name": "daily",
-            "url": "${HOOK_URL}",
-            "delivery": "digest",
-            "digest": '{cron: "0 8 * * *", timezone: UTC}',
-        }
-    ]
+    routes = [DAILY_DIGEST]
     runtime = _world_runtime(tmp_path, db_url, feed_server, webhook, clock, routes, stories=3)
     runtime.poller.run_once()
     assert runtime.delivery.deliver_due().sent == 0  # nothing instant on a digest route
@@ -191,14 +193,7 @@ def test_a_failing_digest_counts_attempts_backs_off_then_waits_for_its_next_time
     from monitor.store.models import RouteStateRow
 
     clock = FrozenClock(datetime(2026, 11, 23, 8, 0, 1, tzinfo=UTC))
-    routes: list[dict[str, object]] = [
-        {
-            "name": "daily",
-            "url": "${HOOK_URL}",
-            "delivery": "digest",
-            "digest": '{cron: "0 8 * * *", timezone: UTC}',
-        }
-    ]
+    routes = [DAILY_DIGEST]
     runtime = _world_runtime(tmp_path, db_url, feed_server, webhook, clock, routes, stories=2)
     runtime.poller.run_once()
     runtime.delivery.max_attempts = 3

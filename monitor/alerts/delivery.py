@@ -225,16 +225,14 @@ class Delivery:
             error = self._send(target, rendered)
         # The message is out (or not): record that even if the database blips right now,
         # since an unrecorded success is the one way a message can go out twice.
-        for attempt in range(MARK_ATTEMPTS):
-            try:
-                return self._record_result(row_id, error), route
-            except SQLAlchemyError as exc:
-                logger.warning("could not record delivery of alert %d, retrying: %s", row_id, exc)
-                if attempt < MARK_ATTEMPTS - 1:
-                    time.sleep(MARK_RETRY_S)
-        # Kept in memory and written before anything else is sent.
-        self._unrecorded[row_id] = error
-        return "unrecorded", route
+        outcome = _with_mark_retries(
+            f"delivery of alert {row_id}", lambda: self._record_result(row_id, error)
+        )
+        if outcome is None:
+            # Kept in memory and written before anything else is sent.
+            self._unrecorded[row_id] = error
+            return "unrecorded", route
+        return outcome, route
 
     def _record_result(self, row_id: int, error: str | None) -> str:
         with self.sessions.begin() as session:
@@ -349,22 +347,17 @@ class Delivery:
             error = self._send(target, render_digest(name, messages, fmt, period_label=label))
         result = _DigestResult(target, ids, error, now)
         # As for single alerts: a digest that went out must be written down, or it goes again.
-        for attempt in range(MARK_ATTEMPTS):
-            try:
-                self._record_digest(result)
-                break
-            except SQLAlchemyError as exc:
-                logger.warning("could not record the digest of route %s, retrying: %s", name, exc)
-                if attempt < MARK_ATTEMPTS - 1:
-                    time.sleep(MARK_RETRY_S)
-        else:
+        if (
+            _with_mark_retries(f"the digest of route {name}", lambda: self._record_digest(result))
+            is None
+        ):
             self._unrecorded_digests[name] = result
         if messages and error is None:
             logger.info("digest sent route=%s events=%d", name, len(messages))
             return 1
         return 0
 
-    def _record_digest(self, result: _DigestResult) -> None:
+    def _record_digest(self, result: _DigestResult) -> str:
         """Mark a digest's rows sent and schedule the next one, or count its failure."""
         target, ids, error, now = result.target, result.ids, result.error, result.sent_at
         assert target.digest_cron is not None
@@ -373,14 +366,18 @@ class Delivery:
             assert state is not None
             if error is not None:
                 self._digest_failed(session, state, target, ids, error, now)
-                return
-            for row_id in ids:
-                row = session.get(AlertRow, row_id)
-                if row is not None:
-                    row.status, row.sent_at, row.digest_id = "sent", now, ids[0]
-                    row.attempts += 1
+                return "failed"
+            if ids:
+                session.execute(
+                    update(AlertRow)
+                    .where(AlertRow.id.in_(ids))
+                    .values(status="sent", sent_at=now, digest_id=ids[0],
+                            attempts=AlertRow.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )  # fmt: skip
             state.last_digest_at = now
             state.next_digest_at = next_digest_time(target.digest_cron, target.digest_tz, now)
+            return "sent"
 
     def _digest_failed(
         self,
@@ -394,14 +391,14 @@ class Delivery:
         """Count the failed attempt on the digest's rows and retry with the same backoff as
         single alerts; after as many attempts, wait for the next regular digest time. The rows
         stay queued for the digest: dead-lettered, a retry would send them one by one."""
-        attempts = 0
-        for row_id in ids:
-            row = session.get(AlertRow, row_id)
-            if row is None:
-                continue
-            row.attempts += 1
-            row.last_error = error
-            attempts = max(attempts, row.attempts)
+        counted = session.execute(
+            update(AlertRow)
+            .where(AlertRow.id.in_(ids))
+            .values(attempts=AlertRow.attempts + 1, last_error=error)
+            .returning(AlertRow.attempts)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+        attempts = max(counted, default=0)
         if attempts >= self.max_attempts:
             assert target.digest_cron is not None
             state.next_digest_at = next_digest_time(target.digest_cron, target.digest_tz, now)
@@ -412,6 +409,19 @@ class Delivery:
             return
         state.next_digest_at = now + self._backoff(max(attempts, 1))
         logger.warning("digest failed route=%s attempt=%d: %s", target.rules.name, attempts, error)
+
+
+def _with_mark_retries(what: str, mark: Callable[[], str]) -> str | None:
+    """Run `mark`, the write that records a send, through a database blip: tried
+    MARK_ATTEMPTS times; None when it never took."""
+    for attempt in range(MARK_ATTEMPTS):
+        try:
+            return mark()
+        except SQLAlchemyError as exc:
+            logger.warning("could not record %s, retrying: %s", what, exc)
+            if attempt < MARK_ATTEMPTS - 1:
+                time.sleep(MARK_RETRY_S)
+    return None
 
 
 def _schedule_key(target: RouteTarget) -> str:

@@ -120,6 +120,10 @@ class FeedRow(Base):
     __table_args__ = (Index("ix_feeds_due", "enabled", "next_poll_at"),)
 
 
+# A fetch log outcome and poll status: not asked, its host asked for a wait (a 429).
+HELD_BACK = "held_back"
+
+
 class FetchLogRow(Base):
     """One poll of one feed: what happened and how long it took."""
 

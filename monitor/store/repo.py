@@ -27,6 +27,7 @@ from sqlalchemy.sql.dml import Insert
 from monitor.dedup import DedupPlan, FeedEntries, KnownItems, NewItemKey
 from monitor.domain import Assessment, Entry
 from monitor.store.models import (
+    HELD_BACK,
     AlertRow,
     AssessmentRow,
     Base,
@@ -114,13 +115,8 @@ def claim_due_feeds(
     claimed: set[int] = set()
     for ids in _chunks([row.id for row in rows], 500):
         lease_them = (
-            update(feeds)
-            .where(
-                feeds.c.id.in_(ids), or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now)
-            )
-            .values(lease_until=until)
-            .returning(feeds.c.id)
-        )
+            update(feeds).where(feeds.c.id.in_(ids), free).values(lease_until=until)
+        ).returning(feeds.c.id)
         claimed.update(session.connection().execute(lease_them).scalars())
     for row in rows:
         if row.id in claimed:
@@ -146,7 +142,7 @@ def held_back_feeds(session: Session, lookback: timedelta) -> set[int]:
         .subquery()
     )
     query = select(FetchLogRow.feed_id).join(latest, FetchLogRow.id == latest.c.id)
-    return set(session.scalars(query.where(FetchLogRow.outcome == "held_back")))
+    return set(session.scalars(query.where(FetchLogRow.outcome == HELD_BACK)))
 
 
 def log_fetches(session: Session, rows: Sequence[FetchLogRow]) -> None:
