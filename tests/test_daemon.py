@@ -65,6 +65,12 @@ def _one_feed_runtime(tmp_path: Path, feed_server: FeedServer, clock: FrozenCloc
     return make_runtime(path, db, clock)
 
 
+def _add_feed_b(path: Path, feed_server: FeedServer, **extra: str) -> None:
+    """An edit of feeds.yaml: feed A as before, and a new feed B."""
+    feed_b = {"name": "B", "url": feed_server.url("/b.xml"), **extra}
+    write_config(path, [{"name": "A", "url": feed_server.url("/a.xml")}, feed_b])
+
+
 def test_poll_once_prints_alert_on_console_without_routes(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
@@ -151,13 +157,7 @@ def test_edit_of_feeds_yaml_is_applied_and_a_bad_edit_keeps_the_last_good(
     path = runtime.settings.config_path
     daemon = Daemon(runtime)
 
-    write_config(
-        path,
-        [
-            {"name": "A", "url": feed_server.url("/a.xml")},
-            {"name": "B", "url": feed_server.url("/b.xml"), "country": "KH"},
-        ],
-    )
+    _add_feed_b(path, feed_server, country="KH")
     daemon._reload_if_changed()
     assert [feed.name for feed in runtime.config.feeds] == ["A", "B"]
     with runtime.sessions() as session:
@@ -243,13 +243,7 @@ def test_a_reload_that_could_not_be_applied_is_tried_again(
     runtime = _one_feed_runtime(tmp_path, feed_server, clock)
     path = runtime.settings.config_path
     daemon = Daemon(runtime)
-    write_config(
-        path,
-        [
-            {"name": "A", "url": feed_server.url("/a.xml")},
-            {"name": "B", "url": feed_server.url("/b")},
-        ],
-    )
+    _add_feed_b(path, feed_server)
     apply = runtime.apply_config
     calls: list[int] = []
 
