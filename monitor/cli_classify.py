@@ -34,7 +34,9 @@ def classify(text: str | None, feed_country: str | None, model: Path | None) -> 
 
 
 @click.command("eval")
-@click.argument("corpus", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "corpora", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the DESIGN.md JSON object.")
 @click.option(
     "--model",
@@ -48,8 +50,17 @@ def classify(text: str | None, feed_country: str | None, model: Path | None) -> 
     help="K-fold cross-validation: train on K-1 folds, score the held-out one (for a corpus "
     "the model was trained on).",
 )
-def eval_command(corpus: Path, as_json: bool, model: Path | None, cv: int | None) -> None:
-    """Measure the classifier on a labeled JSONL corpus."""
+@click.option(
+    "--by",
+    type=click.Choice(["event", "outlet", "item"]),
+    default="event",
+    show_default=True,
+    help="With --cv: keep whole events or whole outlets in one fold, or split items at random.",
+)
+def eval_command(
+    corpora: tuple[Path, ...], as_json: bool, model: Path | None, cv: int | None, by: str
+) -> None:
+    """Measure the classifier on labeled JSONL corpora (figures per language too)."""
     from monitor.classify import (
         Classifier,
         cross_validate,
@@ -59,11 +70,10 @@ def eval_command(corpus: Path, as_json: bool, model: Path | None, cv: int | None
     )
 
     try:
-        examples = read_corpus(corpus)
+        examples = [e for corpus in corpora for e in read_corpus(corpus)]
         if cv:
             _require_training_extra()
-            report = cross_validate(examples, k=cv)
-            report.pop("folds", None)
+            report = cross_validate(examples, k=cv, by=by)
         else:
             report = evaluate(Classifier.load(model), examples)
     except MonitorError as exc:

@@ -15,7 +15,7 @@ from monitor.classify import (
     format_evaluation,
     read_corpus,
 )
-from monitor.classify.evaluate import folds, report
+from monitor.classify.evaluate import HOLD_OUT, folds, group_folds, report
 from monitor.domain import Assessment, Category, Stage
 
 PB, SD, VPN = Category.PLATFORM_BLOCK, Category.SHUTDOWN, Category.VPN_RESTRICTION
@@ -60,8 +60,12 @@ def test_report_matches_figures_computed_by_hand() -> None:
     assert result["stage_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
     assert result["items"] == 5
     assert result["items_per_second"] == 10.0
+    assert result["confusion"] == {"tp": 2, "fp": 1, "fn": 1, "tn": 1}
     assert set(result) == {
         "items",
+        "relevant",
+        "confusion",
+        "per_language",
         "relevance",
         "categories",
         "country_accuracy",
@@ -69,6 +73,49 @@ def test_report_matches_figures_computed_by_hand() -> None:
         "items_per_second",
     }
     assert "macro F1 0.600" in format_evaluation(result)
+
+
+def test_report_gives_each_language_its_own_figures() -> None:
+    examples = [
+        _labeled(1, True, (PB,), "VN", Stage.ENFORCED),
+        LabeledExample("v1", "t", "", "vi", True, (PB,), "VN", Stage.PROPOSED),
+        LabeledExample("v2", "t", "", "vi", False),
+    ]
+    verdicts = [
+        Assessment(True, 0.9, (PB,), "VN", Stage.ENFORCED),
+        Assessment(False, 0.3),
+        Assessment(True, 0.6, (PB,), "VN", Stage.ENFORCED),
+    ]
+    per_language = report(examples, verdicts, seconds=1.0)["per_language"]
+    assert list(per_language) == ["vi", "en"]  # most items first
+    vi = per_language["vi"]
+    assert vi["confusion"] == {"tp": 0, "fp": 1, "fn": 1, "tn": 0}
+    assert vi["relevance"]["f1"] == 0.0 and vi["country_accuracy"] == 0.0
+    assert per_language["en"]["confusion"] == {"tp": 1, "fp": 0, "fn": 0, "tn": 0}
+    assert per_language["en"]["stage_accuracy"] == 1.0
+
+
+def test_group_folds_never_split_a_group() -> None:
+    examples = [
+        LabeledExample(
+            f"i{i}",
+            "t",
+            "",
+            "en",
+            i % 2 == 0,
+            url=f"https://site{i % 11}.example/a",
+            event=f"ev{i % 10}",
+        )
+        for i in range(40)
+    ]
+    for key in ("event", "outlet"):
+        split = group_folds(examples, 4, seed=3, group=HOLD_OUT[key])
+        assert sorted(i for fold in split for i in fold) == list(range(40))
+        owner = {}
+        for number, fold in enumerate(split):
+            for i in fold:
+                assert owner.setdefault(HOLD_OUT[key](examples[i]), number) == number
+    assert examples[3].outlet == "site3.example"
 
 
 def test_folds_are_stratified_disjoint_and_deterministic() -> None:

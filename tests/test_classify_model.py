@@ -145,7 +145,12 @@ def test_direct_scores_equal_the_training_matrix() -> None:
     model = train(SYNTHETIC)
     texts = [(e.title, "Second sentence, the the the.") for e in SYNTHETIC] + [("", "")]
     evidence = [analyze(rules, title, summary) for title, summary in texts]
-    for config in (model.config, FeatureConfig(word_bits=10, word_ngram_max=3, char_bits=8)):
+    configs = (
+        model.config,
+        FeatureConfig(word_bits=10, word_ngram_max=3, char_bits=8),
+        FeatureConfig(word_bits=12, title_words=True),
+    )
+    for config in configs:
         builder = FeatureBuilder(config, rules.negative_groups)
         rng = np.random.default_rng(0)
         weights = rng.normal(size=(builder.width, 3)).astype(np.float32)
@@ -207,3 +212,47 @@ def test_a_model_of_the_old_format_is_refused_clearly(tmp_path: Path) -> None:
     np.savez(tmp_path / "v1.npz", **arrays)
     with pytest.raises(ModelError, match="format 1, expected 2; retrain"):
         load_model(tmp_path / "v1.npz")
+
+
+def test_title_words_weigh_apart_from_the_summary() -> None:
+    from monitor.classify.features import FeatureBuilder, FeatureConfig
+    from monitor.classify.rules import analyze
+
+    rules = load_rules()
+    builder = FeatureBuilder(FeatureConfig(title_words=True), rules.negative_groups)
+    in_title = analyze(rules, "telegram blocked", "officials said")
+    in_summary = analyze(rules, "officials said", "telegram blocked")
+    names, columns = builder.word_features(in_title.text, in_title.title_end)
+    assert "title:telegram" in names and "title:telegram blocked" in names
+    plain = builder.word_features(in_summary.text, in_summary.title_end)[0]
+    assert "title:telegram" not in plain and "title:officials" in plain
+    # The two texts have the same words but not the same features.
+    a, b = builder.transform([in_title]), builder.transform([in_summary])
+    assert (a != b).nnz > 0
+    assert columns[names.index("title:telegram")] != columns[names.index("telegram")]
+
+
+def test_stage_words_decide_and_heads_fill_in_where_there_are_none() -> None:
+    def staged(n: int, title: str, stage: Stage) -> LabeledExample:
+        return LabeledExample(
+            f"s{n}", title, "", "en", True, (Category.PLATFORM_BLOCK,), "XX", stage
+        )
+
+    # "eye ... curbs" is no stage word of the rules: only a head can learn it.
+    proposed = [staged(i, f"Lawmakers eye app {i} curbs", Stage.PROPOSED) for i in range(6)]
+    lifted = [
+        staged(10 + i, f"Regulator unblocks app {i} after talks", Stage.LIFTED) for i in range(6)
+    ]
+    enforced = [
+        staged(20 + i, f"App {i} blocked nationwide by regulator", Stage.ENFORCED) for i in range(6)
+    ]
+    model = train(proposed + lifted + enforced + SYNTHETIC[6:])
+    assert {"stage:proposed", "stage:lifted", "stage:enforced"} <= set(model.heads)
+    assert "stage:enacted" not in model.heads  # no example of it: no head
+    classifier = Classifier(load_rules(), model)
+    cueless = classifier.assess(ItemText("Lawmakers eye app 9 curbs", ""))
+    assert cueless.stage is Stage.PROPOSED
+    assert any(reason.startswith("stage proposed (model") for reason in cueless.evidence)
+    worded = classifier.assess(ItemText("Regulator unblocks app 7 after talks", ""))
+    assert worded.stage is Stage.LIFTED
+    assert any(reason.startswith("stage lifted (stage words)") for reason in worded.evidence)

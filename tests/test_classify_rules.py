@@ -111,3 +111,20 @@ def test_matcher_cache_gives_the_same_hits_as_a_fresh_matcher(rules: RuleSet) ->
     for text in texts * 2:
         fresh = load_rules().matcher
         assert warm.find(text) == fresh.find(text)
+
+
+@pytest.mark.parametrize(
+    ("title", "state", "platform"),
+    [
+        ("Turkey blocks access to Wikipedia", True, False),
+        ("Regulator orders Telegram blocked", True, False),
+        ("Meta bans accounts linked to a troll farm", False, True),
+        ("Netflix suspends its service in Russia", False, True),
+        ("Bakery wins a prize", False, False),
+    ],
+)
+def test_who_acts_tells_a_state_order_from_a_platform_decision(
+    rules: RuleSet, title: str, state: bool, platform: bool
+) -> None:
+    evidence = analyze(rules, title, "")
+    assert (evidence.actor_acts, evidence.platform_acts) == (state, platform)

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.domain import Category, ItemText, Stage
 from monitor.errors import MonitorError
@@ -32,10 +33,47 @@ class LabeledExample:
     published: str | None = None
     rationale: str | None = None
     hard_negative: bool = False
+    event: str | None = None  # the story it reports, so held-out tests can keep events apart
+
+    @property
+    def outlet(self) -> str:
+        """Who published it: the page's site, or the dataset a row came from."""
+        return outlet_of(self.url or self.source)
+
+    @property
+    def event_group(self) -> str:
+        """The event to hold out together: the labeled one, else a coarse stand-in.
+
+        Items labeled without an event are grouped by state and first category when
+        relevant (stricter than one event: every such measure of that state goes together)
+        and stand alone otherwise.
+        """
+        if self.event:
+            return self.event
+        if self.relevant:
+            first = self.categories[0].value if self.categories else "any"
+            return f"{self.country or 'xx'}-{first}"
+        return self.id
 
     def item(self, feed_country: str | None = None) -> ItemText:
         """The text the classifier reads for this example."""
         return ItemText(self.title, self.summary, self.language, feed_country)
+
+
+# Second-level labels under which a registered name takes three parts (bbc.co.uk).
+_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "ac", "edu", "go", "or", "ne"})
+
+
+def outlet_of(address: str | None) -> str:
+    """The site of a URL (www. and m. dropped, e.g. bbc.co.uk), or a dataset's repo:path."""
+    if not address:
+        return "unknown"
+    if "://" not in address:
+        return address.split(",")[0].split(" (")[0]
+    host = (urlsplit(address).hostname or "unknown").lower()
+    parts = host.split(".")
+    keep = 3 if len(parts) >= 3 and parts[-2] in _SECOND_LEVEL and len(parts[-1]) == 2 else 2
+    return ".".join(parts[-keep:])
 
 
 def _optional_str(record: dict[str, Any], key: str) -> str | None:
@@ -76,6 +114,7 @@ def parse_example(record: Any) -> LabeledExample:
         published=_optional_str(record, "published"),
         rationale=_optional_str(record, "rationale"),
         hard_negative=bool(record.get("hard_negative", False)),
+        event=_optional_str(record, "event"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -16,6 +17,35 @@ _NEAR_ACTION_BONUS = 1.5  # the state just before the verb is the one acting
 _FIRST_BONUS = 0.5
 _FEED_BONUS = 0.5  # a tie goes to the feed's own country
 _NEAR = 40
+
+# When a text names no state, its script often still tells where it was written: scripts
+# (or letters) used by one state's press. Checked in order; kana before Han, Urdu's own
+# letters before the Persian ones it shares. Scripts shared by many states (Latin, Arabic,
+# Cyrillic, Devanagari) say nothing and are left out.
+_SCRIPT_COUNTRY = tuple(
+    (re.compile(pattern), code)
+    for pattern, code in (
+        ("[\u3040-\u30ff]", "JP"),
+        ("[\uac00-\ud7af]", "KR"),
+        ("[\u0e00-\u0e7f]", "TH"),
+        ("[\u0e80-\u0eff]", "LA"),
+        ("[\u1780-\u17ff]", "KH"),
+        ("[\u1000-\u109f]", "MM"),
+        ("[\u0d80-\u0dff]", "LK"),
+        ("[\u10a0-\u10ff]", "GE"),
+        ("[\u0530-\u058f]", "AM"),
+        ("[\u0590-\u05ff]", "IL"),
+        ("[\u1200-\u137f]", "ET"),
+        ("[\u0980-\u09ff]", "BD"),
+        ("[\u0370-\u03ff]", "GR"),
+        ("[\u0679\u0688\u0691\u06ba\u06be\u06d2]", "PK"),
+        ("[\u067e\u0686\u0698\u06af]", "IR"),
+        ("[\u0454\u0457\u0491]", "UA"),
+        ("[\u01a1\u01b0\u0111\u1ea0-\u1ef9]", "VN"),
+        ("[\u0131\u011f]", "TR"),
+        ("[\u3400-\u9fff]", "CN"),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +81,21 @@ def guess_country(rules: RuleSet, evidence: RuleEvidence, feed_country: str | No
     if not scores:
         if feed_country:
             return CountryGuess(feed_country.upper(), "feed country (text names no state)")
+        if by_script := script_country(evidence.text):
+            return CountryGuess(by_script, f"country {by_script} from the script (no state named)")
         return CountryGuess(None, "no state named")
     scores[first_seen[0]] += _FIRST_BONUS
     if feed_country and feed_country.upper() in scores:
         scores[feed_country.upper()] += _FEED_BONUS
     best = max(sorted(scores), key=lambda code: scores[code])
     return CountryGuess(best, f"country {best} (score {scores[best]:.1f} of {len(scores)} named)")
+
+
+def script_country(text: str) -> str | None:
+    """The state whose press alone writes in the text's script, if there is one."""
+    if text.isascii():
+        return None
+    for pattern, code in _SCRIPT_COUNTRY:
+        if pattern.search(text):
+            return code
+    return None

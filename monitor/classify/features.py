@@ -30,12 +30,17 @@ from .rules import RuleEvidence
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
-# Words, plus each CJK/kana/hangul character as its own token, since those scripts do not
-# separate words with spaces; bigrams of such tokens approximate their words.
-CATEGORIES = tuple(Category)
-TOKEN_PATTERN = (
-    r"(?u)[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+"
+# Scripts written without spaces between words (CJK, kana, hangul, Thai, Lao, Myanmar,
+# Khmer): each character is a token of its own, and bigrams of them approximate words.
+_UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
+# Combining marks belong to their word (Indic vowel signs, Arabic and Hebrew points, Latin
+# accents left uncomposed); `\w` alone would cut "इंटरनेट" into fragments at every sign.
+_MARKS = (
+    "\u0300-\u036f\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+    "\u0900-\u0dff\u1200-\u137f"
 )
+CATEGORIES = tuple(Category)
+TOKEN_PATTERN = f"(?u)[{_UNSPACED}]|(?:[^\\W{_UNSPACED}]|[{_MARKS}])+"
 _TOKENS = re.compile(TOKEN_PATTERN)
 _WHITESPACE = re.compile(r"\s\s+")
 
@@ -49,6 +54,11 @@ _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 _S33 = np.uint64(33)
 _CHAR_SALT = np.uint64(0x5BD1E995)  # keeps character n-grams apart from words
+_TITLE_SALT = np.uint64(0x27D4EB2F165667C5)  # keeps title copies of words apart from the rest
+TITLE_PREFIX = "title:"
+STAGES = ("proposed", "enacted", "enforced", "lifted")
+# Stage words counted up to this many per part; more says nothing new.
+_STAGE_CAP = 3.0
 # Token -> CRC-32 lookups kept per builder (cleared when full, to bound memory).
 _HASH_CACHE_SIZE = 50_000
 
@@ -63,6 +73,9 @@ class FeatureConfig:
     char_ngram_min: int = 3
     char_ngram_max: int = 4
     rule_scale: float = 1.0  # rule flags against l2-normalized text vectors
+    # The title's words hashed once more on their own, so that a word can weigh
+    # differently in a headline (the news) than in a lede (often background).
+    title_words: bool = False
 
     @property
     def text_width(self) -> int:
@@ -137,16 +150,33 @@ def rule_feature_names(negative_groups: Sequence[str]) -> tuple[str, ...]:
     for category in Category:
         names += [f"{category.value}:{k}" for k in ("seen", "phrase", "actor")]
     names += [f"negative:{group}" for group in negative_groups]
+    names += ["actor_title", "actor_acts", "platform_acts"]
+    names += [f"stage:{stage}:{part}" for stage in STAGES for part in ("title", "summary")]
     return tuple(names)
+
+
+def _stage_values(evidence: RuleEvidence) -> list[float]:
+    """Capped counts of each stage's words, in the title and in the summary."""
+    counts = dict.fromkeys(((s, t) for s in STAGES for t in (True, False)), 0.0)
+    for cue in evidence.stage_cues:
+        if cue in counts:
+            counts[cue] += 1.0
+    return [min(counts[(s, t)], _STAGE_CAP) / _STAGE_CAP for s in STAGES for t in (True, False)]
 
 
 def rule_vector(evidence: RuleEvidence, negative_groups: Sequence[str]) -> list[float]:
     """The rule flags of one item, in rule_feature_names order."""
     width = 7 + 3 * len(CATEGORIES) + len(negative_groups)
+    tail = [
+        float(evidence.actor_in_title),
+        float(evidence.actor_acts),
+        float(evidence.platform_acts),
+        *_stage_values(evidence),
+    ]
     if not evidence.categories and not evidence.negatives:
         values = [0.0] * width
         values[0] = float(evidence.actor)
-        return values
+        return values + tail
     cats = evidence.categories.values()
     triple = any(c.actor and (c.pair or c.phrase) for c in cats)
     values = [
@@ -166,7 +196,7 @@ def rule_vector(evidence: RuleEvidence, negative_groups: Sequence[str]) -> list[
             values += [1.0, float(found.phrase), float(found.actor)]
     negatives = set(evidence.negatives)
     values += [float(group in negatives) for group in negative_groups]
-    return values
+    return values + tail
 
 
 class FeatureBuilder:
@@ -198,22 +228,33 @@ class FeatureBuilder:
         """Total number of feature columns."""
         return self.config.text_width + len(self.rule_names)
 
-    def word_features(self, text: str) -> tuple[list[str], IntArray]:
-        """The word n-grams of one text (as named in explanations) and their columns."""
-        tokens = tokenize(text)
+    def word_features(self, text: str, title_end: int = 0) -> tuple[list[str], IntArray]:
+        """The word n-grams of one text (as named in explanations) and their columns.
+
+        With title words on, the title's n-grams follow as "title:..." names.
+        """
+        names, keys = self._named_keys(tokenize(text), "")
+        if self.config.title_words and title_end:
+            title_names, title_keys = self._named_keys(tokenize(text[:title_end]), TITLE_PREFIX)
+            names += title_names
+            keys = np.concatenate([keys, title_keys ^ _TITLE_SALT])
+        mask = np.uint64((1 << self.config.word_bits) - 1)
+        columns: IntArray = (_fmix(keys) & mask).astype(np.intp)
+        return names, columns
+
+    def _named_keys(self, tokens: list[str], prefix: str) -> tuple[list[str], UIntArray]:
+        """Names and unmixed keys of the word n-grams of one token list."""
         hashes = self._hashes(tokens)
-        names = list(tokens)
+        names = [prefix + t for t in tokens]
         keys = [hashes]
-        prefix = hashes
+        previous = hashes
         for n in range(2, self.config.word_ngram_max + 1):
             if len(tokens) < n:
                 break
-            names += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
-            prefix = _combine(prefix[:-1], hashes[n - 1 :])
-            keys.append(prefix)
-        mask = np.uint64((1 << self.config.word_bits) - 1)
-        columns: IntArray = (_fmix(np.concatenate(keys)) & mask).astype(np.intp)
-        return names, columns
+            names += [prefix + " ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+            previous = _combine(previous[:-1], hashes[n - 1 :])
+            keys.append(previous)
+        return names, np.concatenate(keys)
 
     def rule_values(self, evidence: RuleEvidence) -> list[float]:
         """The scaled rule flags of one item."""
@@ -225,20 +266,20 @@ class FeatureBuilder:
         rows = np.zeros((len(evidence), len(self.rule_names)), dtype=np.float32)
         for index, e in enumerate(evidence):
             # Most items carry no rule evidence at all: their row stays zeros.
-            if e.categories or e.negatives or e.actor:
+            if e.categories or e.negatives or e.actor or e.stage_cues:
                 rows[index] = rule_vector(e, self.negative_groups)
         scaled: FloatArray = rows * np.float32(self.config.rule_scale)
         return scaled
 
-    def _keys(self, texts: Sequence[str]) -> Iterator[tuple[UIntArray, IntArray, int]]:
+    def _keys(
+        self, texts: Sequence[str], titles: Sequence[str]
+    ) -> Iterator[tuple[UIntArray, IntArray, int]]:
         """(keys, documents, column offset) of each hashed block: words, then characters."""
         config = self.config
-        token_lists = [tokenize(t) for t in texts]
-        lengths = np.fromiter(map(len, token_lists), dtype=np.intp, count=len(texts))
-        tokens = [t for tokens in token_lists for t in tokens]
-        doc = np.repeat(np.arange(len(texts), dtype=np.intp), lengths)
-        keys, docs = _word_keys(self._hashes(tokens), doc, config.word_ngram_max)
-        yield keys, docs, 0
+        yield (*self._batch_word_keys(texts), 0)
+        if config.title_words:
+            keys, docs = self._batch_word_keys(titles)
+            yield keys ^ _TITLE_SALT, docs, 0
         if config.char_bits:
             grams = [char_ngrams(t, config.char_ngram_min, config.char_ngram_max) for t in texts]
             lengths = np.fromiter(map(len, grams), dtype=np.intp, count=len(texts))
@@ -247,15 +288,25 @@ class FeatureBuilder:
             docs = np.repeat(np.arange(len(texts), dtype=np.intp), lengths)
             yield keys, docs, 1 << config.word_bits
 
-    def text_counts(self, texts: Sequence[str]) -> TextCounts:
+    def _batch_word_keys(self, texts: Sequence[str]) -> tuple[UIntArray, IntArray]:
+        """Keys and document numbers of the word n-grams of a batch of texts."""
+        token_lists = [tokenize(t) for t in texts]
+        lengths = np.fromiter(map(len, token_lists), dtype=np.intp, count=len(texts))
+        tokens = [t for tokens in token_lists for t in tokens]
+        doc = np.repeat(np.arange(len(texts), dtype=np.intp), lengths)
+        return _word_keys(self._hashes(tokens), doc, self.config.word_ngram_max)
+
+    def text_counts(self, evidence: Sequence[RuleEvidence]) -> TextCounts:
         """Count each (document, column) of the batch and each document's l2 norm."""
+        texts = [e.text for e in evidence]
+        titles = [e.text[: e.title_end] for e in evidence] if self.config.title_words else []
         config = self.config
         n = len(texts)
         all_docs: list[IntArray] = []
         all_columns: list[IntArray] = []
         all_counts: list[FloatArray] = []
         squares = np.zeros(n, dtype=np.float64)
-        for keys, docs, offset in self._keys(texts):
+        for keys, docs, offset in self._keys(texts, titles):
             bits = config.word_bits if offset == 0 else config.char_bits
             columns = (_fmix(keys) & np.uint64((1 << bits) - 1)).astype(np.int64)
             # One sort by (document, column) finds repeated columns within a document.
@@ -285,7 +336,7 @@ class FeatureBuilder:
     ) -> npt.NDArray[np.float64]:
         """Linear scores (items x heads) of a batch: weights summed over its features + bias."""
         n = len(evidence)
-        counts = self.text_counts([e.text for e in evidence])
+        counts = self.text_counts(evidence)
         text_width = self.config.text_width
         heads = weights.shape[1]
         # Sum over each document's distinct columns: count * weight row, then / norm.
@@ -302,7 +353,7 @@ class FeatureBuilder:
         import scipy.sparse as sp
 
         n = len(evidence)
-        counts = self.text_counts([e.text for e in evidence])
+        counts = self.text_counts(evidence)
         values = counts.count / counts.norm[counts.doc].astype(np.float32)
         text = sp.csr_matrix(
             (values.astype(np.float32), (counts.doc, counts.column)),

@@ -110,6 +110,10 @@ class RuleEvidence:
     categories: Mapping[Category, CategoryEvidence]
     negatives: tuple[str, ...]
     actor: bool
+    stage_cues: tuple[tuple[str, bool], ...] = ()  # (stage, in title) of each stage word
+    actor_in_title: bool = False
+    actor_acts: bool = False  # a state body is the subject of an action ("Turkey blocks")
+    platform_acts: bool = False  # a platform is, and no state body is ("Meta bans accounts")
 
     def terms(self) -> tuple[str, ...]:
         """Distinct matched surface texts, in order, for the recipient."""
@@ -243,6 +247,37 @@ def _category_evidence(
     return CategoryEvidence(pair=pair, phrase=bool(phrases), actor=actor, in_title=in_title)
 
 
+# Subject and verb stand this close ("regulator orders", "Meta bans", "X, the platform, said").
+_SUBJECT_GAP = 25
+
+
+def _subject_of(action: Hit, candidates: list[Hit], title_end: int) -> Hit | None:
+    """The nearest candidate standing just before an action, in the same part."""
+    best = None
+    for hit in candidates:
+        same_part = (hit.start < title_end) == (action.start < title_end)
+        before = hit.end <= action.start and action.start - hit.end <= _SUBJECT_GAP
+        if same_part and before and (best is None or hit.end > best.end):
+            best = hit
+    return best
+
+
+def _who_acts(
+    actions: dict[str, list[Hit]], actors: list[Hit], platforms: list[Hit], title_end: int
+) -> tuple[bool, bool]:
+    """Whether a state body, or only a platform, is the subject of some action."""
+    state = platform = False
+    for hits in actions.values():
+        for action in hits:
+            by_state = _subject_of(action, actors, title_end)
+            by_platform = _subject_of(action, platforms, title_end)
+            if by_state is not None and (by_platform is None or by_state.end >= by_platform.end):
+                state = True
+            elif by_platform is not None:
+                platform = True
+    return state, platform and not state
+
+
 def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
     """Run the rules over one item's title and summary."""
     text, title_end = join_item(title, summary)
@@ -252,10 +287,12 @@ def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
     phrases: dict[str, list[Hit]] = defaultdict(list)
     negatives: set[str] = set()
     actors: list[Hit] = []
+    stage_cues: list[tuple[str, bool]] = []
     for hit in hits:
         roles = rules.roles[hit.roles]
         if roles.actor:
             actors.append(hit)
+        stage_cues += [(name, hit.start < title_end) for name in roles.stages]
         for name in roles.actions:
             actions[name].append(hit)
         for name in roles.objects:
@@ -263,6 +300,9 @@ def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
         for name in roles.phrases:
             phrases[name].append(hit)
         negatives.update(roles.negatives)
+    actor_acts, platform_acts = _who_acts(
+        actions, actors, [h for h in objects.get("platform", ()) if h not in actors], title_end
+    )
     categories: dict[Category, CategoryEvidence] = {}
     if actions or phrases:
         for category, rule in rules.categories.items():
@@ -287,4 +327,8 @@ def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
         categories=categories,
         negatives=tuple(sorted(negatives)),
         actor=bool(actors),
+        stage_cues=tuple(stage_cues),
+        actor_in_title=any(hit.start < title_end for hit in actors),
+        actor_acts=actor_acts,
+        platform_acts=platform_acts,
     )
