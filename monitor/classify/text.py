@@ -14,7 +14,8 @@ SEPARATOR = " \n "
 
 def normalize(text: str) -> str:
     """Lower-case, NFC-compose (Vietnamese), fold quotes and whitespace, so terms match."""
-    text = unicodedata.normalize("NFC", text)
+    # Turkish capital İ lower-cases to i + a combining dot, which no term would match.
+    text = unicodedata.normalize("NFC", text).replace("\u0130", "I")
     if _ANY_QUOTE.search(text):  # str.translate is slow; most texts need nothing done
         for quote, plain in _QUOTES.items():
             text = text.replace(quote, plain)
