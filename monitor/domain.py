@@ -151,3 +151,7 @@ class AlertMessage:
     other_sources: int = 0
     previous_stage: str | None = None
     extra_lines: tuple[str, ...] = field(default_factory=tuple)
+    targets: tuple[str, ...] = ()  # what the measure acts on, as recipients read it
+    quote: str = ""  # the item's sentence that best shows the measure
+    quote_marks: tuple[tuple[int, int], ...] = ()  # (start, end) of its deciding words
+    event_id: int | None = None

@@ -1,8 +1,11 @@
 """Cluster relevant items into events: one event per government measure, however many reports.
 
-Pure code, no I/O. An item joins an event when it reports the same measure: same country,
-overlapping categories, and text that is either a near-duplicate (syndicated wire copy) or
-similar enough while sharing specific key terms (a follow-up that changes the stage). Text is
+Pure code, no I/O. An event's identity is what the measure is: the state (country), the kind
+of measure (category), the target (a platform, the internet, VPNs, a region; see
+`monitor.targets`) and time (the window). A report that agrees on all four joins the event
+however it is worded; a report that names another target is another measure. Where a report
+names no target (or no country), the text decides: a near-duplicate (syndicated wire copy),
+or text similar enough while sharing specific key terms (a follow-up). Text is
 compared with MinHash signatures so the store can find candidates by LSH band keys instead of
 scanning every event; `EventIndex` is the in-memory form of that lookup. Which words count
 (folding, stemming, stopwords, key terms) is decided in `monitor.event_text`, which imports
@@ -21,8 +24,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from monitor.domain import Stage
+from monitor.domain import Category, Stage
 from monitor.event_text import key_terms, shingles
+from monitor.targets import NO_TARGETS, TargetSet, agree, kind_of
 
 __all__ = [
     "BANDS",
@@ -31,6 +35,8 @@ __all__ = [
     "NUM_PERM",
     "RELATED_THRESHOLD",
     "ROWS_PER_BAND",
+    "SETTLING_TIME",
+    "StageMove",
     "EventCandidate",
     "EventIndex",
     "ItemForClustering",
@@ -38,10 +44,12 @@ __all__ = [
     "TextFingerprint",
     "advance_stage",
     "band_keys",
+    "identity_keys",
     "match_event",
     "merge_fingerprints",
     "similarity",
     "stage_change",
+    "stage_move",
     "text_fingerprint",
 ]
 
@@ -175,6 +183,7 @@ class EventCandidate:
     first_seen: datetime
     last_seen: datetime
     title: str
+    targets: TargetSet = NO_TARGETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +196,7 @@ class ItemForClustering:
     fingerprint: TextFingerprint
     published: datetime
     title: str
+    targets: TargetSet = NO_TARGETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +208,27 @@ class Match:
     reason: str
     shared_terms: tuple[str, ...] = ()
     near_duplicate: bool = False
+    same_identity: bool = False  # country, kind of measure and target agree
+
+
+# Blocking a platform, throttling it and cutting the network are one family: reports of one
+# measure call it each of these ("X restricted", "X blocked", "outages"), so with the same
+# target they are one measure.
+_ACCESS = frozenset({Category.SHUTDOWN, Category.THROTTLING, Category.PLATFORM_BLOCK})
+
+
+def identity_keys(country: str | None, categories: frozenset[str], targets: TargetSet) -> list[str]:
+    """'family|target' keys under which every report of one measure is filed, however worded.
+
+    Only in a named country: without one, a shared target ("internet") says nothing. Network
+    targets share one key, as `agree` treats the internet and mobile data as one; regions are
+    left to `agree`, so a nationwide report still finds a regional cut.
+    """
+    if country is None or targets.empty:
+        return []
+    families = {"access" if c in _ACCESS else c for c in categories} or {"-"}
+    kinds = {"network" if kind_of(t) == "network" else t for t in targets.targets}
+    return sorted(f"{family}|{what}" for family in families for what in kinds)
 
 
 def _in_window(item: ItemForClustering, event: EventCandidate, window: timedelta) -> bool:
@@ -211,13 +242,32 @@ def _compatible(item: ItemForClustering, event: EventCandidate, window: timedelt
         return False
     if not item.categories and not event.categories:
         return True  # both unlabelled: only the text can decide
-    return not item.categories.isdisjoint(event.categories)
+    if not item.categories.isdisjoint(event.categories):
+        return True
+    return (
+        not item.categories.isdisjoint(_ACCESS)
+        and not event.categories.isdisjoint(_ACCESS)
+        and _same_target(item, event)
+    )
+
+
+def _same_target(item: ItemForClustering, event: EventCandidate) -> bool:
+    return not item.targets.empty and not event.targets.empty and agree(item.targets, event.targets)
 
 
 def _judge(item: ItemForClustering, event: EventCandidate) -> Match | None:
-    """Decide on text alone whether a structurally compatible event is the same measure."""
+    """Decide whether a structurally compatible event is the same measure: by identity where
+    both name a target in a named country, else on the text."""
     score = similarity(item.fingerprint, event.fingerprint)
     shared = tuple(sorted(item.fingerprint.terms & event.fingerprint.terms))
+    if item.country is not None and not item.targets.empty and not event.targets.empty:
+        if agree(item.targets, event.targets):
+            what = ", ".join(t.partition(":")[2] for t in sorted(event.targets.targets))
+            reason = f"same state, measure and target ({item.country}, {what})"
+            near = score >= NEAR_DUPLICATE_THRESHOLD
+            return Match(event.event_id, score, reason, shared, near, same_identity=True)
+        if score < DISTINCT_TERMS_THRESHOLD:
+            return None  # another target: another measure, unless the text is all but a copy
     names_other_things = bool(item.fingerprint.terms and event.fingerprint.terms and not shared)
     if names_other_things and score < DISTINCT_TERMS_THRESHOLD:
         return None
@@ -248,8 +298,13 @@ def match_event(
         found = _judge(item, event)
         if found is None:
             continue
-        # Near-duplicates first, then text similarity, shared evidence, and recency.
-        key = (found.near_duplicate, found.similarity, len(found.shared_terms), event.last_seen)
+        # Same identity or copies first, then text similarity, shared evidence, and recency.
+        key = (
+            found.same_identity or found.near_duplicate,
+            found.similarity,
+            len(found.shared_terms),
+            event.last_seen,
+        )
         if best_key is None or key > best_key:
             best, best_key = found, key
     return best
@@ -277,8 +332,45 @@ def advance_stage(old: str, new: str) -> str | None:
 
 
 def stage_change(old: str, new: str) -> bool:
-    """Tell whether an item at stage `new` deserves an "update" alert on an event at `old`."""
+    """Tell whether an item at stage `new` moves an event at `old` forward."""
     return advance_stage(old, new) is not None
+
+
+# The first reports of a measure call it "ordered" and "in effect" in one breath (a block and
+# the order behind it come the same day); only later is "now in effect" news of its own.
+SETTLING_TIME = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class StageMove:
+    """An event's move to a new stage, and whether recipients should hear of it."""
+
+    stage: str
+    alert: bool
+
+
+def stage_move(
+    event_stage: str,
+    item_stage: str,
+    *,
+    event_first_seen: datetime,
+    stage_since: datetime,
+    published: datetime,
+) -> StageMove | None:
+    """Where a report moves its event's stage, if anywhere, and whether that is an update.
+
+    A report published before the event's current stage began cannot move it back: a late
+    copy of the block's first report must not re-open a lifted block. Between "ordered" and
+    "in force" the stage moves quietly while the measure is still settling (SETTLING_TIME).
+    """
+    moved_to = advance_stage(event_stage, item_stage)
+    if moved_to is None:
+        return None
+    if event_stage == Stage.LIFTED and published < stage_since:
+        return None
+    order_then_force = {event_stage, moved_to} == {Stage.ENACTED, Stage.ENFORCED}
+    settling = published - event_first_seen < SETTLING_TIME
+    return StageMove(moved_to, alert=not (order_then_force and settling))
 
 
 class EventIndex:

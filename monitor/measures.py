@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,20 +17,24 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.quote import evidence_quote
 from monitor.alerts.routing import Decision, RouteRules, decide, matches, quiet_end_after
 from monitor.domain import AlertMessage, Assessment, Entry
 from monitor.events import (
     EventCandidate,
     ItemForClustering,
+    Match,
     TextFingerprint,
-    advance_stage,
     band_keys,
+    identity_keys,
     match_event,
     merge_fingerprints,
+    stage_move,
     text_fingerprint,
 )
 from monitor.store import repo
 from monitor.store.models import EventRow, FeedRow, ItemRow
+from monitor.targets import NO_TARGETS, TargetReader, TargetSet, load_targets
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +59,8 @@ def message_to_payload(message: AlertMessage) -> dict[str, Any]:
     data["matched_terms"] = list(message.matched_terms)
     data["evidence"] = list(message.evidence)
     data["extra_lines"] = list(message.extra_lines)
+    data["targets"] = list(message.targets)
+    data["quote_marks"] = [list(mark) for mark in message.quote_marks]
     return data
 
 
@@ -75,6 +82,10 @@ def payload_to_message(data: dict[str, Any]) -> AlertMessage:
         other_sources=int(data.get("other_sources", 0)),
         previous_stage=data.get("previous_stage"),
         extra_lines=tuple(data.get("extra_lines", ())),
+        targets=tuple(data.get("targets", ())),
+        quote=data.get("quote", ""),
+        quote_marks=tuple((int(a), int(b)) for a, b in data.get("quote_marks", ())),
+        event_id=data.get("event_id"),
     )
 
 
@@ -98,27 +109,56 @@ class _Probe:
     since: datetime
 
 
+class _Recent:
+    """The ids most recently filed or moved under one key, newest last, at most `capacity`.
+
+    Events only move forward in time, so the order in which they were last touched is the
+    order of their last_seen, and keeping the newest few costs O(1) per touch, however many
+    events a key (or a country) has gathered.
+    """
+
+    __slots__ = ("_capacity", "_ids")
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    def touch(self, event_id: int) -> bool:
+        """Mark an id as the newest; False if it was already filed here."""
+        known = event_id in self._ids
+        self._ids[event_id] = None
+        self._ids.move_to_end(event_id)
+        if len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+        return not known
+
+    def __iter__(self) -> Iterator[int]:
+        return reversed(self._ids)
+
+
 class BatchEvents:
     """The events a batch of flagged items may join: loaded in a few statements, then kept
     current in memory as the batch starts and moves events, so each item costs no query.
 
-    It answers what one query per item would: the events filed under one of the item's keys
-    (its country's only, seen within the window, the newest KEY_EVENTS_CHECKED), plus its
-    country's newest NEWEST_EVENTS_CHECKED events. Events only ever gain keys and move
-    forward in time, so those newest are always among the loaded ones and the batch's own.
-    The keys events gain are written once, by `save`.
+    It answers what one query per item would: the newest KEY_EVENTS_CHECKED events filed
+    under each of the item's keys (its country's only, seen within the window), plus its
+    country's newest NEWEST_EVENTS_CHECKED events. Both are kept as bounded lists of the
+    newest ids, so an item's candidates are bounded however many events the batch or the
+    database holds. The keys events gain are written once, by `save`.
     """
 
     def __init__(self, stored: repo.StoredEvents) -> None:
         self._rows: dict[int, EventRow] = {row.id: row for row in stored.events}
         self._fingerprints: dict[int, TextFingerprint] = {}
-        self._filed_under: dict[str, set[int]] = {}
-        for event_id, key in stored.filed:
-            if event_id in self._rows:
-                self._filed_under.setdefault(key, set()).add(event_id)
-        self._countries: dict[str | None, set[int]] = {}
-        for row in self._rows.values():
-            self._countries.setdefault(row.country, set()).add(row.id)
+        self._filed_under: dict[str, _Recent] = {}
+        self._newest: dict[str | None, _Recent] = {}
+        # Oldest first, so the newest end up at the head of each bounded list.
+        for row in sorted(self._rows.values(), key=lambda row: (row.last_seen, row.id)):
+            self._newest_of(row.country).touch(row.id)
+        filed = [(event_id, key) for event_id, key in stored.filed if event_id in self._rows]
+        filed.sort(key=lambda pair: (self._rows[pair[0]].last_seen, pair[0]))
+        for event_id, key in filed:
+            self._under(key).touch(event_id)
         self._unsaved: list[tuple[int, str]] = []
 
     @classmethod
@@ -127,6 +167,18 @@ class BatchEvents:
         countries = {probe.item.country for probe in probes}
         since = min(probe.since for probe in probes)
         return cls(repo.stored_events(session, keys, countries, since))
+
+    def _under(self, key: str) -> _Recent:
+        found = self._filed_under.get(key)
+        if found is None:
+            found = self._filed_under[key] = _Recent(repo.KEY_EVENTS_CHECKED)
+        return found
+
+    def _newest_of(self, country: str | None) -> _Recent:
+        found = self._newest.get(country)
+        if found is None:
+            found = self._newest[country] = _Recent(repo.NEWEST_EVENTS_CHECKED)
+        return found
 
     def row(self, event_id: int) -> EventRow:
         return self._rows[event_id]
@@ -141,33 +193,28 @@ class BatchEvents:
     def candidates(self, probe: _Probe) -> list[EventRow]:
         """The events a query for this item would return; newest first."""
         country, since = probe.item.country, probe.since
-
-        def newest_first(ids: Iterable[int]) -> list[EventRow]:
-            rows = [self._rows[i] for i in sorted(ids)]
-            # A key is scoped by country, but a hash can collide: keep the item's country only.
-            rows = [row for row in rows if row.country == country and row.last_seen >= since]
-            return sorted(rows, key=lambda row: row.last_seen, reverse=True)
-
-        by_key: set[int] = set()
+        ids: set[int] = set(self._newest_of(country))
         for key in probe.keys:
-            by_key.update(self._filed_under.get(key, ()))
-        chosen = newest_first(by_key)[: repo.KEY_EVENTS_CHECKED]
-        newest = newest_first(self._countries.get(country, ()))[: repo.NEWEST_EVENTS_CHECKED]
-        return newest_first({row.id for row in chosen} | {row.id for row in newest})
+            found = self._filed_under.get(key)
+            if found is not None:
+                ids.update(found)
+        rows = [self._rows[i] for i in ids]
+        # A key is scoped by country, but a hash can collide: keep the item's country only.
+        rows = [row for row in rows if row.country == country and row.last_seen >= since]
+        return sorted(rows, key=lambda row: (row.last_seen, row.id), reverse=True)
 
     def file(self, row: EventRow, fingerprint: TextFingerprint, keys: list[str]) -> None:
-        """Record a new event, or an event's new fingerprint; file it under `keys` too."""
+        """Record a new event, or an event's move; file it under `keys` too."""
         self._rows[row.id] = row
         self._fingerprints[row.id] = fingerprint
-        self._countries.setdefault(row.country, set()).add(row.id)
+        self._newest_of(row.country).touch(row.id)
         for key in keys:
-            filed = self._filed_under.setdefault(key, set())
-            if row.id not in filed:
-                filed.add(row.id)
+            if self._under(key).touch(row.id):
                 self._unsaved.append((row.id, key))
 
     def save(self, session: Session) -> None:
-        """Write the keys events gained in this batch, in one statement."""
+        """Write the keys events gained in this batch, in one statement (known pairs are
+        skipped by the database)."""
         repo.add_event_bands(session, self._unsaved)
         self._unsaved.clear()
 
@@ -175,9 +222,16 @@ class BatchEvents:
 class MeasureRecorder:
     """Clusters flagged items into events and queues alerts for the configured routes."""
 
-    def __init__(self, routes: Sequence[RouteRules], window: timedelta = EVENT_WINDOW) -> None:
+    def __init__(
+        self,
+        routes: Sequence[RouteRules],
+        window: timedelta = EVENT_WINDOW,
+        *,
+        targets: TargetReader | None = None,
+    ) -> None:
         self.routes = tuple(routes)
         self.window = window
+        self.targets = targets if targets is not None else load_targets()
 
     def record_batch(
         self, session: Session, flagged: Sequence[FlaggedItem], now: datetime
@@ -209,8 +263,9 @@ class MeasureRecorder:
             fingerprint=fingerprint,
             published=seen,
             title=entry.title,
+            targets=self.targets.read(entry.title, entry.summary, categories),
         )
-        keys = lookup_keys(assessment.country, categories, fingerprint)
+        keys = lookup_keys(assessment.country, categories, fingerprint, item.targets)
         return _Probe(item, keys, seen - self.window)
 
     def _record(
@@ -221,25 +276,10 @@ class MeasureRecorder:
         probe: _Probe,
         now: datetime,
     ) -> tuple[int, int]:
-        entry, assessment = flagged.entry, flagged.assessment
-        change = self._assign_event(session, events, probe, assessment.score)
+        change = self._assign_event(session, events, probe, flagged.assessment.score)
         if change.kind is None:
             return change.event.id, 0
-        message = AlertMessage(
-            kind=change.kind,
-            title=entry.title,
-            link=entry.url,
-            source=flagged.feed_name,
-            country=change.event.country,
-            categories=tuple(change.event.categories),
-            stage=change.event.stage,
-            score=assessment.score,
-            matched_terms=assessment.matched_terms,
-            evidence=assessment.evidence,
-            published=entry.published,
-            other_sources=max(change.event.item_count - 1, 0),
-            previous_stage=change.previous_stage,
-        )
+        message = self._message(flagged, change)
         key = f"event:{change.event.id}:{change.kind}"
         if change.kind == "update":
             key += f":{change.event.stage}"
@@ -247,6 +287,30 @@ class MeasureRecorder:
             session, message, key, now, event_id=change.event.id, item_id=flagged.item_id
         )
         return change.event.id, queued
+
+    def _message(self, flagged: FlaggedItem, change: EventChange) -> AlertMessage:
+        """What recipients read: the measure in one line, the deciding sentence, the source."""
+        entry, assessment, event = flagged.entry, flagged.assessment, change.event
+        quote = evidence_quote(entry.title, entry.summary, assessment.matched_terms)
+        return AlertMessage(
+            kind=str(change.kind),
+            title=entry.title,
+            link=entry.url,
+            source=flagged.feed_name,
+            country=event.country,
+            categories=tuple(event.categories),
+            stage=event.stage,
+            score=assessment.score,
+            matched_terms=assessment.matched_terms,
+            evidence=assessment.evidence,
+            published=entry.published,
+            other_sources=max(event.item_count - 1, 0),
+            previous_stage=change.previous_stage,
+            targets=tuple(self.targets.label(t) for t in event.targets),
+            quote=quote.text,
+            quote_marks=quote.marks,
+            event_id=event.id,
+        )
 
     def _assign_event(
         self, session: Session, events: BatchEvents, probe: _Probe, score: float
@@ -267,6 +331,8 @@ class MeasureRecorder:
                 last_seen=item.published,
                 item_count=1,
                 max_score=score,
+                targets=item.targets.ids(),
+                stage_changed_at=item.published,
             )
             session.add(event)
             session.flush()
@@ -276,35 +342,44 @@ class MeasureRecorder:
         event.last_seen = max(event.last_seen, item.published)
         event.item_count += 1
         event.max_score = max(event.max_score, score)
-        self._carry_forward(events, event, item, match.near_duplicate)
-        moved_to = advance_stage(event.stage, item.stage)
-        if moved_to is None:
+        self._carry_forward(events, event, item, match)
+        move = stage_move(
+            event.stage,
+            item.stage,
+            event_first_seen=event.first_seen,
+            stage_since=event.stage_changed_at or event.first_seen,
+            published=item.published,
+        )
+        if move is None:
             return EventChange(event, None)
-        previous, event.stage = event.stage, moved_to
-        return EventChange(event, "update", previous)
+        previous, event.stage = event.stage, move.stage
+        event.stage_changed_at = max(item.published, event.stage_changed_at or item.published)
+        return EventChange(event, "update" if move.alert else None, previous)
 
     @staticmethod
     def _carry_forward(
-        events: BatchEvents,
-        event: EventRow,
-        item: ItemForClustering,
-        near_duplicate: bool,
+        events: BatchEvents, event: EventRow, item: ItemForClustering, match: Match
     ) -> None:
         """Let the event follow its newest wording, without letting it swallow other measures.
 
-        Only a near-duplicate copy may widen what the event is about (its categories and key
-        terms); a looser follow-up just moves the text signature. Otherwise every joined item
-        would add terms and categories until one event matched every measure of a country.
+        Only a near-duplicate copy, or a report of the same identity, may widen what the event
+        is about (its categories, key terms and targets); a looser follow-up just moves the
+        text signature. Otherwise every joined item would add terms and categories until one
+        event matched every measure of a country.
         """
         stored = events.fingerprint(event)
-        if near_duplicate:
+        if match.near_duplicate or match.same_identity:
             event.categories = sorted(set(event.categories) | item.categories)
             moved = merge_fingerprints(stored, item.fingerprint)
+            targets = TargetSet.from_ids(event.targets).merged(item.targets)
+            event.targets = targets.ids()
         else:
             moved = TextFingerprint(item.fingerprint.signature, stored.terms)
+            targets = TargetSet.from_ids(event.targets)
         event.fingerprint = moved.to_bytes()
         # The event stays filed under its old keys too: the follow-ups of either wording.
-        events.file(event, moved, lookup_keys(event.country, frozenset(event.categories), moved))
+        keys = lookup_keys(event.country, frozenset(event.categories), moved, targets)
+        events.file(event, moved, keys)
 
     def queue(
         self,
@@ -396,22 +471,29 @@ class MeasureRecorder:
 
 
 def lookup_keys(
-    country: str | None, categories: frozenset[str], fingerprint: TextFingerprint
+    country: str | None,
+    categories: frozenset[str],
+    fingerprint: TextFingerprint,
+    targets: TargetSet = NO_TARGETS,
 ) -> list[str]:
     """The indexed keys an event is filed under and an item is looked up by.
 
-    Both kinds are scoped by country, as matching requires: the fingerprint's LSH bands
-    (near-duplicate copies) and one key per (category, key term) pair (follow-ups, which
-    reword a story too much for LSH but keep its platform, law or decree). Hashed, so every
-    key fits the column whatever the term.
+    All are scoped by country, as matching requires: the measure's identity (its kind and
+    target, in a named country: every report of it, however worded), the fingerprint's LSH
+    bands (near-duplicate copies) and one key per (category, key term) pair (follow-ups that
+    name no target but keep a law or decree). Hashed, so every key fits the column.
     """
     scope = country or "--"
     keys = [f"{scope}|{band}" for band in band_keys(fingerprint)]
+    keys += [f"{scope}|i:{_digest(key)}" for key in identity_keys(country, categories, targets)]
     for category in sorted(categories):
         for term in sorted(fingerprint.terms):
-            digest = hashlib.blake2b(f"{category}|{term}".encode(), digest_size=8).hexdigest()
-            keys.append(f"{scope}|k:{digest}")
+            keys.append(f"{scope}|k:{_digest(f'{category}|{term}')}")
     return keys
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def _health_message(kind: str, row: FeedRow, title: str) -> AlertMessage:
@@ -440,6 +522,7 @@ def _candidate(row: EventRow, fingerprint: TextFingerprint) -> EventCandidate:
         first_seen=row.first_seen,
         last_seen=row.last_seen,
         title=row.title,
+        targets=TargetSet.from_ids(row.targets or ()),
     )
 
 

@@ -57,7 +57,9 @@ def test_poll_then_items_events_and_alerts_lists(
     polled = _run(stack, "poll", "--once")
     assert polled.exit_code == 0, polled.output
     assert "2 new items, 1 flagged, 1 alerts queued, 1 sent" in polled.output
-    assert webhook.wait_for(1)[0]["title"] == "[MM] " + MEASURE["title"]
+    post = webhook.wait_for(1)[0]
+    assert post["title"] == "Myanmar: platform block · Facebook · enacted"
+    assert MEASURE["title"] in post["message"]
 
     items = _run(stack, "items", "list", "--json")
     records = [json.loads(line) for line in items.output.splitlines()]

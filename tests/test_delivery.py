@@ -34,6 +34,14 @@ def engine(tmp_path: Path) -> Engine:
     return make_engine(url)
 
 
+def _payload(n: int) -> dict[str, Any]:
+    """A queued measure told apart by its target, which its alert's title names."""
+    return {"kind": "new", "title": f"story {n}", "targets": [f"s{n}"]}
+
+
+S0, S1 = "Unknown country: measure · s0 · none", "Unknown country: measure · s1 · none"
+
+
 def _queue(
     engine: Engine,
     route: str,
@@ -49,7 +57,7 @@ def _queue(
                     dedup_key=f"{route}:{n}",
                     kind="new",
                     status=status,
-                    payload=payload if payload is not None else {"kind": "new", "title": f"s{n}"},
+                    payload=payload if payload is not None else _payload(n),
                     due_at=NOW - timedelta(minutes=10 - n),
                     created_at=NOW,
                 )
@@ -90,7 +98,7 @@ def test_a_dead_target_is_tried_once_per_pass_and_the_other_routes_go_out(
     report = delivery.deliver_due()
     assert (report.sent, report.failed) == (2, 1)
     assert len(notifiers["dead"].failed) == 1
-    assert notifiers["team"].titles == ["[??] s0", "[??] s1"]
+    assert notifiers["team"].titles == [S0, S1]
     pending = [row for row in _rows(engine) if row.route == "dead"]
     assert [row.status for row in pending] == ["pending"] * 3
 
@@ -123,14 +131,14 @@ def test_a_send_the_database_could_not_record_is_recorded_first_and_never_resent
     delivery = Delivery(make_sessions(engine), targets, lambda _t: notifier, lambda: NOW)
     database = DatabaseAway(delivery, "_record_result")
     first = delivery.deliver_due()
-    assert notifier.titles == ["[??] s0"]  # out, but not written down; nothing else was sent
+    assert notifier.titles == [S0]  # out, but not written down; nothing else was sent
     assert first.sent == 0
     assert delivery.deliver_due() == type(first)()  # still away: nothing new goes out
-    assert notifier.titles == ["[??] s0"]
+    assert notifier.titles == [S0]
     database.away = False
     second = delivery.deliver_due()
-    assert sorted(notifier.titles) == ["[??] s0", "[??] s0", "[??] s1"]  # team s0, ops s0, s1
-    assert notifier.titles[0] == "[??] s0" and second.sent == 2
+    assert sorted(notifier.titles) == [S0, S0, S1]  # team s0, ops s0, s1
+    assert notifier.titles[0] == S0 and second.sent == 2
     assert [(row.status, row.attempts) for row in _rows(engine)] == [("sent", 1)] * 3
 
 

@@ -4,6 +4,7 @@ classifier, a real SMTP server and a real webhook receiver, all on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def test_measure_alerts_once_by_mail_and_webhook(
     assert "Viet" in text and "platform_block" in text.replace(" ", "_").lower()
     post = webhook.wait_for(1)[0]
     assert "Telegram" in post["title"]
-    assert "Why" in post["message"] or "why" in post["message"]
+    # The reason is the item's own sentence, its deciding words marked, not model internals.
+    assert re.search(r"\*[^*]+\*", post["message"]), post["message"]
+    assert "rule " not in post["message"] and "model" not in post["message"]
 
     # Unchanged feed: a conditional GET, nothing stored, nothing sent.
     clock.advance(timedelta(minutes=20))

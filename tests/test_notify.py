@@ -34,7 +34,11 @@ MESSAGE = AlertMessage(
     matched_terms=("mobile data", "shutdown"),
     evidence=("rule shutdown: 'mobile data' near 'cut'",),
     published=datetime(2026, 11, 23, 7, 30, tzinfo=UTC),
+    targets=("mobile data",),
+    quote="Operators cut mobile data across the country on Monday.",
+    quote_marks=((14, 25),),
 )
+SUBJECT = "Ethiopia: shutdown · mobile data · enforced"
 
 
 @pytest.fixture
@@ -54,13 +58,14 @@ def test_email_arrives_with_title_link_and_reason(smtp: SmtpReceiver) -> None:
     AppriseNotifier(timeout_s=5).send(url, render(MESSAGE, format_for_url(url, "auto")))
 
     [mail] = smtp.wait_for(1)
-    assert mail["Subject"] == "[ET] Authorities order nationwide mobile data shutdown"
+    assert mail["Subject"] == SUBJECT
     assert smtp.recipients == [["rights@example.org"]]
     html_part = mail.get_body(("html",))
     assert html_part is not None
     html_body = html_part.get_content()
     assert "https://news.example.org/story/42" in html_body
-    assert "mobile data" in html_body and "Why flagged" in html_body
+    assert "Authorities order nationwide mobile data shutdown" in html_body
+    assert "Operators cut <mark>mobile data</mark> across" in html_body
 
 
 def test_webhook_gets_json_title_and_body(webhook: WebhookReceiver) -> None:
@@ -68,7 +73,7 @@ def test_webhook_gets_json_title_and_body(webhook: WebhookReceiver) -> None:
     AppriseNotifier(timeout_s=5).send(url, render(MESSAGE, BodyFormat.MARKDOWN))
 
     [post] = webhook.wait_for(1)
-    assert post["title"] == "[ET] Authorities order nationwide mobile data shutdown"
+    assert post["title"] == SUBJECT
     assert "https://news.example.org/story/42" in post["message"]
     assert webhook.requests[0][0] == "/hook"
 
@@ -175,7 +180,8 @@ def test_recording_notifier_records_and_fails_on_demand() -> None:
 def test_console_notifier_prints_title_and_body() -> None:
     out = io.StringIO()
     ConsoleNotifier(out).send("console://", render(MESSAGE, BodyFormat.TEXT))
-    assert "Authorities order" in out.getvalue() and "Why flagged" in out.getvalue()
+    assert SUBJECT in out.getvalue() and "Authorities order" in out.getvalue()
+    assert "Operators cut *mobile data* across" in out.getvalue()
 
 
 def test_two_sends_at_once_never_capture_each_others_warnings(

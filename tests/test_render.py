@@ -21,6 +21,7 @@ from monitor.alerts.render import (
 from monitor.domain import AlertMessage
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+QUOTE = "The ministry told operators to block Telegram within 24 hours."
 MESSAGE = AlertMessage(
     kind="new",
     title="Government orders block of <Telegram> & Signal",
@@ -30,34 +31,60 @@ MESSAGE = AlertMessage(
     categories=("platform_block", "vpn_restriction"),
     stage="enacted",
     score=0.87,
-    matched_terms=("block", "Telegram"),
+    matched_terms=("block", "telegram"),
     evidence=("rule platform_block: 'block' near platform name", "model: 0.87"),
     published=datetime(2026, 11, 23, 6, 0, tzinfo=UTC),
     other_sources=2,
+    targets=("Telegram",),
+    quote=QUOTE,
+    quote_marks=((31, 36), (37, 45)),  # "block", "Telegram"
 )
 
 
 @pytest.mark.parametrize("fmt", list(BodyFormat))
-def test_every_format_has_the_fields(fmt: BodyFormat) -> None:
+def test_every_format_has_the_facts_and_no_internals(fmt: BodyFormat) -> None:
     out = render(MESSAGE, fmt, now=NOW)
     assert out.body_format is fmt
-    assert out.title.startswith("[VN] Government orders block of")
+    assert out.title == "Viet Nam: platform block, vpn restriction · Telegram · enacted"
     body = out.body
     for needle in (
-        "Viet Nam (VN)",
-        "platform block",
-        "vpn restriction",
-        "enacted",
-        "0.87",
+        "Viet Nam: platform block, vpn restriction · Telegram · enacted",
         "2026-11-23 06:00 UTC",
         "2 h ago",
-        "VnExpress International +2 other sources",
-        "Why flagged",
-        "Telegram",
-        "model: 0.87",
+        "VnExpress International · 2 other reports",
+        "within 24 hours",
     ):
         assert needle in body, (fmt, needle)
     assert "news.example.org/a?x=1" in body
+    # Model internals belong in `monitor classify` and the event's record, not in messages.
+    for internal in ("rule platform_block", "model: 0.87", "0.87", "Why flagged"):
+        assert internal not in body, (fmt, internal)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "marked"),
+    [
+        (BodyFormat.MARKDOWN, "to **block** **Telegram** within"),
+        (BodyFormat.HTML, "to <mark>block</mark> <mark>Telegram</mark> within"),
+        (BodyFormat.TEXT, "to *block* *Telegram* within"),
+    ],
+)
+def test_the_deciding_words_are_marked_in_the_quote(fmt: BodyFormat, marked: str) -> None:
+    assert marked in render(MESSAGE, fmt).body
+
+
+def test_marks_that_do_not_fit_the_quote_are_dropped() -> None:
+    broken = replace(MESSAGE, quote_marks=((50, 10), (60, 9999)))
+    body = render(broken, BodyFormat.MARKDOWN).body
+    assert "> " + QUOTE.replace(".", ".") in body and "**block**" not in body
+
+
+def test_a_quote_that_is_the_headline_marks_the_headline() -> None:
+    title = "Vietnam orders Telegram blocked"
+    message = replace(MESSAGE, title=title, quote=title, quote_marks=((15, 23),))
+    body = render(message, BodyFormat.MARKDOWN).body
+    assert "[Vietnam orders **Telegram** blocked](https://news.example.org/a?x=1&y=2)" in body
+    assert "> " not in body
 
 
 def test_html_escapes_feed_text() -> None:
@@ -65,11 +92,15 @@ def test_html_escapes_feed_text() -> None:
         MESSAGE,
         title='<script>alert("x")</script>',
         source="<img src=x onerror=alert(1)>",
-        evidence=("<b>bold</b>",),
+        quote="<b>bold</b> block",
+        quote_marks=((12, 17),),
+        targets=("<i>T</i>",),
     )
     body = render(evil, BodyFormat.HTML).body
     assert "<script>" not in body and "<img" not in body and "<b>bold" not in body
+    assert "<i>T" not in body
     assert "&lt;script&gt;" in body and "&lt;img src=x" in body
+    assert "&lt;b&gt;bold&lt;/b&gt; <mark>block</mark>" in body
     assert 'href="https://news.example.org/a?x=1&amp;y=2"' in body
 
 
@@ -94,23 +125,19 @@ def test_a_link_cannot_break_out_of_its_markdown_link() -> None:
     assert "(https://evil.example)" not in body
 
 
-def test_update_shows_stage_change() -> None:
-    update = replace(MESSAGE, kind="update", stage="enforced", previous_stage="proposed")
+def test_update_says_what_changed() -> None:
+    update = replace(MESSAGE, kind="update", stage="lifted", previous_stage="enforced")
     for fmt in BodyFormat:
         out = render(update, fmt)
-        assert out.title.startswith("[VN] Update:")
-        assert "stage changed: proposed → enforced" in out.body
+        assert out.title == (
+            "Update · Viet Nam: platform block, vpn restriction · Telegram · enforced → lifted"
+        )
+        assert "stage enforced → lifted · now 3 reports" in out.body
 
 
-def test_reasons_are_capped() -> None:
-    many = replace(
-        MESSAGE,
-        matched_terms=tuple(f"term{i}" for i in range(20)),
-        evidence=tuple(f"reason {i}" for i in range(10)),
-    )
-    body = render(many, BodyFormat.TEXT).body
-    assert "term7" in body and "term8" not in body and "(+12 more)" in body
-    assert "reason 3" in body and "reason 4" not in body and "(+6 more reasons)" in body
+def test_a_measure_without_target_or_country_still_reads() -> None:
+    bare = replace(MESSAGE, country=None, targets=(), categories=())
+    assert render(bare, BodyFormat.TEXT).title == "Unknown country: measure · enacted"
 
 
 @pytest.mark.parametrize("fmt", list(BodyFormat))
@@ -120,7 +147,8 @@ def test_long_bodies_are_truncated_gracefully(fmt: BodyFormat) -> None:
     assert len(body) <= MAX_CHARS[fmt.value]
     assert "(truncated)" in body
     if fmt is BodyFormat.HTML:
-        assert body.count("<ul>") == body.count("</ul>")
+        assert body.count("<p>") == body.count("</p>")
+        assert "<ul>" not in body
 
 
 @pytest.mark.parametrize(
@@ -177,8 +205,9 @@ def test_digest_groups_by_country_unknown_last() -> None:
 def test_digest_formats_escape_and_link(fmt: BodyFormat) -> None:
     out = render_digest("r", [MESSAGE], fmt, period_label="today")
     assert "Viet Nam (VN)" in out.body and "news.example.org" in out.body
-    # Each line says why it was flagged and when it was published, as an alert does.
-    assert "23 Nov 06:00 UTC" in out.body and "terms: block, Telegram" in out.body
+    # Each line says what, target, stage, how many report it and when, as an alert does.
+    assert "platform block, vpn restriction · Telegram · enacted" in out.body
+    assert "VnExpress International, 3 reports, 23 Nov 06:00 UTC" in out.body
     if fmt is BodyFormat.HTML:
         assert "&lt;Telegram&gt;" in out.body
 

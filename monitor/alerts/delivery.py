@@ -22,12 +22,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.notify import Notifier, redact_url
-from monitor.alerts.render import RenderedAlert, format_for_url, render, render_digest
+from monitor.alerts.render import (
+    EventNow,
+    RenderedAlert,
+    collapse_by_event,
+    format_for_url,
+    render,
+    render_digest,
+)
 from monitor.alerts.routing import RouteRules, next_digest_time
 from monitor.domain import AlertMessage
 from monitor.errors import NotifyError
 from monitor.measures import event_source_count, payload_to_message
-from monitor.store.models import AlertRow, RouteStateRow
+from monitor.store.models import AlertRow, EventRow, RouteStateRow
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +345,10 @@ class Delivery:
                     .order_by(AlertRow.id)
                 )
             )
-            messages = [payload_to_message(row.payload) for row in rows]
+            messages = collapse_by_event(
+                [(row.event_id, payload_to_message(row.payload)) for row in rows],
+                _events_now(session, {row.event_id for row in rows if row.event_id is not None}),
+            )
             ids = [row.id for row in rows]
             label = _period_label(session, name, now)
         error = None
@@ -409,6 +419,18 @@ class Delivery:
             return
         state.next_digest_at = now + self._backoff(max(attempts, 1))
         logger.warning("digest failed route=%s attempt=%d: %s", target.rules.name, attempts, error)
+
+
+def _events_now(session: Session, event_ids: set[int]) -> dict[int, EventNow]:
+    """The current stage and report count of the events a digest lists."""
+    if not event_ids:
+        return {}
+    rows = session.execute(
+        select(EventRow.id, EventRow.stage, EventRow.item_count).where(
+            EventRow.id.in_(sorted(event_ids))
+        )
+    )
+    return {event_id: EventNow(stage, count) for event_id, stage, count in rows}
 
 
 def _with_mark_retries(what: str, mark: Callable[[], str]) -> str | None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -20,14 +20,11 @@ from monitor.countries import country_name
 from monitor.domain import AlertMessage
 
 UNKNOWN_COUNTRY = "Unknown country"
-MAX_EVIDENCE_LINES = 4
-MAX_TERMS = 8
 MAX_TITLE_CHARS = 250
 # Slack shows ~3,000 characters of a message before folding it; Discord caps at 2,000.
 MAX_CHARS = {"markdown": 3000, "text": 3000, "html": 30000}
 
 FEED_HEALTH_KINDS = frozenset({"feed_broken", "feed_gone", "feed_recovered"})
-DIGEST_TERMS = 3  # matched terms shown per digest line
 
 # Apprise schemes whose targets render CommonMark (Slack mrkdwn and friends).
 _MARKDOWN_SCHEMES = frozenset(
@@ -169,8 +166,23 @@ def _safe_link(link: str | None) -> str | None:
 # ---------------------------------------------------------------- the alert
 
 
+def stage_text(message: AlertMessage) -> str:
+    """'lifted', or 'enforced → lifted' for an update that moved the stage."""
+    if message.kind == "update" and message.previous_stage not in (None, message.stage):
+        return f"{message.previous_stage} → {message.stage}"
+    return message.stage
+
+
+def measure_summary(message: AlertMessage) -> str:
+    """The measure in one line: 'Pakistan: platform block · X (Twitter) · enforced'."""
+    where = country_name((message.country or "").upper()) or (message.country or "").upper()
+    what = ", ".join(_label(c) for c in message.categories) or "measure"
+    parts = [what, *([", ".join(message.targets)] if message.targets else []), stage_text(message)]
+    return f"{where or UNKNOWN_COUNTRY}: " + " · ".join(parts)
+
+
 def alert_title(message: AlertMessage) -> str:
-    """The subject line: what kind of alert, where, and the headline."""
+    """The subject line: the measure in one line (feed-health and test alerts: their text)."""
     headline = _clip(message.title, MAX_TITLE_CHARS) or "(untitled)"
     if message.kind == "feed_broken":
         return f"Feed broken: {headline}"
@@ -180,57 +192,58 @@ def alert_title(message: AlertMessage) -> str:
         return f"Feed recovered: {headline}"
     if message.kind == "test":
         return f"Test alert: {headline}"
-    where = (message.country or "??").upper()
-    if message.kind == "update":
-        return f"[{where}] Update: {headline}"
-    return f"[{where}] {headline}"
+    summary = _clip(measure_summary(message), MAX_TITLE_CHARS)
+    return f"Update · {summary}" if message.kind == "update" else summary
 
 
-def _fields(message: AlertMessage, now: datetime | None) -> list[tuple[str, str]]:
-    """(label, plain value) pairs for a measure alert, in display order."""
-    rows: list[tuple[str, str]] = [
-        ("Country", country_label(message.country)),
-        ("Categories", ", ".join(_label(c) for c in message.categories) or "none"),
-    ]
-    stage = message.stage
-    if message.kind == "update" and message.previous_stage not in (None, message.stage):
-        stage += f" (stage changed: {message.previous_stage} → {message.stage})"
-    rows.append(("Stage", stage))
-    rows.append(("Score", f"{message.score:.2f}"))
-    if message.published is not None:
-        when = _iso(message.published)
-        if now is not None:
-            when += f" ({humanize_age(message.published, now)})"
-        rows.append(("Published", when))
+def _sources(message: AlertMessage) -> str:
     source = message.source or "unknown source"
     if message.other_sources > 0:
         plural = "s" if message.other_sources != 1 else ""
-        source += f" +{message.other_sources} other source{plural}"
-    rows.append(("Source", source))
-    return rows
+        source += f" · {message.other_sources} other report{plural}"
+    return source
 
 
-def _reasons(message: AlertMessage) -> list[str]:
-    """Why it was flagged: matched terms, then the first few evidence lines."""
-    lines: list[str] = []
-    if message.matched_terms:
-        terms = [_clip(t, 60) for t in message.matched_terms[:MAX_TERMS]]
-        more = len(message.matched_terms) - len(terms)
-        lines.append("Matched: " + ", ".join(terms) + (f" (+{more} more)" if more > 0 else ""))
-    evidence = [_clip(e, 200) for e in message.evidence if e.strip()]
-    lines.extend(evidence[:MAX_EVIDENCE_LINES])
-    if len(evidence) > MAX_EVIDENCE_LINES:
-        lines.append(f"(+{len(evidence) - MAX_EVIDENCE_LINES} more reasons)")
-    return lines
+def _changes(message: AlertMessage) -> str | None:
+    """What an update changed, in words: 'stage enforced → lifted · now 5 reports'."""
+    if message.kind != "update":
+        return None
+    parts = []
+    if message.previous_stage not in (None, message.stage):
+        parts.append(f"stage {message.previous_stage} → {message.stage}")
+    parts.append(f"now {message.other_sources + 1} reports")
+    return " · ".join(parts)
 
 
-def _simple_lines(message: AlertMessage) -> list[str]:
-    """Body lines for feed-health and test alerts."""
-    lines = [_clip(message.title, 500)]
-    if message.source:
-        lines.append(f"Source: {message.source}")
-    lines.extend(_clip(x, 300) for x in message.extra_lines)
-    return lines
+def _when(message: AlertMessage, now: datetime | None) -> str | None:
+    if message.published is None:
+        return None
+    when = _iso(message.published)
+    if now is not None:
+        when += f" ({humanize_age(message.published, now)})"
+    return when
+
+
+def _marked(text: str, marks: Sequence[tuple[int, int]], fmt: BodyFormat) -> str:
+    """The text escaped for the target, its deciding words marked in the target's markup."""
+    opening, closing = _MARK[fmt]
+    out: list[str] = []
+    at = 0
+    for start, end in sorted(marks):
+        if start < at or end > len(text) or start >= end:
+            continue  # a stored mark that no longer fits the text is dropped, not trusted
+        out.append(_esc(text[at:start], fmt))
+        out.append(opening + _esc(text[start:end], fmt) + closing)
+        at = end
+    out.append(_esc(text[at:], fmt))
+    return "".join(out)
+
+
+_MARK = {
+    BodyFormat.HTML: ("<mark>", "</mark>"),
+    BodyFormat.MARKDOWN: ("**", "**"),
+    BodyFormat.TEXT: ("*", "*"),
+}
 
 
 def render(message: AlertMessage, fmt: BodyFormat, *, now: datetime | None = None) -> RenderedAlert:
@@ -242,6 +255,15 @@ def render(message: AlertMessage, fmt: BodyFormat, *, now: datetime | None = Non
     else:
         body = _render_measure(message, link, fmt, now)
     return RenderedAlert(title=title, body=_cap(body, fmt), body_format=fmt)
+
+
+def _simple_lines(message: AlertMessage) -> list[str]:
+    """Body lines for feed-health and test alerts."""
+    lines = [_clip(message.title, 500)]
+    if message.source:
+        lines.append(f"Source: {message.source}")
+    lines.extend(_clip(x, 300) for x in message.extra_lines)
+    return lines
 
 
 def _render_simple(lines: list[str], link: str | None, fmt: BodyFormat) -> str:
@@ -259,21 +281,27 @@ def _render_simple(lines: list[str], link: str | None, fmt: BodyFormat) -> str:
 def _render_measure(
     message: AlertMessage, link: str | None, fmt: BodyFormat, now: datetime | None
 ) -> str:
+    """Summary, headline, the deciding sentence, source and time, link: nothing internal."""
     markup = _MARKUP[fmt]
-
-    def esc(text: str) -> str:
-        return _esc(text, fmt)
-
-    lines = markup.opening(esc(_clip(message.title, 500)), link)
-    lines += markup.fields_open
-    lines += [markup.field.format(label=k, value=esc(v)) for k, v in _fields(message, now)]
-    lines += markup.fields_close
-    reasons = _reasons(message)
-    if reasons:
-        lines.append(markup.reasons_heading)
-        lines += [markup.reason.format(esc(reason)) for reason in reasons]
-        lines += markup.reasons_close
-    lines += [markup.paragraph.format(esc(_clip(x, 300))) for x in message.extra_lines]
+    headline = _clip(message.title, 500) or "(untitled)"
+    quote = message.quote.strip()
+    # Marks index the quote as stored; a quote that is the headline marks the headline.
+    if quote and " ".join(quote.split()) == " ".join(message.title.split()):
+        head, quote = _marked(quote, message.quote_marks, fmt), ""
+    else:
+        head = _esc(headline, fmt)
+    lines = [markup.summary.format(_esc(measure_summary(message), fmt))]
+    changed = _changes(message)
+    if changed:
+        lines.append(markup.field.format(label="What changed", value=_esc(changed, fmt)))
+    lines += markup.opening(head, link)
+    if quote:
+        lines.append(markup.quote.format(_marked(quote, message.quote_marks, fmt)))
+    lines.append(markup.field.format(label="Source", value=_esc(_sources(message), fmt)))
+    when = _when(message, now)
+    if when:
+        lines.append(markup.field.format(label="Published", value=_esc(when, fmt)))
+    lines += [markup.paragraph.format(_esc(_clip(x, 300), fmt)) for x in message.extra_lines]
     lines += markup.closing(link)
     return "\n".join(lines)
 
@@ -282,20 +310,17 @@ def _render_measure(
 class _Markup:
     """How one body format spells the parts of a measure alert (text arrives escaped)."""
 
-    opening: Callable[[str, str | None], list[str]]  # (headline, link) -> first lines
+    summary: str
+    opening: Callable[[str, str | None], list[str]]  # (headline, link) -> lines
+    quote: str
     field: str  # "{label}" and "{value}"
-    reasons_heading: str
-    reason: str
     paragraph: str
     closing: Callable[[str | None], list[str]]  # link -> last lines
-    fields_open: tuple[str, ...] = ()
-    fields_close: tuple[str, ...] = ()
-    reasons_close: tuple[str, ...] = ()
 
 
 def _html_opening(headline: str, link: str | None) -> list[str]:
     head = f'<a href="{_esc(link, BodyFormat.HTML)}">{headline}</a>' if link else headline
-    return [f"<p><strong>{head}</strong></p>"]
+    return [f"<p>{head}</p>"]
 
 
 def _html_closing(link: str | None) -> list[str]:
@@ -307,31 +332,28 @@ def _html_closing(link: str | None) -> list[str]:
 
 _MARKUP = {
     BodyFormat.HTML: _Markup(
+        summary="<p><strong>{}</strong></p>",
         opening=_html_opening,
-        field="<li><strong>{label}:</strong> {value}</li>",
-        reasons_heading="<p><strong>Why flagged:</strong></p><ul>",
-        reason="<li>{}</li>",
+        quote="<blockquote>{}</blockquote>",
+        field="<p><strong>{label}:</strong> {value}</p>",
         paragraph="<p>{}</p>",
         closing=_html_closing,
-        fields_open=("<ul>",),
-        fields_close=("</ul>",),
-        reasons_close=("</ul>",),
     ),
     BodyFormat.MARKDOWN: _Markup(
-        opening=lambda headline, link: [f"**{headline}**", *([f"<{link}>"] if link else [])],
-        field="• **{label}:** {value}",
-        reasons_heading="**Why flagged:**",
-        reason="• {}",
+        summary="**{}**",
+        opening=lambda headline, link: [f"[{headline}]({link})" if link else headline],
+        quote="> {}",
+        field="{label}: {value}",
         paragraph="{}",
-        closing=lambda link: [],
+        closing=lambda link: [f"<{link}>"] if link else [],
     ),
     BodyFormat.TEXT: _Markup(
-        opening=lambda headline, link: [headline, *([link] if link else [])],
+        summary="{}",
+        opening=lambda headline, link: [headline],
+        quote="“{}”",
         field="{label}: {value}",
-        reasons_heading="Why flagged:",
-        reason="- {}",
         paragraph="{}",
-        closing=lambda link: [],
+        closing=lambda link: [link] if link else [],
     ),
 }
 
@@ -361,6 +383,52 @@ def _cap(body: str, fmt: BodyFormat) -> str:
 # ---------------------------------------------------------------- digests
 
 
+@dataclass(frozen=True, slots=True)
+class EventNow:
+    """An event as it stands when a digest is written."""
+
+    stage: str
+    reports: int
+
+
+def collapse_by_event(
+    queued: Sequence[tuple[int | None, AlertMessage]], current: Mapping[int, EventNow]
+) -> list[AlertMessage]:
+    """One digest entry per event, in the order events first appear: its latest report, its
+    stage now (and the stage it had when the period began, if it moved), how many report it.
+
+    Alerts that belong to no event (or to one no longer stored) are kept as they are.
+    """
+    groups: dict[int, list[AlertMessage]] = {}
+    order: list[int | AlertMessage] = []
+    for event_id, message in queued:
+        if event_id is None or event_id not in current:
+            order.append(message)
+            continue
+        if event_id not in groups:
+            groups[event_id] = []
+            order.append(event_id)
+        groups[event_id].append(message)
+    out: list[AlertMessage] = []
+    for entry in order:
+        if isinstance(entry, AlertMessage):
+            out.append(entry)
+            continue
+        first, latest, now = groups[entry][0], groups[entry][-1], current[entry]
+        began = first.previous_stage if first.kind == "update" else first.stage
+        moved = began is not None and began != now.stage
+        out.append(
+            replace(
+                latest,
+                kind="update" if moved else first.kind,
+                stage=now.stage,
+                previous_stage=began if moved else None,
+                other_sources=max(now.reports - 1, 0),
+            )
+        )
+    return out
+
+
 def group_by_country(events: Sequence[AlertMessage]) -> list[tuple[str, list[AlertMessage]]]:
     """Events grouped by country label, sorted by label, 'Unknown country' last."""
     groups: dict[str, list[AlertMessage]] = {}
@@ -372,30 +440,28 @@ def group_by_country(events: Sequence[AlertMessage]) -> list[tuple[str, list[Ale
 
 
 def _digest_line(event: AlertMessage, fmt: BodyFormat) -> str:
-    cats = ", ".join(_label(c) for c in event.categories) or "none"
-    stage = event.stage
-    if event.kind == "update" and event.previous_stage and event.previous_stage != event.stage:
-        stage = f"{event.previous_stage} → {event.stage}"
-    more = f", +{event.other_sources} sources" if event.other_sources else ""
-    meta = f"{cats} · {stage} · {event.score:.2f} · {event.source}{more}"
-    # A digest line carries what an alert does: why it was flagged and when it was published.
+    """One event: what, target and stage, how many report it, the headline and its link."""
+    what = ", ".join(_label(c) for c in event.categories) or "measure"
+    parts = [what, *([", ".join(event.targets)] if event.targets else []), stage_text(event)]
+    reports = event.other_sources + 1
+    meta = f"{event.source}, {reports} report{'s' if reports != 1 else ''}"
     if event.published is not None:
-        meta += f" · {event.published.astimezone(UTC):%d %b %H:%M} UTC"
-    if event.matched_terms:
-        meta += " · terms: " + ", ".join(event.matched_terms[:DIGEST_TERMS])
+        meta += f", {event.published.astimezone(UTC):%d %b %H:%M} UTC"
+    summary = " · ".join(parts)
     headline = _clip(event.title, 200) or "(untitled)"
     link = _safe_link(event.link)
     if fmt is BodyFormat.HTML:
         head = _esc(headline, fmt)
         if link:
             head = f'<a href="{_esc(link, fmt)}">{head}</a>'
-        return f"<li>{head} <small>({_esc(meta, fmt)})</small></li>"
+        small = f"<small>({_esc(meta, fmt)})</small>"
+        return f"<li><strong>{_esc(summary, fmt)}</strong>: {head} {small}</li>"
     if fmt is BodyFormat.MARKDOWN:
         head = _esc(headline, fmt)
         if link:
             head = f"[{head}]({link})"
-        return f"• {head} ({_esc(meta, fmt)})"
-    return f"- {headline} ({meta})" + (f" {link}" if link else "")
+        return f"• **{_esc(summary, fmt)}**: {head} ({_esc(meta, fmt)})"
+    return f"- {summary}: {headline} ({meta})" + (f" {link}" if link else "")
 
 
 def render_digest(

@@ -157,6 +157,11 @@ class EventRow(Base):
     last_seen: Mapped[datetime] = mapped_column(index=True)
     item_count: Mapped[int] = mapped_column(Integer, default=1)
     max_score: Mapped[float] = mapped_column(Float, default=0.0)
+    # What the measure acts on ("platform:x", "network:internet", "region:manipur"): part of
+    # its identity, with country, category and time (monitor.targets).
+    targets: Mapped[list[str]] = mapped_column(default=list)
+    # When the stage last moved: a report older than that cannot move it back.
+    stage_changed_at: Mapped[datetime | None]
 
     # The newest events of one country: the candidates for a stage follow-up.
     __table_args__ = (Index("ix_events_country_last_seen", "country", "last_seen"),)

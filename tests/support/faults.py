@@ -277,10 +277,11 @@ class AckWebhookReceiver(WebhookReceiver):
 
 
 def by_measure(posts: Sequence[tuple[str, dict[str, Any]]]) -> Counter[tuple[str, str]]:
-    """Count posts per (path, measure keyword); a post naming no measure counts as '?'."""
+    """Count posts per (path, measure keyword), told apart by the story link each alert
+    carries; a post linking no single measure counts as '?'."""
     counts: Counter[tuple[str, str]] = Counter()
     for path, body in posts:
-        title = str(body.get("title", ""))
-        keys = [key for key, _, _ in MEASURES if key.lower() in title.lower()]
-        counts[(path, keys[0] if len(keys) == 1 else f"?{title}")] += 1
+        message = str(body.get("message", ""))
+        keys = [key for key, _, _ in MEASURES if f"/measures/{key.lower()}" in message]
+        counts[(path, keys[0] if len(keys) == 1 else f"?{body.get('title', '')}")] += 1
     return counts
