@@ -281,7 +281,8 @@ def _render_simple(lines: list[str], link: str | None, fmt: BodyFormat) -> str:
 def _render_measure(
     message: AlertMessage, link: str | None, fmt: BodyFormat, now: datetime | None
 ) -> str:
-    """Summary, headline, the deciding sentence, source and time, link: nothing internal."""
+    """What changed, headline, the deciding sentence, source and time, link: nothing of the
+    model's internals (they belong in `monitor classify` and the event's record)."""
     markup = _MARKUP[fmt]
     headline = _clip(message.title, 500) or "(untitled)"
     quote = message.quote.strip()
@@ -290,7 +291,8 @@ def _render_measure(
         head, quote = _marked(quote, message.quote_marks, fmt), ""
     else:
         head = _esc(headline, fmt)
-    lines = [markup.summary.format(_esc(measure_summary(message), fmt))]
+    # The one-line summary is the title, which every target shows above the body.
+    lines: list[str] = []
     changed = _changes(message)
     if changed:
         lines.append(markup.field.format(label="What changed", value=_esc(changed, fmt)))
@@ -310,7 +312,6 @@ def _render_measure(
 class _Markup:
     """How one body format spells the parts of a measure alert (text arrives escaped)."""
 
-    summary: str
     opening: Callable[[str, str | None], list[str]]  # (headline, link) -> lines
     quote: str
     field: str  # "{label}" and "{value}"
@@ -332,7 +333,6 @@ def _html_closing(link: str | None) -> list[str]:
 
 _MARKUP = {
     BodyFormat.HTML: _Markup(
-        summary="<p><strong>{}</strong></p>",
         opening=_html_opening,
         quote="<blockquote>{}</blockquote>",
         field="<p><strong>{label}:</strong> {value}</p>",
@@ -340,7 +340,6 @@ _MARKUP = {
         closing=_html_closing,
     ),
     BodyFormat.MARKDOWN: _Markup(
-        summary="**{}**",
         opening=lambda headline, link: [f"[{headline}]({link})" if link else headline],
         quote="> {}",
         field="{label}: {value}",
@@ -348,7 +347,6 @@ _MARKUP = {
         closing=lambda link: [f"<{link}>"] if link else [],
     ),
     BodyFormat.TEXT: _Markup(
-        summary="{}",
         opening=lambda headline, link: [headline],
         quote="“{}”",
         field="{label}: {value}",

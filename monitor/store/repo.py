@@ -354,7 +354,7 @@ def stored_events(
     """
     filed: list[tuple[int, str]] = []
     for chunk in _chunks(sorted(set(keys)), 500):
-        filed.extend(session.execute(_FILED_UNDER, {"keys": chunk}).tuples())
+        filed.extend(session.execute(_FILED_UNDER, {"keys": chunk, "since": since}).tuples())
     wanted = {event_id for event_id, _ in filed}
     for country in set(countries):
         statement = _NEWEST_WITHOUT_COUNTRY if country is None else _NEWEST_OF_COUNTRY
@@ -367,8 +367,13 @@ def stored_events(
 
 # Built once, with bound parameters: building statements per batch (and hashing their
 # literal values for the compiled cache) costs more than running them.
-_FILED_UNDER = select(EventBandRow.event_id, EventBandRow.band_key).where(
-    EventBandRow.band_key.in_(bindparam("keys", expanding=True))
+_FILED_UNDER = (
+    select(EventBandRow.event_id, EventBandRow.band_key)
+    .join(EventRow, EventRow.id == EventBandRow.event_id)
+    .where(
+        EventBandRow.band_key.in_(bindparam("keys", expanding=True)),
+        EventRow.last_seen >= bindparam("since"),
+    )
 )
 _EVENTS_SEEN_SINCE = select(EventRow).where(
     EventRow.id.in_(bindparam("ids", expanding=True)), EventRow.last_seen >= bindparam("since")
