@@ -8,7 +8,8 @@ events filed under the batch's LSH band and key-term keys, and each country's ne
 per item `events.match_event` against the candidates kept in memory, an event update or
 insert, and one insert of the keys events gained. This script migrates a SQLite file (and a
 throwaway PostgreSQL cluster when tests/support/pg.py can start one), stores N synthetic
-events within the 21-day window through the real models and `repo.add_event_bands`, and times
+events through the real models and `repo.add_event_bands` (by default a history: 1,000 per
+21-day window, older windows before it; `--dense`: all N within the window), and times
 record_batch for the same 300 new items at each N: each item alone in its own transaction
 (the worst case: a batch with one flagged item), and all 300 in one transaction (a busy
 batch). Every transaction is rolled back, so N stays fixed. It prints the cost per item, the
@@ -44,7 +45,13 @@ from monitor.events import (  # noqa: E402
     match_event,
     text_fingerprint,
 )
-from monitor.measures import EVENT_WINDOW, FlaggedItem, MeasureRecorder, lookup_keys  # noqa: E402
+from monitor.measures import (  # noqa: E402
+    EVENT_WINDOW,
+    BatchEvents,
+    FlaggedItem,
+    MeasureRecorder,
+    lookup_keys,
+)
 from monitor.store import repo  # noqa: E402
 from monitor.store.db import make_engine, make_sessions, upgrade  # noqa: E402
 from monitor.store.models import EventRow  # noqa: E402
@@ -55,6 +62,7 @@ QUERIES = 300
 PASSES = 3  # best of three timed passes over the same items
 INSERT_BATCH = 500
 TARGETS = load_targets()
+RECORDER = MeasureRecorder(routes=(), targets=TARGETS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +203,8 @@ def statements_seen(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
 
 def candidate_query(session: Session, item: NewItem) -> list[EventRow]:
     """repo.stored_events exactly as record_batch calls it for one flagged item."""
-    fingerprint = text_fingerprint(item.entry.title, item.entry.summary)
-    categories = frozenset(str(c) for c in item.assessment.categories)
-    targets = TARGETS.read(item.entry.title, item.entry.summary, categories)
-    keys = lookup_keys(item.assessment.country, categories, fingerprint, targets)
-    since = min(item.entry.published, NOW) - EVENT_WINDOW
-    return repo.stored_events(session, keys, [item.assessment.country], since).events
+    probe = RECORDER.probe(item.entry, item.assessment, NOW)
+    return BatchEvents.load(session, [probe]).loaded
 
 
 def flagged(item: NewItem) -> FlaggedItem:
@@ -373,6 +377,12 @@ def start_postgres() -> tuple[Any, str] | tuple[None, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--dense",
+        action="store_true",
+        help="every stored event within the window (worst case); default: a history, the "
+        "same 1,000 events per window, older ones before it, as months of running leave them",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     corpus = Corpus(seed=20250601)
@@ -382,12 +392,23 @@ def main() -> None:
         ev, summaries[position] = corpus.event(position)
         # As the recorder stores them: with the target read from the text.
         targets = TARGETS.read(ev.title, summaries[position], ev.categories)
-        events.append(dataclasses.replace(ev, targets=targets))
+        ev = dataclasses.replace(ev, targets=targets)
+        if not args.dense:  # windows further back, one per 1,000 events
+            back = EVENT_WINDOW * (position // SIZES[0])
+            ev = dataclasses.replace(
+                ev, first_seen=ev.first_seen - back, last_seen=ev.last_seen - back
+            )
+        events.append(ev)
     # Items refer to the first 1k events, so the same 300 items run at every N.
     items = [make_item(corpus, i, events[: SIZES[0]], summaries) for i in range(QUERIES)]
     kinds = {k: sum(1 for it in items if it.kind == k) for k in ("wire", "follow-up", "new")}
+    spread = (
+        f"all last seen within {EVENT_WINDOW.days} days"
+        if args.dense
+        else f"{SIZES[0]} per {EVENT_WINDOW.days}-day window, {len(events) // SIZES[0]} windows"
+    )
     print(f"{len(events)} synthetic events ({len(COUNTRIES)} countries, {len(Category)} "
-          f"categories, last seen within {EVENT_WINDOW.days} days) fingerprinted in "
+          f"categories, {spread}) fingerprinted in "
           f"{time.perf_counter() - started:.1f} s; {QUERIES} new items {kinds}")  # fmt: skip
     print("Per item: assign us = MeasureRecorder.record_batch of that item alone (fingerprint, "
           "candidate queries, match, event update or insert, new keys); batch us = "

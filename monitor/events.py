@@ -31,6 +31,7 @@ from monitor.targets import NO_TARGETS, TargetSet, agree, kind_of
 __all__ = [
     "BANDS",
     "DEFAULT_WINDOW",
+    "LONGEST_WINDOW",
     "NEAR_DUPLICATE_THRESHOLD",
     "NUM_PERM",
     "RELATED_THRESHOLD",
@@ -45,6 +46,7 @@ __all__ = [
     "advance_stage",
     "band_keys",
     "identity_keys",
+    "identity_window",
     "match_event",
     "merge_fingerprints",
     "similarity",
@@ -236,9 +238,32 @@ def _in_window(item: ItemForClustering, event: EventCandidate, window: timedelta
     return event.first_seen - window <= item.published <= event.last_seen + window
 
 
+def identity_window(stage: str) -> timedelta:
+    """How long a measure stays open to reports of its identity after its last one.
+
+    A block or a law in force is the same measure months later, however quiet the news was
+    in between; once lifted, a new block after the usual window is a new measure.
+    """
+    return _IDENTITY_WINDOWS.get(stage, DEFAULT_WINDOW)
+
+
+_IDENTITY_WINDOWS: dict[str, timedelta] = {
+    Stage.PROPOSED: timedelta(days=90),
+    Stage.ENACTED: timedelta(days=180),
+    Stage.ENFORCED: timedelta(days=180),
+}
+LONGEST_WINDOW = max(_IDENTITY_WINDOWS.values())
+
+
 def _compatible(item: ItemForClustering, event: EventCandidate, window: timedelta) -> bool:
     """Cheap structural checks, done before any text comparison."""
-    if item.country != event.country or not _in_window(item, event, window):
+    if item.country != event.country:
+        return False
+    # Beyond the text window only a report of the same identity may join.
+    outside = not _in_window(item, event, window)
+    if outside and not (
+        _identity_applies(item, event) and _in_window(item, event, identity_window(event.stage))
+    ):
         return False
     if not item.categories and not event.categories:
         return True  # both unlabelled: only the text can decide
@@ -251,16 +276,21 @@ def _compatible(item: ItemForClustering, event: EventCandidate, window: timedelt
     )
 
 
+def _identity_applies(item: ItemForClustering, event: EventCandidate) -> bool:
+    """Identity decides where both name a target, in a named country."""
+    return item.country is not None and not item.targets.empty and not event.targets.empty
+
+
 def _same_target(item: ItemForClustering, event: EventCandidate) -> bool:
     return not item.targets.empty and not event.targets.empty and agree(item.targets, event.targets)
 
 
-def _judge(item: ItemForClustering, event: EventCandidate) -> Match | None:
+def _judge(item: ItemForClustering, event: EventCandidate, window: timedelta) -> Match | None:
     """Decide whether a structurally compatible event is the same measure: by identity where
     both name a target in a named country, else on the text."""
     score = similarity(item.fingerprint, event.fingerprint)
     shared = tuple(sorted(item.fingerprint.terms & event.fingerprint.terms))
-    if item.country is not None and not item.targets.empty and not event.targets.empty:
+    if _identity_applies(item, event):
         if agree(item.targets, event.targets):
             what = ", ".join(t.partition(":")[2] for t in sorted(event.targets.targets))
             reason = f"same state, measure and target ({item.country}, {what})"
@@ -268,6 +298,8 @@ def _judge(item: ItemForClustering, event: EventCandidate) -> Match | None:
             return Match(event.event_id, score, reason, shared, near, same_identity=True)
         if score < DISTINCT_TERMS_THRESHOLD:
             return None  # another target: another measure, unless the text is all but a copy
+    if not _in_window(item, event, window):
+        return None  # beyond the text window only the identity could join it
     names_other_things = bool(item.fingerprint.terms and event.fingerprint.terms and not shared)
     if names_other_things and score < DISTINCT_TERMS_THRESHOLD:
         return None
@@ -295,7 +327,7 @@ def match_event(
     for event in candidates:
         if not _compatible(item, event, window):
             continue
-        found = _judge(item, event)
+        found = _judge(item, event, window)
         if found is None:
             continue
         # Same identity or copies first, then text similarity, shared evidence, and recency.

@@ -21,6 +21,7 @@ from monitor.alerts.quote import evidence_quote
 from monitor.alerts.routing import Decision, RouteRules, decide, matches, quiet_end_after
 from monitor.domain import AlertMessage, Assessment, Entry
 from monitor.events import (
+    LONGEST_WINDOW,
     EventCandidate,
     ItemForClustering,
     Match,
@@ -105,8 +106,14 @@ class _Probe:
     """A flagged item as clustering sees it, with the keys it is looked up by."""
 
     item: ItemForClustering
-    keys: list[str]
-    since: datetime
+    keys: list[str]  # text keys: LSH bands and key terms
+    since: datetime  # the text window's start
+    identity: list[str]  # identity keys: country, kind of measure, target
+    identity_since: datetime  # how far back a measure in force stays open to them
+
+    @property
+    def all_keys(self) -> list[str]:
+        return self.keys + self.identity
 
 
 class _Recent:
@@ -163,10 +170,15 @@ class BatchEvents:
 
     @classmethod
     def load(cls, session: Session, probes: Sequence[_Probe]) -> BatchEvents:
-        keys = {key for probe in probes for key in probe.keys}
-        countries = {probe.item.country for probe in probes}
-        since = min(probe.since for probe in probes)
-        return cls(repo.stored_events(session, keys, countries, since))
+        stored = repo.stored_events(
+            session,
+            {key for probe in probes for key in probe.keys},
+            {probe.item.country for probe in probes},
+            min(probe.since for probe in probes),
+            identity_keys={key for probe in probes for key in probe.identity},
+            identity_since=min(probe.identity_since for probe in probes),
+        )
+        return cls(stored)
 
     def _under(self, key: str) -> _Recent:
         found = self._filed_under.get(key)
@@ -183,6 +195,11 @@ class BatchEvents:
     def row(self, event_id: int) -> EventRow:
         return self._rows[event_id]
 
+    @property
+    def loaded(self) -> list[EventRow]:
+        """Every event the batch holds."""
+        return list(self._rows.values())
+
     def fingerprint(self, row: EventRow) -> TextFingerprint:
         """The event's current fingerprint (decoded once per batch)."""
         found = self._fingerprints.get(row.id)
@@ -192,15 +209,25 @@ class BatchEvents:
 
     def candidates(self, probe: _Probe) -> list[EventRow]:
         """The events a query for this item would return; newest first."""
-        country, since = probe.item.country, probe.since
-        ids: set[int] = set(self._newest_of(country))
+        country = probe.item.country
+        text_ids: set[int] = set(self._newest_of(country))
         for key in probe.keys:
             found = self._filed_under.get(key)
             if found is not None:
-                ids.update(found)
-        rows = [self._rows[i] for i in ids]
+                text_ids.update(found)
+        identity_ids: set[int] = set()
+        for key in probe.identity:
+            found = self._filed_under.get(key)
+            if found is not None:
+                identity_ids.update(found)
+        rows = [self._rows[i] for i in text_ids if self._rows[i].last_seen >= probe.since]
+        rows += [
+            self._rows[i]
+            for i in identity_ids - text_ids
+            if self._rows[i].last_seen >= probe.identity_since
+        ]
         # A key is scoped by country, but a hash can collide: keep the item's country only.
-        rows = [row for row in rows if row.country == country and row.last_seen >= since]
+        rows = [row for row in rows if row.country == country]
         return sorted(rows, key=lambda row: (row.last_seen, row.id), reverse=True)
 
     def file(self, row: EventRow, fingerprint: TextFingerprint, keys: list[str]) -> None:
@@ -243,7 +270,7 @@ class MeasureRecorder:
         """
         if not flagged:
             return []
-        probes = [self._probe(f.entry, f.assessment, now) for f in flagged]
+        probes = [self.probe(f.entry, f.assessment, now) for f in flagged]
         events = BatchEvents.load(session, probes)
         recorded = [
             self._record(session, events, item, probe, now)
@@ -252,7 +279,8 @@ class MeasureRecorder:
         events.save(session)
         return recorded
 
-    def _probe(self, entry: Entry, assessment: Assessment, now: datetime) -> _Probe:
+    def probe(self, entry: Entry, assessment: Assessment, now: datetime) -> _Probe:
+        """A flagged item as clustering sees it: fingerprint, targets, lookup keys, windows."""
         fingerprint = text_fingerprint(entry.title, entry.summary)
         seen = min(entry.published, now)
         categories = frozenset(str(c) for c in assessment.categories)
@@ -265,8 +293,14 @@ class MeasureRecorder:
             title=entry.title,
             targets=self.targets.read(entry.title, entry.summary, categories),
         )
-        keys = lookup_keys(assessment.country, categories, fingerprint, item.targets)
-        return _Probe(item, keys, seen - self.window)
+        return _Probe(
+            item,
+            text_keys(assessment.country, categories, fingerprint),
+            seen - self.window,
+            identity_lookup_keys(assessment.country, categories, item.targets),
+            # A measure in force stays open to its identity for months (identity_window).
+            seen - max(self.window, LONGEST_WINDOW),
+        )
 
     def _record(
         self,
@@ -336,7 +370,7 @@ class MeasureRecorder:
             )
             session.add(event)
             session.flush()
-            events.file(event, item.fingerprint, probe.keys)
+            events.file(event, item.fingerprint, probe.all_keys)
             return EventChange(event, "new")
         event = events.row(match.event_id)
         event.last_seen = max(event.last_seen, item.published)
@@ -476,20 +510,34 @@ def lookup_keys(
     fingerprint: TextFingerprint,
     targets: TargetSet = NO_TARGETS,
 ) -> list[str]:
-    """The indexed keys an event is filed under and an item is looked up by.
+    """The indexed keys an event is filed under and an item is looked up by: its text keys
+    and its identity keys."""
+    return text_keys(country, categories, fingerprint) + identity_lookup_keys(
+        country, categories, targets
+    )
 
-    All are scoped by country, as matching requires: the measure's identity (its kind and
-    target, in a named country: every report of it, however worded), the fingerprint's LSH
-    bands (near-duplicate copies) and one key per (category, key term) pair (follow-ups that
-    name no target but keep a law or decree). Hashed, so every key fits the column.
-    """
+
+def text_keys(
+    country: str | None, categories: frozenset[str], fingerprint: TextFingerprint
+) -> list[str]:
+    """Keys of the text, scoped by country as matching requires: the fingerprint's LSH bands
+    (near-duplicate copies) and one per (category, key term) pair (follow-ups that name no
+    target but keep a law or decree). Hashed, so every key fits the column."""
     scope = country or "--"
     keys = [f"{scope}|{band}" for band in band_keys(fingerprint)]
-    keys += [f"{scope}|i:{_digest(key)}" for key in identity_keys(country, categories, targets)]
     for category in sorted(categories):
         for term in sorted(fingerprint.terms):
             keys.append(f"{scope}|k:{_digest(f'{category}|{term}')}")
     return keys
+
+
+def identity_lookup_keys(
+    country: str | None, categories: frozenset[str], targets: TargetSet
+) -> list[str]:
+    """Keys of the measure's identity (its kind and target, in a named country): every
+    report of it is filed under them, however worded."""
+    scope = country or "--"
+    return [f"{scope}|i:{_digest(key)}" for key in identity_keys(country, categories, targets)]
 
 
 def _digest(text: str) -> str:

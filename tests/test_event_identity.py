@@ -3,6 +3,7 @@ stage moves alert; each item's candidates stay bounded however many events are s
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from monitor.events import (
@@ -14,7 +15,7 @@ from monitor.events import (
     stage_move,
     text_fingerprint,
 )
-from monitor.measures import BatchEvents, _Probe, lookup_keys
+from monitor.measures import BatchEvents, _Probe, identity_lookup_keys, lookup_keys, text_keys
 from monitor.store import repo
 from monitor.store.models import EventRow
 from monitor.targets import TargetSet, load_targets
@@ -70,9 +71,16 @@ def test_another_target_another_state_or_another_kind_is_another_measure() -> No
     assert match_event(vpn, stored) is None
 
 
-def test_a_block_long_after_the_event_is_a_new_measure() -> None:
-    later = _item("Pakistan blocks X again", {"platform_block"}, hours=24 * 90)
-    assert match_event(later, [_event(1, BLOCK)]) is None
+def test_a_measure_in_force_stays_one_event_for_months_but_not_after_its_lifting() -> None:
+    quiet_months = _item("Pakistan keeps X blocked", {"platform_block"}, hours=24 * 90)
+    assert match_event(quiet_months, [_event(1, BLOCK)]) is not None
+    lifted = dataclasses.replace(_event(1, BLOCK), stage="lifted")
+    again = _item("Pakistan blocks X again", {"platform_block"}, hours=24 * 60)
+    assert match_event(again, [lifted]) is None  # a new block after the lifting: new event
+    soon = _item("Pakistan blocks X again", {"platform_block"}, hours=24 * 5)
+    assert match_event(soon, [lifted]) is not None  # re-imposed within days: an update
+    a_year = _item("Pakistan blocks X", {"platform_block"}, hours=24 * 365)
+    assert match_event(a_year, [_event(1, BLOCK)]) is None
 
 
 def test_without_a_country_the_target_alone_does_not_join() -> None:
@@ -123,7 +131,13 @@ def test_candidates_stay_bounded_however_many_events_share_a_key() -> None:
     rows = [_row(i, T0 + timedelta(seconds=i)) for i in range(1, 5001)]
     filed = [(row.id, key) for row in rows for key in keys]
     events = BatchEvents(repo.StoredEvents(rows, filed))
-    probe = _Probe(probe_item, keys, T0 - timedelta(days=21))
+    probe = _Probe(
+        probe_item,
+        text_keys("PK", probe_item.categories, probe_item.fingerprint),
+        T0 - timedelta(days=21),
+        identity_lookup_keys("PK", probe_item.categories, probe_item.targets),
+        T0 - timedelta(days=180),
+    )
     found = events.candidates(probe)
     assert len(found) <= repo.KEY_EVENTS_CHECKED + repo.NEWEST_EVENTS_CHECKED
     assert found[0].id == 5000  # the newest first

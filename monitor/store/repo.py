@@ -343,25 +343,36 @@ class StoredEvents:
 
 
 def stored_events(
-    session: Session, keys: Iterable[str], countries: Iterable[str | None], since: datetime
+    session: Session,
+    keys: Iterable[str],
+    countries: Iterable[str | None],
+    since: datetime,
+    *,
+    identity_keys: Iterable[str] = (),
+    identity_since: datetime | None = None,
 ) -> StoredEvents:
-    """Events seen since `since` that a batch of flagged items may join: those filed under any
-    of the batch's lookup keys (keys are country-scoped), and each country's newest few.
+    """Events a batch of flagged items may join: those seen since `since` and filed under
+    one of the batch's lookup keys (keys are country-scoped), each country's newest few, and
+    those seen since `identity_since` filed under one of its identity keys (a measure in
+    force stays open to its identity for months).
 
     A few indexed, bounded statements per batch, not per item: the band index answers the
     keys, the (country, last_seen) index the newest. The cost does not grow with the stored
     events. The caller keeps the result current as the batch adds and moves events.
     """
     filed: list[tuple[int, str]] = []
-    for chunk in _chunks(sorted(set(keys)), 500):
-        filed.extend(session.execute(_FILED_UNDER, {"keys": chunk, "since": since}).tuples())
+    for key_set, seen_since in ((keys, since), (identity_keys, identity_since or since)):
+        for chunk in _chunks(sorted(set(key_set)), 500):
+            rows = session.execute(_FILED_UNDER, {"keys": chunk, "since": seen_since})
+            filed.extend(rows.tuples())
     wanted = {event_id for event_id, _ in filed}
     for country in set(countries):
         statement = _NEWEST_WITHOUT_COUNTRY if country is None else _NEWEST_OF_COUNTRY
         wanted.update(session.scalars(statement, {"since": since, "country": country}))
     events: list[EventRow] = []
+    oldest = min(since, identity_since or since)
     for ids in _chunks(sorted(wanted), 500):
-        events.extend(session.scalars(_EVENTS_SEEN_SINCE, {"ids": ids, "since": since}))
+        events.extend(session.scalars(_EVENTS_SEEN_SINCE, {"ids": ids, "since": oldest}))
     return StoredEvents(events, filed)
 
 
