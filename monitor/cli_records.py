@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import click
 from sqlalchemy import select
 
 from monitor.cli_common import CliContext, parse_since, pass_ctx, session_for
-from monitor.store.models import AssessmentRow, EventRow, FeedRow, ItemRow
+from monitor.store.models import AlertRow, AssessmentRow, EventRow, FeedRow, ItemRow
 
 
 @click.group()
@@ -95,10 +98,99 @@ def events_list(
         for row in session.scalars(query):
             if category and category not in row.categories:
                 continue
+            targets = ",".join(t.partition(":")[2] for t in row.targets) or "-"
             click.echo(
                 f"#{row.id:<5} {row.country or '--'}  {row.stage:9} items={row.item_count:<3} "
-                f"{','.join(row.categories):30.30}  {row.title}"
+                f"{','.join(row.categories):30.30} {targets:18.18}  {row.title}"
             )
             shown += 1
             if shown >= limit:
                 break
+
+
+@events.command("show")
+@click.argument("event_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def events_show(obj: CliContext, event_id: int, as_json: bool) -> None:
+    """One event's record: its identity, every report with the classifier's reasons (rules,
+    model features), and the alerts it sent."""
+    with session_for(obj) as session:
+        event = session.get(EventRow, event_id)
+        if event is None:
+            raise click.ClickException(f"no event #{event_id}")
+        reports: list[tuple[ItemRow, AssessmentRow | None, str]] = [
+            (item, verdict, feed)
+            for item, verdict, feed in session.execute(
+                select(ItemRow, AssessmentRow, FeedRow.name)
+                .join(AssessmentRow, AssessmentRow.item_id == ItemRow.id, isouter=True)
+                .join(FeedRow, FeedRow.id == ItemRow.feed_id)
+                .where(ItemRow.event_id == event_id)
+                .order_by(ItemRow.published, ItemRow.id)
+            )
+        ]
+        alerts = session.scalars(
+            select(AlertRow).where(AlertRow.event_id == event_id).order_by(AlertRow.id)
+        ).all()
+        record = _event_record(event, reports, alerts)
+    if as_json:
+        click.echo(json.dumps(record, ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"event #{event.id}: {event.country or '--'} · {', '.join(event.categories)} · "
+        f"targets: {', '.join(event.targets) or 'none named'} · stage {event.stage} "
+        f"(since {_iso(event.stage_changed_at)})"
+    )
+    click.echo(f"  seen {_iso(event.first_seen)} .. {_iso(event.last_seen)}, "
+               f"{event.item_count} items")  # fmt: skip
+    for item, verdict, feed in reports:
+        click.echo(f"  - {_iso(item.published)}  {feed}: {item.title}")
+        if verdict is not None:
+            click.echo(f"    stage {verdict.stage}, score {verdict.score:.3f}, terms: "
+                       f"{', '.join(verdict.matched_terms[:8]) or '-'}")  # fmt: skip
+            for reason in verdict.evidence[:6]:
+                click.echo(f"      {reason}")
+    for alert in alerts:
+        click.echo(f"  alert {alert.kind} to {alert.route}: {alert.status} "
+                   f"{_iso(alert.sent_at) or ''}")  # fmt: skip
+
+
+def _event_record(
+    event: EventRow,
+    reports: Sequence[tuple[ItemRow, AssessmentRow | None, str]],
+    alerts: Sequence[AlertRow],
+) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "country": event.country,
+        "categories": event.categories,
+        "targets": event.targets,
+        "stage": event.stage,
+        "stage_changed_at": _iso(event.stage_changed_at),
+        "first_seen": _iso(event.first_seen),
+        "last_seen": _iso(event.last_seen),
+        "items": event.item_count,
+        "title": event.title,
+        "reports": [
+            {
+                "item_id": item.id,
+                "feed": feed,
+                "published": _iso(item.published),
+                "title": item.title,
+                "url": item.url,
+                "stage": verdict.stage if verdict else None,
+                "score": round(verdict.score, 3) if verdict else None,
+                "matched_terms": verdict.matched_terms if verdict else [],
+                "evidence": verdict.evidence if verdict else [],
+            }
+            for item, verdict, feed in reports
+        ],
+        "alerts": [
+            {"route": a.route, "kind": a.kind, "status": a.status, "sent_at": _iso(a.sent_at)}
+            for a in alerts
+        ],
+    }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None

@@ -71,6 +71,25 @@ def test_poll_then_items_events_and_alerts_lists(
     events = _run(stack, "events", "list", "--country", "mm", "--since", "30d")
     assert events.exit_code == 0 and "platform_block" in events.output
     assert _run(stack, "events", "list", "--category", "shutdown").output == ""
+    assert "facebook" in events.output  # the target, part of the measure's identity
+
+    # The event's record keeps what messages leave out: the classifier's reasons.
+    event_id = only["event_id"]
+    shown = _run(stack, "events", "show", str(event_id))
+    assert shown.exit_code == 0, shown.output
+    assert "targets: platform:facebook" in shown.output and "rule platform_block" in shown.output
+    record = json.loads(_run(stack, "events", "show", str(event_id), "--json").output)
+    assert record["targets"] == ["platform:facebook"] and len(record["reports"]) == 1
+    assert record["alerts"] == [
+        {
+            "route": "team",
+            "kind": "new",
+            "status": "sent",
+            "sent_at": record["alerts"][0]["sent_at"],
+        }
+    ]
+    missing = _run(stack, "events", "show", "999")
+    assert missing.exit_code != 0 and "no event #999" in missing.output
 
     alerts = _run(stack, "alerts", "list")
     assert "sent" in alerts.output and "team" in alerts.output
