@@ -1,7 +1,8 @@
 """Benchmark poll cycles: 1,000 local feeds through monitor versus a naive feedparser loop.
 
 Run: python bench/bench_poll.py   [--workers 32,48] [--processes 0,1,2] [--feeds 1000]
-                                 [--naive-feeds 200]
+                                 [--naive-feeds 200] [--mix ordinary,heavy-one,heavy-none]
+                                 [--timeout 240] [--profile]
 
 A feed farm in its own process (bench/feedfarm.py) serves 1,000 RSS feeds of 25 items over
 250 loopback hosts, each answer delayed 50 ms, with ETag/304. For each worker count a fresh
@@ -12,21 +13,34 @@ in a sequential loop with no storage or classification, runs in its own child on
 `--naive-feeds` feeds and is extrapolated linearly to all feeds (its cost is per feed).
 Peak RSS is each child's VmHWM, so the farm and this parent never count. Prints figures and
 ratios, and whether the targets are met; asserts nothing about time. Finishes in ~2-4 min.
+
+`--mix` repeats the monitor runs on other item mixes (MIXES), each from its own farm:
+"ordinary" (3% of the items flagged, 12 states), "heavy-one" (two thirds flagged, 80% of those
+naming Pakistan) and "heavy-none" (two thirds flagged, none naming a state). For each it
+reports cycle 1 and the events and alerts it made, and each heavy mix's cycle 1 against the
+ordinary one (target: at most HEAVY_RATIO_TARGET times). A child that does not finish within
+`--timeout` seconds is killed and reported with how far it got (read from its database).
+`--profile` samples the writer's (main thread's) stack during cycle 1 and prints where it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import resource
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +53,16 @@ TARGET_CYCLE1_S = 10.0
 TARGET_CYCLE2_S = 2.0
 TARGET_RSS_MB = 200.0
 CHILD_TIMEOUT_S = 240.0
+HEAVY_RATIO_TARGET = 1.5  # a heavy mix's cycle 1 against the ordinary mix's (issue #14)
+# Item mixes: FarmSpec fields on top of the defaults. Heavy: two thirds of the items flagged.
+MIXES: dict[str, dict[str, Any]] = {
+    "ordinary": {},
+    "heavy-one": {"measure_share": 0.67, "measure_states": "one"},
+    "heavy-none": {"measure_share": 0.67, "measure_states": "none"},
+}
+PROGRESS = "PROGRESS "  # prefix of the child's progress lines on stderr
+PROFILE_INTERVAL_S = 0.01
+PROFILE_FILE = "profile.json"
 
 
 @dataclass
@@ -53,6 +77,7 @@ class Cycle:
     new_items: int
     flagged: int
     rss_mb: float
+    alerts_queued: int = 0
 
 
 @dataclass
@@ -69,6 +94,11 @@ class RunResult:
     parser_rss_mb: float = 0.0  # child processes' peak RSS, summed (not in peak_rss_mb)
     parser_cpu_s: float = 0.0  # parser processes' CPU over both cycles
     scale: float = 1.0  # multiply times by this to get the full feed count (naive sample)
+    mix: str = "ordinary"
+    events: int = 0  # rows in the events table after cycle 1
+    alerts: int = 0  # rows in the alerts table (the outbox) after cycle 1
+    timed_out: str = ""  # how far a child killed at its timeout got; empty when it finished
+    profile: dict[str, Any] = field(default_factory=dict)  # writer samples (--profile)
 
 
 # -- measurements inside a child process ------------------------------------------------------
@@ -111,7 +141,84 @@ def timed(step: Callable[[], dict[str, int]]) -> Cycle:
         new_items=counts.get("new_items", 0),
         flagged=counts.get("flagged", 0),
         rss_mb=proc_status_mb("VmRSS"),
+        alerts_queued=counts.get("alerts_queued", 0),
     )
+
+
+def progress(phase: str, **done: Any) -> None:
+    """Tell the parent where this child is, and what it has measured so far (the parent
+    reads these lines if it has to kill the child at its timeout)."""
+    mark = {"phase": phase, "t": time.time(), "cpu": cpu_seconds()}
+    mark["main_cpu"] = main_thread_cpu_seconds()
+    print(PROGRESS + json.dumps({**mark, **done}), file=sys.stderr, flush=True)
+
+
+class WriterSampler:
+    """Samples the main thread's (the writer's) stack every PROFILE_INTERVAL_S, standard
+    library only; writes its counts to `path` every second, so a child killed at its timeout
+    still leaves them. Counts per function ("file:line name"): self (on top of the stack) and
+    inclusive (anywhere in it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.samples = 0
+        self.own: Counter[str] = Counter()
+        self.inclusive: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="writer-sampler", daemon=True)
+        self._main = threading.main_thread().ident
+
+    def __enter__(self) -> WriterSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._dump()
+
+    def _run(self) -> None:
+        last_dump = time.monotonic()
+        while not self._stop.wait(PROFILE_INTERVAL_S):
+            frame = sys._current_frames().get(self._main or 0)
+            if frame is None:
+                continue
+            self.samples += 1
+            seen: set[str] = set()
+            top = True
+            while frame is not None:
+                code = frame.f_code
+                name = f"{_short_path(code.co_filename)}:{code.co_firstlineno} {code.co_name}"
+                if top:
+                    self.own[name] += 1
+                    top = False
+                if name not in seen:
+                    seen.add(name)
+                    self.inclusive[name] += 1
+                frame = frame.f_back
+            if time.monotonic() - last_dump >= 1.0:
+                self._dump()
+                last_dump = time.monotonic()
+
+    def _dump(self) -> None:
+        data = {
+            "samples": self.samples,
+            "interval_s": PROFILE_INTERVAL_S,
+            "own": dict(self.own.most_common(40)),
+            "inclusive": dict(self.inclusive.most_common(60)),
+        }
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps(data))
+        partial.replace(self.path)
+
+
+def _short_path(filename: str) -> str:
+    """A code object's file, from the package or site-packages directory on."""
+    parts = Path(filename).parts
+    for anchor in ("monitor", "site-packages", "bench"):
+        if anchor in parts:
+            return "/".join(parts[parts.index(anchor) + (anchor == "site-packages") :])
+    return Path(filename).name
 
 
 def write_feeds_yaml(path: Path, urls: Sequence[str]) -> None:
@@ -163,46 +270,56 @@ def child_processes_usage() -> tuple[float, float]:
     return rss, cpu
 
 
-def run_monitor(urls: Sequence[str], workers: int, processes: int) -> RunResult:
-    """Build the real runtime on a fresh SQLite file and time two full cycles."""
+def run_monitor(
+    urls: Sequence[str], workers: int, processes: int, workdir: str, profile: bool = False
+) -> RunResult:
+    """Build the real runtime on a fresh SQLite file in `workdir` and time two full cycles."""
     from sqlalchemy import func, select
 
     from monitor.bootstrap import Settings, build_runtime, tune_process_for_service
     from monitor.store.db import upgrade_in_child
-    from monitor.store.models import ItemRow
+    from monitor.store.models import AlertRow, EventRow, ItemRow
 
-    with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
-        log_to_file(Path(tmp) / "monitor.log")
-        config = Path(tmp) / "feeds.yaml"
-        write_feeds_yaml(config, urls)
-        db_url = f"sqlite:///{tmp}/bench.db"
-        upgrade_in_child(db_url)  # as `monitor run` does
-        base_rss = proc_status_mb("VmRSS")
-        start = time.perf_counter()
-        settings = Settings(
-            config,
-            db_url,
-            workers=workers,
-            per_host=4,
-            host_spacing_s=0.0,
-            parse_processes=processes,
-        )
-        runtime = build_runtime(settings, env={})
-        # What `monitor run` does before its first poll.
-        runtime.sync_feeds()
-        runtime.load_classifier()
-        tune_process_for_service()
-        poller = runtime.poller
-        startup = time.perf_counter() - start
+    # The parent owns `workdir`: it reads the database of a child it had to kill.
+    log_to_file(Path(workdir) / "monitor.log")
+    config = Path(workdir) / "feeds.yaml"
+    write_feeds_yaml(config, urls)
+    db_url = f"sqlite:///{workdir}/bench.db"
+    upgrade_in_child(db_url)  # as `monitor run` does
+    base_rss = proc_status_mb("VmRSS")
+    start = time.perf_counter()
+    settings = Settings(
+        config,
+        db_url,
+        workers=workers,
+        per_host=4,
+        host_spacing_s=0.0,
+        parse_processes=processes,
+    )
+    runtime = build_runtime(settings, env={})
+    # What `monitor run` does before its first poll.
+    runtime.sync_feeds()
+    runtime.load_classifier()
+    tune_process_for_service()
+    poller = runtime.poller
+    startup = time.perf_counter() - start
 
-        def cycle() -> dict[str, int]:
-            return asdict(poller.run_once())
+    def cycle() -> dict[str, int]:
+        return asdict(poller.run_once())
 
-        cycles = [timed(cycle), timed(cycle)]
-        with runtime.sessions() as session:
-            items = int(session.scalar(select(func.count(ItemRow.id))) or 0)
-        parser_rss, parser_cpu = child_processes_usage()
-        runtime.close()
+    progress("cycle1")
+    sampler = WriterSampler(Path(workdir) / PROFILE_FILE) if profile else None
+    with sampler or contextlib.nullcontext():
+        cycles = [timed(cycle)]
+    with runtime.sessions() as session:
+        events = int(session.scalar(select(func.count(EventRow.id))) or 0)
+        alerts = int(session.scalar(select(func.count(AlertRow.id))) or 0)
+    progress("cycle2", cycle1=asdict(cycles[0]), events=events, alerts=alerts)
+    cycles.append(timed(cycle))
+    with runtime.sessions() as session:
+        items = int(session.scalar(select(func.count(ItemRow.id))) or 0)
+    parser_rss, parser_cpu = child_processes_usage()
+    runtime.close()
     return RunResult(
         label=run_label(workers, processes),
         parser_rss_mb=parser_rss,
@@ -213,6 +330,9 @@ def run_monitor(urls: Sequence[str], workers: int, processes: int) -> RunResult:
         items_stored=items,
         peak_rss_mb=proc_status_mb("VmHWM"),
         base_rss_mb=base_rss,
+        events=events,
+        alerts=alerts,
+        profile=json.loads((Path(workdir) / PROFILE_FILE).read_text()) if profile else {},
     )
 
 
@@ -250,7 +370,10 @@ def child_main(args: argparse.Namespace) -> None:
     spec = FarmSpec(**json.loads(args.spec))
     urls = [feed_url(spec, args.port, index) for index in range(spec.feeds)]
     if args.child == "monitor":
-        result = run_monitor(urls, int(args.workers), int(args.processes))
+        result = run_monitor(
+            urls, int(args.workers), int(args.processes), args.workdir, args.profile
+        )
+        result.mix = args.mix
     else:
         result = run_naive(urls, min(args.naive_feeds, len(urls)), len(urls))
     print(json.dumps(asdict(result)))
@@ -259,20 +382,153 @@ def child_main(args: argparse.Namespace) -> None:
 # -- the parent: start the farm, run the children, print the table ----------------------------
 
 
-def run_child(farm: FeedFarm, child: str, *extra: str) -> RunResult:
-    """Run one measuring child process against the farm and read its result."""
-    command = [
-        sys.executable, __file__, "--child", child, "--port", str(farm.port),
-        "--spec", json.dumps(asdict(farm.spec)), *extra,
-    ]  # fmt: skip
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{child} child failed:\n{done.stderr[-3000:]}")
-    data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+def run_child(
+    farm: FeedFarm,
+    child: str,
+    *extra: str,
+    timeout: float = CHILD_TIMEOUT_S,
+    mix: str = "ordinary",
+    label: str = "",
+) -> RunResult:
+    """Run one measuring child process against the farm and read its result; a monitor
+    child still running after `timeout` seconds is killed and reported as far as it got."""
+    with tempfile.TemporaryDirectory(prefix="bench-poll-") as workdir:
+        command = [
+            sys.executable, __file__, "--child", child, "--port", str(farm.port),
+            "--spec", json.dumps(asdict(farm.spec)), "--workdir", workdir,
+            "--mix", mix, *extra,
+        ]  # fmt: skip
+        # Its own session: at a timeout the child and its parser processes go as one group.
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            usage = group_usage(proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            return timed_out_result(workdir, stderr, usage, timeout, mix, label, farm.spec.feeds)
+        finally:
+            if proc.poll() is None:  # this parent is being interrupted: take the child along
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{child} child failed:\n{stderr[-3000:]}")
+    data: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     data["cycles"] = [Cycle(**c) for c in data["cycles"]]
     return RunResult(**data)
+
+
+def group_usage(pid: int) -> dict[str, float]:
+    """CPU seconds, main-thread CPU seconds and peak RSS (MB) of a child and its children,
+    read from /proc while they still run."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(stat: Path) -> float:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    kids = children(pid)
+    return {
+        "cpu_s": cpu(Path(f"/proc/{pid}/stat")),
+        "main_cpu_s": cpu(Path(f"/proc/{pid}/task/{pid}/stat")),
+        "peak_rss_mb": proc_status_mb("VmHWM", pid),
+        "rss_mb": proc_status_mb("VmRSS", pid),
+        "parser_rss_mb": sum(proc_status_mb("VmHWM", kid) for kid in kids),
+        "parser_cpu_s": sum(cpu(Path(f"/proc/{kid}/stat")) for kid in kids),
+        "t": time.time(),
+    }
+
+
+def progress_marks(stderr: str) -> dict[str, dict[str, Any]]:
+    """The child's progress lines, by phase."""
+    marks = {}
+    for line in stderr.splitlines():
+        if line.startswith(PROGRESS):
+            mark = json.loads(line[len(PROGRESS) :])
+            marks[mark.pop("phase")] = mark
+    return marks
+
+
+def database_counts(path: Path) -> dict[str, int]:
+    """What a killed child had committed: feeds polled, items, flagged items, events, alerts."""
+    queries = {
+        "polled": "SELECT count(*) FROM fetch_log",
+        "new_items": "SELECT count(*) FROM items",
+        "flagged": "SELECT count(*) FROM assessments WHERE relevant",
+        "events": "SELECT count(*) FROM events",
+        "alerts": "SELECT count(*) FROM alerts",
+    }
+    if not path.exists():
+        return dict.fromkeys(queries, 0)
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        return {name: int(db.execute(sql).fetchone()[0]) for name, sql in queries.items()}
+
+
+def timed_out_result(
+    workdir: str,
+    stderr: str,
+    usage: dict[str, float],
+    timeout: float,
+    mix: str,
+    label: str,
+    feeds: int,
+) -> RunResult:
+    """A RunResult for a child killed at its timeout: cycle 1 as far as it got, from its
+    progress lines, its database and /proc."""
+    marks = progress_marks(stderr)
+    counts = database_counts(Path(workdir) / "bench.db")
+    profile_path = Path(workdir) / PROFILE_FILE
+    profile = json.loads(profile_path.read_text()) if profile_path.exists() else {}
+    start = marks.get("cycle1")
+    if "cycle2" in marks:  # cycle 1 finished; the child measured it
+        second = marks["cycle2"]
+        note = f"killed {usage['t'] - second['t']:.0f} s into cycle 2 (cycle 1 finished)"
+        cycle = Cycle(**second["cycle1"])
+        counts["events"], counts["alerts"] = second["events"], second["alerts"]
+    elif start is None:
+        note = f"killed after {timeout:g} s, before cycle 1"
+        cycle = Cycle(0.0, 0.0, 0.0, 0, 0, 0, 0, usage["rss_mb"])
+    else:
+        wall = usage["t"] - start["t"]
+        note = (
+            f"killed {wall:.0f} s into cycle 1: {counts['polled']} of {feeds} feeds stored, "
+            f"{counts['new_items']} items"
+        )
+        cycle = Cycle(
+            wall_s=wall,
+            cpu_s=usage["cpu_s"] - start["cpu"],
+            main_cpu_s=usage["main_cpu_s"] - start["main_cpu"],
+            polled=counts["polled"],
+            failed=0,
+            new_items=counts["new_items"],
+            flagged=counts["flagged"],
+            rss_mb=usage["rss_mb"],
+            alerts_queued=counts["alerts"],
+        )
+    return RunResult(
+        label=label,
+        feeds=feeds,
+        startup_s=0.0,
+        cycles=[cycle],
+        items_stored=counts["new_items"],
+        peak_rss_mb=usage["peak_rss_mb"],
+        base_rss_mb=0.0,
+        parser_rss_mb=usage["parser_rss_mb"],
+        parser_cpu_s=usage["parser_cpu_s"],
+        mix=mix,
+        events=counts["events"],
+        alerts=counts["alerts"],
+        timed_out=note,
+        profile=profile,
+    )
 
 
 def _ok(value: float, target: float) -> str:
@@ -368,6 +624,65 @@ def print_target_check(runs: Sequence[RunResult], total_feeds: int, workers: Seq
           + ", ".join(f"{floor / w:.1f} s @{w}" for w in workers))  # fmt: skip
 
 
+def print_mix_report(by_mix: dict[str, list[RunResult]], timeout: float) -> None:
+    """Cycle 1 per item mix, and each heavy mix's cycle 1 against the ordinary mix's."""
+    print("\nitem mixes, cycle 1 (a fresh database each; events and alerts made by cycle 1)")
+    header = (
+        f"{'mix':<12}{'run':<28}{'cycle1 s':>9}{'cpu1 s':>8}{'main1 s':>8}{'items':>8}"
+        f"{'flagged':>8}{'events':>8}{'alerts':>8}{'peak MB':>9}{'+parsers':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for mix, runs in by_mix.items():
+        for run in runs:
+            c1 = run.cycles[0]
+            wall = f"{'>' if run.timed_out else ''}{c1.wall_s:.2f}"
+            print(
+                f"{mix:<12}{run.label:<28}{wall:>9}{c1.cpu_s:>8.2f}{c1.main_cpu_s:>8.2f}"
+                f"{c1.new_items:>8}{c1.flagged:>8}{run.events:>8}{c1.alerts_queued:>8}"
+                f"{run.peak_rss_mb:>9.1f}{run.parser_rss_mb:>9.1f}"
+            )
+            if run.timed_out:
+                print(f"{'':<12}  did not finish within {timeout:g} s: {run.timed_out}")
+    ordinary = {run.label: run for run in by_mix.get("ordinary", []) if not run.timed_out}
+    heavy = [(mix, run) for mix, runs in by_mix.items() if mix != "ordinary" for run in runs]
+    if not ordinary or not heavy:
+        return
+    print(f"\nheavy ÷ ordinary, cycle 1 wall time (target ≤ {HEAVY_RATIO_TARGET:g}×)")
+    for mix, run in heavy:
+        base = ordinary.get(run.label)
+        if base is None:
+            continue
+        ratio = run.cycles[0].wall_s / base.cycles[0].wall_s
+        if run.timed_out:
+            verdict = f"> {ratio:.1f}×  NO (did not finish)"
+        else:
+            met = ratio <= HEAVY_RATIO_TARGET
+            verdict = f"{ratio:.2f}×  {'met' if met else 'NO'}"
+        print(f"  {mix:<12}{run.label:<28}{verdict}")
+
+
+def print_profile(run: RunResult, top: int = 20) -> None:
+    """Where the writer (main thread) was in the sampled part of cycle 1."""
+    samples = int(run.profile.get("samples", 0))
+    if not samples:
+        return
+    interval = float(run.profile.get("interval_s", PROFILE_INTERVAL_S))
+    print(
+        f"\nwriter profile, {run.mix} / {run.label}: {samples} samples of the main thread "
+        f"every {interval * 1000:g} ms (share of samples; inclusive = anywhere on the stack)"
+    )
+    inclusive: dict[str, int] = run.profile.get("inclusive", {})
+    own: dict[str, int] = run.profile.get("own", {})
+    ours = [(name, n) for name, n in inclusive.items() if name.startswith("monitor/")]
+    print("  inclusive, monitor's functions:")
+    for name, count in ours[:top]:
+        print(f"    {count / samples:6.1%}  {name}")
+    print("  self (top of the stack):")
+    for name, count in list(own.items())[:10]:
+        print(f"    {count / samples:6.1%}  {name}")
+
+
 def main() -> None:
     """Parse options; as the parent, run everything and print the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -381,31 +696,70 @@ def main() -> None:
     parser.add_argument(
         "--naive-feeds", type=int, default=200, help="naive sample size (0: skip the naive loop)"
     )
+    parser.add_argument(
+        "--mix",
+        default="ordinary",
+        help="comma-separated item mixes, each from its own farm: " + ", ".join(MIXES),
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=CHILD_TIMEOUT_S,
+        help="seconds per child; a child still running is killed and reported as far as it got",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the writer's stack during cycle 1"
+    )
     parser.add_argument("--child", choices=("monitor", "naive"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_main(args)
         return
+    mixes = [m.strip() for m in args.mix.split(",") if m.strip()]
+    unknown = sorted(set(mixes) - set(MIXES))
+    if unknown or not mixes:
+        parser.error(f"unknown mix {', '.join(unknown)}; choose from {', '.join(MIXES)}")
     started = time.perf_counter()
-    spec = FarmSpec(feeds=args.feeds, items=25, latency_s=0.05)
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     processes = [int(p) for p in args.processes.split(",") if p.strip()]
-    print(f"feed farm: {spec.feeds} feeds on {min(spec.hosts, spec.feeds)} loopback hosts")
-    with FeedFarm(spec) as farm:
-        runs = []
-        for count, procs in [(w, p) for p in processes for w in workers]:
-            extra = ("--workers", str(count), "--processes", str(procs))
-            runs.append(run_child(farm, "monitor", *extra))
-            c1, c2 = runs[-1].cycles
-            print(f"  {runs[-1].label}: cycle1 {c1.wall_s:.2f} s, cycle2 {c2.wall_s:.2f} s")
-        naive = None
-        if args.naive_feeds > 0:
-            naive = run_child(farm, "naive", "--naive-feeds", str(args.naive_feeds))
-            c1, c2 = naive.cycles
-            print(f"  {naive.label}: {c1.wall_s:.2f} s + {c2.wall_s:.2f} s")
-    print_report(runs, naive, spec.feeds, workers)
+    by_mix: dict[str, list[RunResult]] = {}
+    naive = None
+    for mix in mixes:
+        spec = FarmSpec(feeds=args.feeds, items=25, latency_s=0.05, **MIXES[mix])
+        print(
+            f"feed farm: {spec.feeds} feeds on {min(spec.hosts, spec.feeds)} loopback hosts"
+            + ("" if mixes == ["ordinary"] else f", {mix} mix")
+        )
+        with FeedFarm(spec) as farm:
+            runs = by_mix.setdefault(mix, [])
+            for count, procs in [(w, p) for p in processes for w in workers]:
+                extra = ["--workers", str(count), "--processes", str(procs)]
+                extra += ["--profile"] if args.profile else []
+                label = run_label(count, procs)
+                runs.append(
+                    run_child(farm, "monitor", *extra, timeout=args.timeout, mix=mix, label=label)
+                )
+                run = runs[-1]
+                if run.timed_out:
+                    print(f"  {run.label}: did not finish within {args.timeout:g} s: "
+                          f"{run.timed_out}")  # fmt: skip
+                    continue
+                c1, c2 = run.cycles
+                print(f"  {run.label}: cycle1 {c1.wall_s:.2f} s, cycle2 {c2.wall_s:.2f} s")
+            if mix == "ordinary" and args.naive_feeds > 0:
+                naive = run_child(farm, "naive", "--naive-feeds", str(args.naive_feeds))
+                c1, c2 = naive.cycles
+                print(f"  {naive.label}: {c1.wall_s:.2f} s + {c2.wall_s:.2f} s")
+    finished = [run for run in by_mix.get("ordinary", []) if not run.timed_out]
+    if finished:
+        print_report(finished, naive, args.feeds, workers)
+    if mixes != ["ordinary"]:
+        print_mix_report(by_mix, args.timeout)
+    for run in [run for runs in by_mix.values() for run in runs]:
+        print_profile(run)
     print(f"\ntotal benchmark time {time.perf_counter() - started:.0f} s")
 
 

@@ -5,7 +5,9 @@ serving costs no CPU time, GIL or memory in the process being measured. It binds
 127.0.0.2 ... 127.0.0.(1 + hosts) (loopback only) and serves feed `i` at
 `http://127.0.0.{2 + i % hosts}:PORT/feeds/{i:04d}.xml`: RSS 2.0 with `items` entries, an ETag
 and 304 answers, gzip when asked, every feed response delayed by `latency_s` (asyncio, so one
-slow answer never holds another). About 3% of the stories report internet-control measures.
+slow answer never holds another). About 3% of the stories report internet-control measures
+(`measure_share`); `measure_states` says which states they name: "mixed" (12 states, the
+default), "one" (80% Pakistan) or "none" (no state at all, as keyword-search feeds carry).
 
 A share of the feeds can be faulty (500, 404, hang, malformed XML, oversize, gzip bomb,
 connection reset). Control endpoints on 127.0.0.1:PORT: `POST /_farm/advance?cycle=N` adds
@@ -97,6 +99,137 @@ MEASURES = (
         "keep data of local users on servers inside the country within {hours} months.",
     ),
 )
+# -- measure stories in the "one" and "none" mixes ----------------------------------------
+# Reports of one measure by many outlets: several headlines and leads per kind of measure, a
+# closing sentence with the story's own figures, and one decree number per measure. A share
+# of the stories is about a few big measures per state (or per "no state"); the rest spread
+# over every kind, platform and region, each with a decree number of its own.
+
+MEASURE_STATES = ("mixed", "one", "none")
+ONE_STATE = "Pakistan"  # named by most measure stories when measure_states="one"
+ONE_STATE_SHARE = 0.8
+BIG_STORY_SHARE = 0.3  # of the measure stories: one of BIG_STORIES big measures of the state
+BIG_STORIES = 3
+BIG_STORY_WEIGHTS = (3, 2, 1)
+# Who acts when the text names no state: (headline subject, plural?) and the acting body.
+SUBJECTS = (
+    ("Authorities", True),
+    ("The government", False),
+    ("Regulators", True),
+    ("Officials", True),
+    ("The telecoms regulator", False),
+    ("The interior ministry", False),
+)
+ACTORS = (
+    "the communications regulator",
+    "the telecoms authority",
+    "the interior ministry",
+    "the cabinet",
+    "the ministry of digital affairs",
+    "security officials",
+)
+# Per kind (the order of MEASURES): headlines, then leads. {who} acts, {s} agrees with it.
+VARIED_MEASURES = (
+    (
+        (
+            "{who} order{s} internet providers to block {platform}",
+            "{who} move{s} to block {platform}, telling operators to cut access",
+            "Access to {platform} cut off on orders of {who_l}",
+            "{platform} blocked on orders of {who_l}",
+        ),
+        (
+            "{Actor} told operators in a letter seen by reporters to cut access to {platform} "
+            "within {hours} hours. Decision No. {decree} gives no reason and no end date.",
+            "Operators were ordered to block {platform} under decision No. {decree}, according "
+            "to a letter from {actor} seen by reporters.",
+        ),
+    ),
+    (
+        (
+            "{who} shut{s} down mobile internet in {region} ahead of protests",
+            "Mobile data cut in {region} on orders of {who_l}",
+            "Internet shutdown ordered in {region}",
+        ),
+        (
+            "{Actor} ordered telecom operators to suspend mobile data in {region} for {hours} "
+            "hours under order No. {decree}, residents and monitoring groups said.",
+            "Phones in {region} lost internet access after {actor} issued order No. {decree} "
+            "suspending mobile data for {hours} hours.",
+        ),
+    ),
+    (
+        (
+            "{who} throttle{s} {platform} nationwide",
+            "{platform} slowed to a crawl under a bandwidth cap set by {who_l}",
+            "Users report {platform} throttled after order from {who_l}",
+        ),
+        (
+            "Users said {platform} barely loaded after {actor} restricted its bandwidth under "
+            "directive No. {decree}; the slowdown is to last {days} days.",
+            "{Actor} confirmed that directive No. {decree} limits the bandwidth of {platform} "
+            "for {days} days.",
+        ),
+    ),
+    (
+        (
+            "{who} ban{s} VPN services without a state licence",
+            "Unlicensed VPN services to be blocked under a rule from {who_l}",
+            "VPN ban: app stores told to remove unlicensed apps",
+        ),
+        (
+            "{Actor} said unlicensed VPN providers will be blocked from next month under "
+            "regulation No. {decree} and app stores must remove their apps.",
+            "Under regulation No. {decree}, {actor} will block VPN services that hold no "
+            "licence and fine app stores that keep offering them.",
+        ),
+    ),
+    (
+        (
+            "{who} require{s} ID verification for {platform} accounts",
+            "{platform} users must verify accounts with a national ID under a rule from {who_l}",
+            "ID checks for every {platform} account ordered by {who_l}",
+        ),
+        (
+            "Under decree No. {decree}, {actor} will require every {platform} user to verify "
+            "the account with a national ID number within {days} days or lose access.",
+            "{Actor} said decree No. {decree} gives {platform} users {days} days to link their "
+            "accounts to a national ID number or be cut off.",
+        ),
+    ),
+    (
+        (
+            "{who} order{s} {platform} to take down posts within 24 hours",
+            "{platform} told to delete posts critical of officials or face a block",
+            "Takedown order from {who_l}: {platform} must remove posts",
+        ),
+        (
+            "{Actor} issued takedown order No. {decree} demanding that {platform} delete posts "
+            "critical of officials, and threatened to block the service if it refuses.",
+            "Takedown order No. {decree} from {actor} gives {platform} 24 hours to remove the "
+            "posts or be blocked.",
+        ),
+    ),
+    (
+        (
+            "{who} adopt{s} law forcing platforms to store user data locally",
+            "Data localization law passed: {platform} must keep user data at home",
+            "New law orders {platform} and others to move user data onto local servers",
+        ),
+        (
+            "Lawmakers approved bill No. {decree}; {actor} said {platform} and other services "
+            "must keep data of local users on servers inside the country within {months} months.",
+            "Under bill No. {decree}, approved by lawmakers, {platform} has {months} months to "
+            "store local users' data on servers inside the country, {actor} said.",
+        ),
+    ),
+)
+TRAILERS = (
+    "Residents said about {count} subscribers had lost the service by {clock} local time.",
+    "Operators were given {hours} hours to comply; the move affects an estimated {count} users.",
+    "Rights groups criticised the measure, which they said would cut off {count} people.",
+    "Network data showed traffic down sharply by {clock}, based on {count} measurements.",
+    "The order was published at {clock}; an industry group put the users affected at {count}.",
+)
 CITIES = (
     "Lisbon", "Osaka", "Nairobi", "Lima", "Tallinn", "Porto Alegre", "Cebu", "Accra",
     "Krakow", "Adelaide", "Monterrey", "Tbilisi", "Dakar", "Hanoi", "Izmir", "Quito",
@@ -156,10 +289,16 @@ NEWS = (
 )
 
 
-def story(feed: int, number: int, measure: bool) -> tuple[str, str]:
-    """A deterministic title and summary; the numbers make every story's text unique."""
+def story(feed: int, number: int, measure: bool, states: str = "mixed") -> tuple[str, str]:
+    """A deterministic title and summary; the numbers make every story's text unique.
+
+    `states` is FarmSpec.measure_states: "mixed" gives today's measure stories (12 states,
+    one wording per kind); "one" and "none" give `varied_measure` stories.
+    """
     rng = random.Random(f"story:{feed}:{number}")
     serial = feed * 10_000 + number
+    if measure and states != "mixed":
+        return varied_measure(rng, serial, states)
     if measure:
         title, summary = rng.choice(MEASURES)
         state, actor = rng.choice(STATES)
@@ -185,6 +324,65 @@ def story(feed: int, number: int, measure: bool) -> tuple[str, str]:
     return title.format(**values), summary.format(**values)
 
 
+def varied_measure(rng: random.Random, serial: int, states: str) -> tuple[str, str]:
+    """A measure story in the wording of one outlet: "one" names Pakistan in ONE_STATE_SHARE
+    of the stories (another state otherwise), "none" names no state (who acts is
+    "Authorities", "The government", "Regulators" ...). BIG_STORY_SHARE of the stories
+    report one of the state's big measures, which share kind, platform, region and decree
+    number; the others draw all of those. The figures in the last sentence make it unique."""
+    if states == "none":
+        state = None
+    elif states == "one":
+        others = [name for name, _ in STATES if name != ONE_STATE]
+        state = ONE_STATE if rng.random() < ONE_STATE_SHARE else rng.choice(others)
+    else:
+        raise ValueError(f"unknown measure_states {states!r}")
+    if rng.random() < BIG_STORY_SHARE:
+        big = rng.choices(range(BIG_STORIES), weights=BIG_STORY_WEIGHTS)[0]
+        kind, platform, region, decree = _big_measure(state, big)
+    else:
+        kind, platform, region = (
+            rng.randrange(len(MEASURES)),
+            rng.choice(PLATFORMS),
+            rng.choice(REGIONS),
+        )
+        decree = f"{rng.randint(10, 999)}/{rng.choice(('2025', '2026'))}"
+    if state is None:
+        who, plural = rng.choice(SUBJECTS)
+        who_l = who[0].lower() + who[1:]
+        actor = rng.choice(ACTORS)
+    else:
+        who, plural, who_l = state, False, f"the authorities in {state}"
+        actor = dict(STATES)[state]
+    titles, leads = VARIED_MEASURES[kind]
+    values = {
+        "who": who,
+        "who_l": who_l,
+        "s": "" if plural else "s",
+        "Actor": actor[0].upper() + actor[1:],
+        "actor": actor,
+        "platform": platform,
+        "region": region,
+        "decree": decree,
+        "hours": rng.randint(2, 96),
+        "days": rng.randint(3, 60),
+        "months": rng.randint(3, 24),
+        "count": f"{serial * 10 + rng.randint(0, 9):,}",
+        "clock": f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}",
+    }
+    title = rng.choice(titles).format(**values)
+    summary = rng.choice(leads).format(**values) + " " + rng.choice(TRAILERS).format(**values)
+    return title, summary
+
+
+def _big_measure(state: str | None, index: int) -> tuple[int, str, str, str]:
+    """Kind, platform, region and decree number of big measure `index` of a state (or None)."""
+    rng = random.Random(f"big:{state}:{index}")
+    kind = rng.randrange(len(MEASURES))
+    decree = f"{rng.randint(10, 999)}/{rng.choice(('2025', '2026'))}"
+    return kind, rng.choice(PLATFORMS), rng.choice(REGIONS), decree
+
+
 # -- the farm's content ---------------------------------------------------------------------
 
 
@@ -198,9 +396,14 @@ class FarmSpec:
     latency_s: float = 0.05
     faulty_share: float = 0.0
     measure_share: float = 0.03  # of the initial stories
+    measure_states: str = "mixed"  # which states measure stories name: see MEASURE_STATES
     grow_share: float = 0.10  # of healthy feeds that gain stories per advance
     new_measure_share: float = 0.20  # of the stories added by an advance
     seed: int = 7
+
+    def __post_init__(self) -> None:
+        if self.measure_states not in MEASURE_STATES:
+            raise ValueError(f"measure_states must be one of {MEASURE_STATES}")
 
     def faults(self) -> dict[int, str]:
         """Feed index → fault kind, spread evenly over the feeds and over the kinds."""
@@ -281,7 +484,7 @@ class FarmContent:
             "<description>Regional and world news</description><language>en</language>",
         ]
         for number, when, measure in reversed(feed.stories[-self.spec.items :]):
-            title, summary = story(feed.index, number, measure)
+            title, summary = story(feed.index, number, measure, self.spec.measure_states)
             parts.append(
                 f"<item><title>{escape(title)}</title>"
                 f"<link>http://news{feed.index:04d}.example/story/{number}.html</link>"
