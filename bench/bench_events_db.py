@@ -39,6 +39,7 @@ from sqlalchemy import Engine, event, select, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from monitor.domain import Assessment, Category, Entry, Stage  # noqa: E402
+from monitor.event_batch import BatchEvents  # noqa: E402
 from monitor.events import (  # noqa: E402
     EventCandidate,
     ItemForClustering,
@@ -47,7 +48,6 @@ from monitor.events import (  # noqa: E402
 )
 from monitor.measures import (  # noqa: E402
     EVENT_WINDOW,
-    BatchEvents,
     FlaggedItem,
     MeasureRecorder,
     lookup_keys,

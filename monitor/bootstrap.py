@@ -292,7 +292,8 @@ class LazyAssessor:
         self.load = load
 
     def assess_many(self, items: Sequence[ItemText]) -> list[Assessment]:
-        return self.load().assess_many(items)
+        # The stored reasons keep rules, stage and country; model features on demand.
+        return self.load().assess_many(items, explain=False)
 
 
 def _model_path(env: Mapping[str, str]) -> Path | None:

@@ -133,6 +133,15 @@ def events_show(obj: CliContext, event_id: int, as_json: bool) -> None:
             select(AlertRow).where(AlertRow.event_id == event_id).order_by(AlertRow.id)
         ).all()
         record = _event_record(event, reports, alerts)
+    # The daemon stores rules, stage and country reasons; the model's features are read
+    # again from each report's text, with the model in use now.
+    from monitor.classify import Classifier
+    from monitor.domain import ItemText
+
+    classifier = Classifier.load()
+    for report in record["reports"]:
+        again = classifier.assess(ItemText(report["title"], report.pop("summary")))
+        report["model_features"] = [r for r in again.evidence if r.startswith("model features")]
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
@@ -143,12 +152,12 @@ def events_show(obj: CliContext, event_id: int, as_json: bool) -> None:
     )
     click.echo(f"  seen {_iso(event.first_seen)} .. {_iso(event.last_seen)}, "
                f"{event.item_count} items")  # fmt: skip
-    for item, verdict, feed in reports:
+    for (item, verdict, feed), report in zip(reports, record["reports"], strict=True):
         click.echo(f"  - {_iso(item.published)}  {feed}: {item.title}")
         if verdict is not None:
             click.echo(f"    stage {verdict.stage}, score {verdict.score:.3f}, terms: "
                        f"{', '.join(verdict.matched_terms[:8]) or '-'}")  # fmt: skip
-            for reason in verdict.evidence[:6]:
+            for reason in [*verdict.evidence[:6], *report["model_features"]]:
                 click.echo(f"      {reason}")
     for alert in alerts:
         click.echo(f"  alert {alert.kind} to {alert.route}: {alert.status} "
@@ -178,6 +187,7 @@ def _event_record(
                 "published": _iso(item.published),
                 "title": item.title,
                 "url": item.url,
+                "summary": item.summary,
                 "stage": verdict.stage if verdict else None,
                 "score": round(verdict.score, 3) if verdict else None,
                 "matched_terms": verdict.matched_terms if verdict else [],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from functools import lru_cache
 
 __all__ = [
     "GENERIC_TERMS",
@@ -18,7 +18,9 @@ __all__ = [
     "STOPWORDS",
     "fold",
     "key_terms",
+    "key_terms_of",
     "shingles",
+    "shingles_of",
     "stem",
     "words",
 ]
@@ -104,10 +106,15 @@ _UNSPACED_RE = re.compile(
 
 def fold(text: str) -> str:
     """Casefold and strip accents, so 'Việt Nam' and 'Viet Nam' give the same words."""
+    if text.isascii():  # most feed text: nothing to decompose or strip
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_FOLD_EXTRA))
+    if decomposed.isascii():
+        return decomposed
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=131_072)
 def stem(word: str) -> str:
     """Strip common English inflections so 'blocks', 'blocked' and 'blocking' agree."""
     if not word.isascii() or not word.isalpha() or len(word) < 5:
@@ -127,8 +134,11 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Split folded text into words, and unspaced-script runs into character bigrams."""
+    folded = fold(text)
+    if folded.isascii():
+        return [stem(token) for token in _TOKEN_RE.findall(folded)]
     out: list[str] = []
-    for token in _TOKEN_RE.findall(fold(text)):
+    for token in _TOKEN_RE.findall(folded):
         if _UNSPACED_RE.search(token) is None:
             out.append(stem(token))
             continue
@@ -158,9 +168,14 @@ LEXICON = _normalize_set(_LEXICON_RAW)
 
 def shingles(title: str, summary: str) -> set[str]:
     """Content words of title and summary; title words also as '^word' so they weigh double."""
-    title_words = [w for w in words(title) if w not in STOPWORDS]
-    summary_words = [w for w in words(summary) if w not in STOPWORDS]
-    return {*title_words, *summary_words, *("^" + w for w in title_words)}
+    return shingles_of(words(title), words(summary))
+
+
+def shingles_of(title_words: list[str], summary_words: list[str]) -> set[str]:
+    """`shingles` from words already split (`words`)."""
+    head = [w for w in title_words if w not in STOPWORDS]
+    body = [w for w in summary_words if w not in STOPWORDS]
+    return {*head, *body, *("^" + w for w in head)}
 
 
 def _is_title_case(title: str) -> bool:
@@ -170,32 +185,50 @@ def _is_title_case(title: str) -> bool:
     return len(long_words) >= 3 and capitalised >= 0.6 * len(long_words)
 
 
-def _raw_candidates(text: str) -> Iterator[tuple[str, bool]]:
-    """Yield (word, is_name_like) for each word, judging case only away from sentence starts."""
+def _name_like(text: str) -> list[str]:
+    """The raw words that look like names: acronyms anywhere, capitalised words away from
+    sentence starts (where a capital says nothing)."""
+    found: list[str] = []
     for sentence in _SENTENCE_RE.split(text):
-        for position, word in enumerate(_TOKEN_RE.findall(sentence)):
-            acronym = len(word) >= 2 and word.isupper() and word.isalpha()
-            capitalised = word[0].isupper() and position > 0
-            yield word, acronym or capitalised
+        tokens = _TOKEN_RE.findall(sentence)
+        if not tokens:
+            continue
+        first = tokens[0]
+        if len(first) >= 2 and first.isupper() and first.isalpha():
+            found.append(first)
+        found.extend(w for w in tokens[1:] if w[0].isupper())
+    return found
+
+
+@lru_cache(maxsize=65_536)
+def _word_forms(word: str) -> tuple[str, ...]:
+    """The words one raw token gives (names recur across items: computed once each)."""
+    return tuple(words(word))
 
 
 def key_terms(title: str, summary: str) -> frozenset[str]:
     """Pick the words that identify a measure: names, platforms, acronyms, decree numbers."""
+    return key_terms_of(title, summary, words(title), words(summary))
+
+
+def key_terms_of(
+    title: str, summary: str, title_words: list[str], summary_words: list[str]
+) -> frozenset[str]:
+    """`key_terms`, given the words of title and summary already split (`words`)."""
     terms: set[str] = set()
     for number in _COMPOUND_NUMBER_RE.findall(f"{title} {summary}"):
         terms.add(fold(number).replace(".", "/").replace("-", "/"))
     summary_names: set[str] = set()
-    for word, name_like in _raw_candidates(summary):
-        if name_like:
-            summary_names.update(words(word))
+    for word in _name_like(summary):
+        summary_names.update(_word_forms(word))
     title_case = _is_title_case(title)
-    for word, name_like in _raw_candidates(title):
-        folded = words(word)
+    for word in _name_like(title):
+        folded = _word_forms(word)
         # In a Title Case headline a capital says nothing; trust it only if the summary agrees.
-        if name_like and (not title_case or word.isupper() or set(folded) <= summary_names):
+        if not title_case or word.isupper() or summary_names.issuperset(folded):
             summary_names.update(folded)
-        terms.update(w for w in folded if w in LEXICON)
-    terms.update(w for w in words(summary) if w in LEXICON)
+    terms.update(LEXICON.intersection(title_words))
+    terms.update(LEXICON.intersection(summary_words))
     for word in summary_names:
         if word.isdigit():
             if len(word) >= 3 and not _YEAR_RE.fullmatch(word):

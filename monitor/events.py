@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import operator
 import struct
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from monitor.domain import Category, Stage
-from monitor.event_text import key_terms, shingles
+from monitor.event_text import key_terms_of, shingles_of, words
 from monitor.targets import NO_TARGETS, TargetSet, agree, kind_of
 
 __all__ = [
@@ -97,17 +99,27 @@ def _coefficients() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
 _A, _B = _coefficients()
 
 
+def _no_array() -> npt.NDArray[np.uint32]:
+    return np.zeros(0, dtype=np.uint32)
+
+
 @dataclass(frozen=True, slots=True)
 class TextFingerprint:
     """A MinHash signature of an item's words plus its key terms, storable in one DB column."""
 
     signature: tuple[int, ...]  # NUM_PERM uint32 minima; all _EMPTY for a text with no words
     terms: frozenset[str]
+    # The signature as an array, for comparing one item with many events at once.
+    array: npt.NDArray[np.uint32] = field(default_factory=_no_array, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.array.size == 0:
+            object.__setattr__(self, "array", np.array(self.signature, dtype=np.uint32))
 
     @property
     def empty(self) -> bool:
         """Tell whether the text had no words, so it cannot be compared or banded."""
-        return all(v == _EMPTY for v in self.signature)
+        return self.signature[0] == _EMPTY and all(v == _EMPTY for v in self.signature)
 
     def to_bytes(self) -> bytes:
         """Serialize compactly: version, signature as little-endian uint32, sorted terms."""
@@ -125,26 +137,28 @@ class TextFingerprint:
             raise ValueError(f"unsupported fingerprint blob (version {version}, {count} values)")
         signature = struct.unpack_from(f"<{count}I", data, 2)
         raw_terms = data[2 + 4 * count :].decode()
-        return cls(signature, frozenset(raw_terms.split("\x1f")) if raw_terms else frozenset())
+        terms = frozenset(raw_terms.split("\x1f")) if raw_terms else frozenset()
+        return cls(signature, terms, np.frombuffer(data, dtype="<u4", count=count, offset=2))
+
+
+@lru_cache(maxsize=131_072)
+def _shingle_hash(shingle: str) -> int:
+    """A stable 32-bit hash of one shingle (words recur across items: computed once each)."""
+    return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=4).digest(), "little")
 
 
 def text_fingerprint(title: str, summary: str) -> TextFingerprint:
     """Fingerprint an item's text so reports of the same story can be found and compared."""
-    shingle_set = shingles(title, summary)
+    title_words, summary_words = words(title), words(summary)
+    shingle_set = shingles_of(title_words, summary_words)
+    all_terms = key_terms_of(title, summary, title_words, summary_words)
     if not shingle_set:
-        return TextFingerprint((_EMPTY,) * NUM_PERM, key_terms(title, summary))
-    base = np.fromiter(
-        (
-            int.from_bytes(hashlib.blake2b(s.encode(), digest_size=4).digest(), "little")
-            for s in sorted(shingle_set)
-        ),
-        dtype=np.uint64,
-        count=len(shingle_set),
-    )
+        return TextFingerprint((_EMPTY,) * NUM_PERM, all_terms)
+    base = np.fromiter(map(_shingle_hash, shingle_set), dtype=np.uint64, count=len(shingle_set))
     hashed = (base[:, None] * _A[None, :] + _B[None, :]) % np.uint64(_PRIME)
-    signature = tuple(int(v) for v in hashed.min(axis=0))
-    terms = sorted(key_terms(title, summary))[:_MAX_TERMS]
-    return TextFingerprint(signature, frozenset(terms))
+    minima = hashed.min(axis=0).astype(np.uint32)
+    terms = sorted(all_terms)[:_MAX_TERMS]
+    return TextFingerprint(tuple(minima.tolist()), frozenset(terms), minima)
 
 
 def band_keys(fp: TextFingerprint) -> list[str]:
@@ -163,14 +177,14 @@ def similarity(a: TextFingerprint, b: TextFingerprint) -> float:
     """Estimate the Jaccard similarity of two texts' shingle sets (0 when either is empty)."""
     if a.empty or b.empty:
         return 0.0
-    same = sum(1 for x, y in zip(a.signature, b.signature, strict=True) if x == y)
+    same: int = sum(map(operator.eq, a.signature, b.signature))
     return same / len(a.signature)
 
 
 def merge_fingerprints(event: TextFingerprint, item: TextFingerprint) -> TextFingerprint:
     """Carry an event forward: the newest text (follow-ups resemble it) plus the event's terms."""
     terms = sorted(event.terms) + sorted(item.terms - event.terms)
-    return TextFingerprint(item.signature, frozenset(terms[:_MAX_TERMS]))
+    return TextFingerprint(item.signature, frozenset(terms[:_MAX_TERMS]), item.array)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,11 +299,13 @@ def _same_target(item: ItemForClustering, event: EventCandidate) -> bool:
     return not item.targets.empty and not event.targets.empty and agree(item.targets, event.targets)
 
 
-def _judge(item: ItemForClustering, event: EventCandidate, window: timedelta) -> Match | None:
+def _judge(
+    item: ItemForClustering, event: EventCandidate, window: timedelta, score: float
+) -> Match | None:
     """Decide whether a structurally compatible event is the same measure: by identity where
     both name a target in a named country, else on the text."""
-    score = similarity(item.fingerprint, event.fingerprint)
-    shared = tuple(sorted(item.fingerprint.terms & event.fingerprint.terms))
+    common = item.fingerprint.terms & event.fingerprint.terms
+    shared = tuple(sorted(common)) if common else ()
     if _identity_applies(item, event):
         if agree(item.targets, event.targets):
             what = ", ".join(t.partition(":")[2] for t in sorted(event.targets.targets))
@@ -322,12 +338,14 @@ def match_event(
     window: timedelta = DEFAULT_WINDOW,
 ) -> Match | None:
     """Pick the event this item reports on, or None when it is a new measure."""
+    compatible = [event for event in candidates if _compatible(item, event, window)]
+    if not compatible:
+        return None
+    scores = _similarities(item.fingerprint, compatible)
     best: Match | None = None
     best_key: tuple[bool, float, int, datetime] | None = None
-    for event in candidates:
-        if not _compatible(item, event, window):
-            continue
-        found = _judge(item, event, window)
+    for event, score in zip(compatible, scores, strict=True):
+        found = _judge(item, event, window, score)
         if found is None:
             continue
         # Same identity or copies first, then text similarity, shared evidence, and recency.
@@ -340,6 +358,17 @@ def match_event(
         if best_key is None or key > best_key:
             best, best_key = found, key
     return best
+
+
+def _similarities(item: TextFingerprint, events: Sequence[EventCandidate]) -> list[float]:
+    """`similarity` of the item to each event, in one array operation."""
+    if item.empty:
+        return [0.0] * len(events)
+    signatures = np.stack([e.fingerprint.array for e in events])
+    same = (signatures == item.array).sum(axis=1)
+    scores: list[float] = (same / NUM_PERM).tolist()
+    # An event whose text had no words is never similar, as `similarity` says.
+    return [0.0 if e.fingerprint.empty else s for e, s in zip(events, scores, strict=True)]
 
 
 _STAGE_ORDER = {Stage.PROPOSED: 0, Stage.ENACTED: 1, Stage.ENFORCED: 2, Stage.LIFTED: 3}

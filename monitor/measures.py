@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,9 +19,9 @@ from sqlalchemy.orm import Session
 from monitor.alerts.quote import evidence_quote
 from monitor.alerts.routing import Decision, RouteRules, decide, matches, quiet_end_after
 from monitor.domain import AlertMessage, Assessment, Entry
+from monitor.event_batch import BatchEvents, Probe
 from monitor.events import (
     LONGEST_WINDOW,
-    EventCandidate,
     ItemForClustering,
     Match,
     TextFingerprint,
@@ -45,11 +44,28 @@ HEALTH_KINDS = ("feed_broken", "feed_recovered", "feed_gone")
 
 @dataclass(frozen=True, slots=True)
 class EventChange:
-    """How an item moved its event: a new measure, a stage update, or just another source."""
+    """How an item moved its event (a new measure, a stage update, or just another source),
+    and the event as it stood then: later items of the batch may move it further."""
 
     event: EventRow
     kind: str | None  # "new", "update" or None
+    stage: str
+    categories: tuple[str, ...]
+    targets: tuple[str, ...]
+    reports: int
     previous_stage: str | None = None
+
+    @classmethod
+    def of(cls, row: EventRow, kind: str | None, previous_stage: str | None = None) -> EventChange:
+        return cls(
+            row,
+            kind,
+            row.stage,
+            tuple(row.categories),
+            tuple(row.targets),
+            row.item_count,
+            previous_stage,
+        )
 
 
 def message_to_payload(message: AlertMessage) -> dict[str, Any]:
@@ -101,151 +117,6 @@ class FlaggedItem:
     assessment: Assessment
 
 
-@dataclass(frozen=True, slots=True)
-class _Probe:
-    """A flagged item as clustering sees it, with the keys it is looked up by."""
-
-    item: ItemForClustering
-    keys: list[str]  # text keys: LSH bands and key terms
-    since: datetime  # the text window's start
-    identity: list[str]  # identity keys: country, kind of measure, target
-    identity_since: datetime  # how far back a measure in force stays open to them
-
-    @property
-    def all_keys(self) -> list[str]:
-        return self.keys + self.identity
-
-
-class _Recent:
-    """The ids most recently filed or moved under one key, newest last, at most `capacity`.
-
-    Events only move forward in time, so the order in which they were last touched is the
-    order of their last_seen, and keeping the newest few costs O(1) per touch, however many
-    events a key (or a country) has gathered.
-    """
-
-    __slots__ = ("_capacity", "_ids")
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._ids: OrderedDict[int, None] = OrderedDict()
-
-    def touch(self, event_id: int) -> bool:
-        """Mark an id as the newest; False if it was already filed here."""
-        known = event_id in self._ids
-        self._ids[event_id] = None
-        self._ids.move_to_end(event_id)
-        if len(self._ids) > self._capacity:
-            self._ids.popitem(last=False)
-        return not known
-
-    def __iter__(self) -> Iterator[int]:
-        return reversed(self._ids)
-
-
-class BatchEvents:
-    """The events a batch of flagged items may join: loaded in a few statements, then kept
-    current in memory as the batch starts and moves events, so each item costs no query.
-
-    It answers what one query per item would: the newest KEY_EVENTS_CHECKED events filed
-    under each of the item's keys (its country's only, seen within the window), plus its
-    country's newest NEWEST_EVENTS_CHECKED events. Both are kept as bounded lists of the
-    newest ids, so an item's candidates are bounded however many events the batch or the
-    database holds. The keys events gain are written once, by `save`.
-    """
-
-    def __init__(self, stored: repo.StoredEvents) -> None:
-        self._rows: dict[int, EventRow] = {row.id: row for row in stored.events}
-        self._fingerprints: dict[int, TextFingerprint] = {}
-        self._filed_under: dict[str, _Recent] = {}
-        self._newest: dict[str | None, _Recent] = {}
-        # Oldest first, so the newest end up at the head of each bounded list.
-        for row in sorted(self._rows.values(), key=lambda row: (row.last_seen, row.id)):
-            self._newest_of(row.country).touch(row.id)
-        filed = [(event_id, key) for event_id, key in stored.filed if event_id in self._rows]
-        filed.sort(key=lambda pair: (self._rows[pair[0]].last_seen, pair[0]))
-        for event_id, key in filed:
-            self._under(key).touch(event_id)
-        self._unsaved: list[tuple[int, str]] = []
-
-    @classmethod
-    def load(cls, session: Session, probes: Sequence[_Probe]) -> BatchEvents:
-        stored = repo.stored_events(
-            session,
-            {key for probe in probes for key in probe.keys},
-            {probe.item.country for probe in probes},
-            min(probe.since for probe in probes),
-            identity_keys={key for probe in probes for key in probe.identity},
-            identity_since=min(probe.identity_since for probe in probes),
-        )
-        return cls(stored)
-
-    def _under(self, key: str) -> _Recent:
-        found = self._filed_under.get(key)
-        if found is None:
-            found = self._filed_under[key] = _Recent(repo.KEY_EVENTS_CHECKED)
-        return found
-
-    def _newest_of(self, country: str | None) -> _Recent:
-        found = self._newest.get(country)
-        if found is None:
-            found = self._newest[country] = _Recent(repo.NEWEST_EVENTS_CHECKED)
-        return found
-
-    def row(self, event_id: int) -> EventRow:
-        return self._rows[event_id]
-
-    @property
-    def loaded(self) -> list[EventRow]:
-        """Every event the batch holds."""
-        return list(self._rows.values())
-
-    def fingerprint(self, row: EventRow) -> TextFingerprint:
-        """The event's current fingerprint (decoded once per batch)."""
-        found = self._fingerprints.get(row.id)
-        if found is None:
-            found = self._fingerprints[row.id] = TextFingerprint.from_bytes(row.fingerprint)
-        return found
-
-    def candidates(self, probe: _Probe) -> list[EventRow]:
-        """The events a query for this item would return; newest first."""
-        country = probe.item.country
-        text_ids: set[int] = set(self._newest_of(country))
-        for key in probe.keys:
-            found = self._filed_under.get(key)
-            if found is not None:
-                text_ids.update(found)
-        identity_ids: set[int] = set()
-        for key in probe.identity:
-            found = self._filed_under.get(key)
-            if found is not None:
-                identity_ids.update(found)
-        rows = [self._rows[i] for i in text_ids if self._rows[i].last_seen >= probe.since]
-        rows += [
-            self._rows[i]
-            for i in identity_ids - text_ids
-            if self._rows[i].last_seen >= probe.identity_since
-        ]
-        # A key is scoped by country, but a hash can collide: keep the item's country only.
-        rows = [row for row in rows if row.country == country]
-        return sorted(rows, key=lambda row: (row.last_seen, row.id), reverse=True)
-
-    def file(self, row: EventRow, fingerprint: TextFingerprint, keys: list[str]) -> None:
-        """Record a new event, or an event's move; file it under `keys` too."""
-        self._rows[row.id] = row
-        self._fingerprints[row.id] = fingerprint
-        self._newest_of(row.country).touch(row.id)
-        for key in keys:
-            if self._under(key).touch(row.id):
-                self._unsaved.append((row.id, key))
-
-    def save(self, session: Session) -> None:
-        """Write the keys events gained in this batch, in one statement (known pairs are
-        skipped by the database)."""
-        repo.add_event_bands(session, self._unsaved)
-        self._unsaved.clear()
-
-
 class MeasureRecorder:
     """Clusters flagged items into events and queues alerts for the configured routes."""
 
@@ -266,20 +137,27 @@ class MeasureRecorder:
         """Find each flagged item's event and queue its alerts, in order, as if one by one;
         returns (event id, alerts queued) per item.
 
-        The caller records the items' event ids (in bulk, with the rest of the batch).
+        Events are placed in memory and written once, then the alerts they earned are
+        queued; the caller records the items' event ids (in bulk, with the rest of the
+        batch), all in the caller's transaction.
         """
         if not flagged:
             return []
         probes = [self.probe(f.entry, f.assessment, now) for f in flagged]
         events = BatchEvents.load(session, probes)
-        recorded = [
-            self._record(session, events, item, probe, now)
+        placed = [
+            (self._assign_event(events, probe, item.assessment.score), item)
             for item, probe in zip(flagged, probes, strict=True)
         ]
         events.save(session)
+        recorded: list[tuple[int, int]] = []
+        for (event, change), item in placed:
+            event_id = events.event_id(event)
+            queued = 0 if change.kind is None else self._queue_change(session, item, change, now)
+            recorded.append((event_id, queued))
         return recorded
 
-    def probe(self, entry: Entry, assessment: Assessment, now: datetime) -> _Probe:
+    def probe(self, entry: Entry, assessment: Assessment, now: datetime) -> Probe:
         """A flagged item as clustering sees it: fingerprint, targets, lookup keys, windows."""
         fingerprint = text_fingerprint(entry.title, entry.summary)
         seen = min(entry.published, now)
@@ -293,7 +171,7 @@ class MeasureRecorder:
             title=entry.title,
             targets=self.targets.read(entry.title, entry.summary, categories),
         )
-        return _Probe(
+        return Probe(
             item,
             text_keys(assessment.country, categories, fingerprint),
             seen - self.window,
@@ -302,25 +180,17 @@ class MeasureRecorder:
             seen - max(self.window, LONGEST_WINDOW),
         )
 
-    def _record(
-        self,
-        session: Session,
-        events: BatchEvents,
-        flagged: FlaggedItem,
-        probe: _Probe,
-        now: datetime,
-    ) -> tuple[int, int]:
-        change = self._assign_event(session, events, probe, flagged.assessment.score)
-        if change.kind is None:
-            return change.event.id, 0
+    def _queue_change(
+        self, session: Session, flagged: FlaggedItem, change: EventChange, now: datetime
+    ) -> int:
+        """Queue the alert a new event or a stage update earned, once per route."""
         message = self._message(flagged, change)
         key = f"event:{change.event.id}:{change.kind}"
         if change.kind == "update":
-            key += f":{change.event.stage}"
-        queued = self.queue(
+            key += f":{change.stage}"
+        return self.queue(
             session, message, key, now, event_id=change.event.id, item_id=flagged.item_id
         )
-        return change.event.id, queued
 
     def _message(self, flagged: FlaggedItem, change: EventChange) -> AlertMessage:
         """What recipients read: the measure in one line, the deciding sentence, the source."""
@@ -332,35 +202,32 @@ class MeasureRecorder:
             link=entry.url,
             source=flagged.feed_name,
             country=event.country,
-            categories=tuple(event.categories),
-            stage=event.stage,
+            categories=change.categories,
+            stage=change.stage,
             score=assessment.score,
             matched_terms=assessment.matched_terms,
             evidence=assessment.evidence,
             published=entry.published,
-            other_sources=max(event.item_count - 1, 0),
+            other_sources=max(change.reports - 1, 0),
             previous_stage=change.previous_stage,
-            targets=tuple(self.targets.label(t) for t in event.targets),
+            targets=tuple(self.targets.label(t) for t in change.targets),
             quote=quote.text,
             quote_marks=quote.marks,
             event_id=event.id,
         )
 
     def _assign_event(
-        self, session: Session, events: BatchEvents, probe: _Probe, score: float
-    ) -> EventChange:
-        """Join the event this item reports, or start a new one."""
+        self, events: BatchEvents, probe: Probe, score: float
+    ) -> tuple[int, EventChange]:
+        """Join the event this item reports, or start a new one (the batch's key for it)."""
         item = probe.item
-        rows = events.candidates(probe)
-        candidates = [_candidate(row, events.fingerprint(row)) for row in rows]
-        match = match_event(item, candidates, window=self.window)
+        match = match_event(item, events.candidates(probe), window=self.window)
         if match is None:
-            event = EventRow(
+            row = EventRow(
                 country=item.country,
                 categories=sorted(item.categories),
                 stage=item.stage,
                 title=item.title,
-                fingerprint=item.fingerprint.to_bytes(),
                 first_seen=item.published,
                 last_seen=item.published,
                 item_count=1,
@@ -368,32 +235,41 @@ class MeasureRecorder:
                 targets=item.targets.ids(),
                 stage_changed_at=item.published,
             )
-            session.add(event)
-            session.flush()
-            events.file(event, item.fingerprint, probe.all_keys)
-            return EventChange(event, "new")
-        event = events.row(match.event_id)
-        event.last_seen = max(event.last_seen, item.published)
-        event.item_count += 1
-        event.max_score = max(event.max_score, score)
-        self._carry_forward(events, event, item, match)
+            event = events.add(row, item.fingerprint, probe.all_keys)
+            return event, EventChange.of(row, "new")
+        event, row = match.event_id, events.row(match.event_id)
+        row.last_seen = max(row.last_seen, item.published)
+        row.item_count += 1
+        row.max_score = max(row.max_score, score)
+        fingerprint, targets = self._carry_forward(events.fingerprint(event), row, item, match)
         move = stage_move(
-            event.stage,
+            row.stage,
             item.stage,
-            event_first_seen=event.first_seen,
-            stage_since=event.stage_changed_at or event.first_seen,
+            event_first_seen=row.first_seen,
+            stage_since=row.stage_changed_at or row.first_seen,
             published=item.published,
         )
-        if move is None:
-            return EventChange(event, None)
-        previous, event.stage = event.stage, move.stage
-        event.stage_changed_at = max(item.published, event.stage_changed_at or item.published)
-        return EventChange(event, "update" if move.alert else None, previous)
+        change = EventChange.of(row, None)
+        if move is not None:
+            previous, row.stage = row.stage, move.stage
+            row.stage_changed_at = max(item.published, row.stage_changed_at or item.published)
+            change = EventChange.of(row, "update" if move.alert else None, previous)
+        # A report found by what the measure is, or a copy, adds its terms to the event's
+        # keys; one found by its words adds its LSH bands too (the event keeps its old keys):
+        # later copies of either wording find it. Every report's bands would add sixteen keys
+        # per report to an event that hundreds of outlets cover.
+        keys = identity_lookup_keys(row.country, frozenset(row.categories), targets)
+        if match.same_identity or match.near_duplicate:
+            keys += term_keys(row.country, item.categories, item.fingerprint)
+        else:
+            keys += probe.keys
+        events.moved(event, fingerprint, keys)
+        return event, change
 
     @staticmethod
     def _carry_forward(
-        events: BatchEvents, event: EventRow, item: ItemForClustering, match: Match
-    ) -> None:
+        stored: TextFingerprint, row: EventRow, item: ItemForClustering, match: Match
+    ) -> tuple[TextFingerprint, TargetSet]:
         """Let the event follow its newest wording, without letting it swallow other measures.
 
         Only a near-duplicate copy, or a report of the same identity, may widen what the event
@@ -401,19 +277,15 @@ class MeasureRecorder:
         text signature. Otherwise every joined item would add terms and categories until one
         event matched every measure of a country.
         """
-        stored = events.fingerprint(event)
+        # Any report that joins may name what the measure acts on: a target that did not
+        # stop it joining agrees with the event's, and gives the event its identity.
+        targets = TargetSet.from_ids(row.targets).merged(item.targets)
+        row.targets = targets.ids()
         if match.near_duplicate or match.same_identity:
-            event.categories = sorted(set(event.categories) | item.categories)
-            moved = merge_fingerprints(stored, item.fingerprint)
-            targets = TargetSet.from_ids(event.targets).merged(item.targets)
-            event.targets = targets.ids()
-        else:
-            moved = TextFingerprint(item.fingerprint.signature, stored.terms)
-            targets = TargetSet.from_ids(event.targets)
-        event.fingerprint = moved.to_bytes()
-        # The event stays filed under its old keys too: the follow-ups of either wording.
-        keys = lookup_keys(event.country, frozenset(event.categories), moved, targets)
-        events.file(event, moved, keys)
+            row.categories = sorted(set(row.categories) | item.categories)
+            return merge_fingerprints(stored, item.fingerprint), targets
+        moved = TextFingerprint(item.fingerprint.signature, stored.terms, item.fingerprint.array)
+        return moved, targets
 
     def queue(
         self,
@@ -521,14 +393,23 @@ def text_keys(
     country: str | None, categories: frozenset[str], fingerprint: TextFingerprint
 ) -> list[str]:
     """Keys of the text, scoped by country as matching requires: the fingerprint's LSH bands
-    (near-duplicate copies) and one per (category, key term) pair (follow-ups that name no
-    target but keep a law or decree). Hashed, so every key fits the column."""
+    (near-duplicate copies) and its term keys. Hashed, so every key fits the column."""
     scope = country or "--"
-    keys = [f"{scope}|{band}" for band in band_keys(fingerprint)]
-    for category in sorted(categories):
-        for term in sorted(fingerprint.terms):
-            keys.append(f"{scope}|k:{_digest(f'{category}|{term}')}")
-    return keys
+    bands = [f"{scope}|{band}" for band in band_keys(fingerprint)]
+    return bands + term_keys(country, categories, fingerprint)
+
+
+def term_keys(
+    country: str | None, categories: frozenset[str], fingerprint: TextFingerprint
+) -> list[str]:
+    """One key per (category, key term) pair: follow-ups that name no target but keep a
+    law's, a decree's or a platform's name."""
+    scope = country or "--"
+    return [
+        f"{scope}|k:{_digest(f'{category}|{term}')}"
+        for category in sorted(categories)
+        for term in sorted(fingerprint.terms)
+    ]
 
 
 def identity_lookup_keys(
@@ -557,20 +438,6 @@ def _health_message(kind: str, row: FeedRow, title: str) -> AlertMessage:
         matched_terms=(),
         evidence=(f"consecutive failures: {row.consecutive_failures}",),
         published=None,
-    )
-
-
-def _candidate(row: EventRow, fingerprint: TextFingerprint) -> EventCandidate:
-    return EventCandidate(
-        event_id=row.id,
-        country=row.country,
-        categories=frozenset(row.categories),
-        stage=row.stage,
-        fingerprint=fingerprint,
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        title=row.title,
-        targets=TargetSet.from_ids(row.targets or ()),
     )
 
 

@@ -78,6 +78,7 @@ def test_poll_then_items_events_and_alerts_lists(
     shown = _run(stack, "events", "show", str(event_id))
     assert shown.exit_code == 0, shown.output
     assert "targets: platform:facebook" in shown.output and "rule platform_block" in shown.output
+    assert "model features: " in shown.output
     record = json.loads(_run(stack, "events", "show", str(event_id), "--json").output)
     assert record["targets"] == ["platform:facebook"] and len(record["reports"]) == 1
     assert record["alerts"] == [

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from monitor.domain import Assessment, Category, Entry, Stage
+from monitor.event_batch import BatchEvents, Probe
 from monitor.events import (
     SETTLING_TIME,
     EventCandidate,
@@ -15,8 +18,15 @@ from monitor.events import (
     stage_move,
     text_fingerprint,
 )
-from monitor.measures import BatchEvents, _Probe, identity_lookup_keys, lookup_keys, text_keys
+from monitor.measures import (
+    FlaggedItem,
+    MeasureRecorder,
+    identity_lookup_keys,
+    lookup_keys,
+    text_keys,
+)
 from monitor.store import repo
+from monitor.store.db import make_engine, make_sessions, upgrade
 from monitor.store.models import EventRow
 from monitor.targets import TargetSet, load_targets
 
@@ -119,8 +129,9 @@ def test_stage_moves_and_which_of_them_alert() -> None:
 
 
 def _row(event_id: int, when: datetime, country: str = "PK") -> EventRow:
+    fingerprint = text_fingerprint(f"event {event_id}", "").to_bytes()
     return EventRow(id=event_id, country=country, categories=["platform_block"],
-                    stage="enforced", title=f"event {event_id}", fingerprint=b"",
+                    stage="enforced", title=f"event {event_id}", fingerprint=fingerprint,
                     first_seen=when, last_seen=when, item_count=1, max_score=0.9,
                     targets=["platform:x"])  # fmt: skip
 
@@ -131,7 +142,7 @@ def test_candidates_stay_bounded_however_many_events_share_a_key() -> None:
     rows = [_row(i, T0 + timedelta(seconds=i)) for i in range(1, 5001)]
     filed = [(row.id, key) for row in rows for key in keys]
     events = BatchEvents(repo.StoredEvents(rows, filed))
-    probe = _Probe(
+    probe = Probe(
         probe_item,
         text_keys("PK", probe_item.categories, probe_item.fingerprint),
         T0 - timedelta(days=21),
@@ -140,12 +151,14 @@ def test_candidates_stay_bounded_however_many_events_share_a_key() -> None:
     )
     found = events.candidates(probe)
     assert len(found) <= repo.KEY_EVENTS_CHECKED + repo.NEWEST_EVENTS_CHECKED
-    assert found[0].id == 5000  # the newest first
+    assert found[0].event_id == 5000  # the newest first
     # Events the batch starts are found at once, and the bound holds as they pile up.
     for i in range(5001, 7001):
-        events.file(_row(i, T0 + timedelta(hours=1, seconds=i)), probe_item.fingerprint, keys)
+        newest = events.add(
+            _row(i, T0 + timedelta(hours=1, seconds=i)), probe_item.fingerprint, keys
+        )
     found = events.candidates(probe)
-    assert found[0].id == 7000
+    assert found[0].event_id == newest < 0  # a new event of the batch: no database id yet
     assert len(found) <= repo.KEY_EVENTS_CHECKED + repo.NEWEST_EVENTS_CHECKED
 
 
@@ -156,3 +169,26 @@ def test_identity_keys_name_the_measure_not_the_wording() -> None:
     assert identity_keys("PK", b.categories, b.targets) == ["access|platform:x"]
     cut = TargetSet.from_ids(["network:mobile-data"])
     assert identity_keys("PK", frozenset({"shutdown"}), cut) == ["access|network"]
+
+
+def test_the_recorder_keeps_a_quiet_measure_in_force_as_one_event(tmp_path: Path) -> None:
+    """Months between two reports of one block: the second is found by the measure's
+    identity even though the event is also among the country's newest (a text candidate
+    that the shorter text window alone would drop)."""
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    sessions = make_sessions(make_engine(url))
+    recorder = MeasureRecorder(routes=(), targets=READER)
+    placed = []
+    for n, (title, days) in enumerate([("China blocks Wikipedia again", 0),
+                                       ("Wikipedia still inaccessible in China", 100),
+                                       ("China blocks Wikipedia", 400)]):  # fmt: skip
+        when = T0 + timedelta(days=days)
+        entry = Entry(f"g{n}", None, title, "", when, f"h{n}")
+        verdict = Assessment(True, 0.9, (Category.PLATFORM_BLOCK,), "CN", Stage.ENFORCED)
+        with sessions.begin() as session:
+            [(event_id, _)] = recorder.record_batch(
+                session, [FlaggedItem(n, 0, "f", entry, verdict)], when
+            )
+        placed.append(event_id)
+    assert placed[0] == placed[1] != placed[2]  # a year later: a new measure

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from monitor.classify.matcher import term_atoms
 
@@ -33,6 +34,7 @@ class Quote:
     from_title: bool = False
 
 
+@lru_cache(maxsize=8192)
 def _term_pattern(term: str) -> re.Pattern[str] | None:
     atoms = term_atoms(term)
     if not atoms:

@@ -84,25 +84,33 @@ class Classifier:
         """The verdict on one item."""
         return self.assess_many([item])[0]
 
-    def assess_many(self, items: Sequence[ItemText]) -> list[Assessment]:
-        """Verdicts on a batch; model scores are computed for chunks of items at once."""
+    def assess_many(self, items: Sequence[ItemText], *, explain: bool = True) -> list[Assessment]:
+        """Verdicts on a batch; model scores are computed for chunks of items at once.
+
+        `explain=False` leaves out the model features behind a relevant verdict (the rules,
+        stage and country reasons stay): the daemon's writer does not need them, and they
+        are a third of the cost of a flagged item; `monitor classify` and `monitor events
+        show` compute them when asked.
+        """
         verdicts: list[Assessment] = []
         for start in range(0, len(items), _CHUNK):
-            verdicts += self._assess_chunk(items[start : start + _CHUNK])
+            verdicts += self._assess_chunk(items[start : start + _CHUNK], explain)
         return verdicts
 
-    def _assess_chunk(self, items: Sequence[ItemText]) -> list[Assessment]:
+    def _assess_chunk(self, items: Sequence[ItemText], explain: bool) -> list[Assessment]:
         """Verdicts on up to _CHUNK items."""
         rules = self.rules
         evidence = [analyze(rules, item.title, item.summary) for item in items]
         logits = self._features.scores(evidence, self._weights, self._bias)
         probabilities = _sigmoid(logits).tolist()
         return [
-            self._assessment(item, ev, probs)
+            self._assessment(item, ev, probs, explain)
             for item, ev, probs in zip(items, evidence, probabilities, strict=True)
         ]
 
-    def _assessment(self, item: ItemText, evidence: RuleEvidence, probs: list[float]) -> Assessment:
+    def _assessment(
+        self, item: ItemText, evidence: RuleEvidence, probs: list[float], explain: bool
+    ) -> Assessment:
         """Assemble one Assessment from its rule evidence and head probabilities."""
         score = probs[self._relevant_head]
         relevant = score >= self.threshold
@@ -110,7 +118,7 @@ class Classifier:
         country = guess_country(self.rules, evidence, item.feed_country)
         reasons = _rule_reasons(evidence)
         reasons.append(f"model: relevance {score:.2f} (threshold {self.threshold:.2f})")
-        if relevant:
+        if relevant and explain:
             reasons.append("model features: " + ", ".join(self._top_features(evidence)))
         stage = Stage.NONE
         if categories or relevant:

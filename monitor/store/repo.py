@@ -330,8 +330,9 @@ def set_item_events(session: Session, item_events: Sequence[tuple[int, int]]) ->
 # How many of a country's newest events a new item is compared with besides those found by
 # its keys: a safety net for a follow-up that shares neither wording nor a key term.
 NEWEST_EVENTS_CHECKED = 10
-# How many of the events filed under an item's keys it is compared with (the newest).
-KEY_EVENTS_CHECKED = 100
+# How many of the events filed under an item's keys it is compared with (the newest): an
+# item's candidates are at most this many per key, however many events share the key.
+KEY_EVENTS_CHECKED = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,14 +379,32 @@ def stored_events(
 
 # Built once, with bound parameters: building statements per batch (and hashing their
 # literal values for the compiled cache) costs more than running them.
-_FILED_UNDER = (
-    select(EventBandRow.event_id, EventBandRow.band_key)
-    .join(EventRow, EventRow.id == EventBandRow.event_id)
-    .where(
-        EventBandRow.band_key.in_(bindparam("keys", expanding=True)),
-        EventRow.last_seen >= bindparam("since"),
+def _filed_under() -> Select[int, str]:
+    """(event id, key) for the newest KEY_EVENTS_CHECKED events seen since `since` under each
+    of `keys`: the rank is computed in the database, so a crowded key costs a scan of its
+    index entries there, not rows and objects here."""
+    ranked = (
+        select(
+            EventBandRow.event_id,
+            EventBandRow.band_key,
+            func.row_number()
+            .over(
+                partition_by=EventBandRow.band_key,
+                order_by=(EventRow.last_seen.desc(), EventRow.id.desc()),
+            )
+            .label("rank"),
+        )
+        .join(EventRow, EventRow.id == EventBandRow.event_id)
+        .where(
+            EventBandRow.band_key.in_(bindparam("keys", expanding=True)),
+            EventRow.last_seen >= bindparam("since"),
+        )
+        .subquery()
     )
-)
+    return select(ranked.c.event_id, ranked.c.band_key).where(ranked.c.rank <= KEY_EVENTS_CHECKED)
+
+
+_FILED_UNDER = _filed_under()
 _EVENTS_SEEN_SINCE = select(EventRow).where(
     EventRow.id.in_(bindparam("ids", expanding=True)), EventRow.last_seen >= bindparam("since")
 )

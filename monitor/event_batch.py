@@ -1,0 +1,215 @@
+"""The events one batch of flagged items may join, held in memory while the batch is placed.
+
+Loaded in a few statements (`repo.stored_events`), then kept current as the batch starts and
+moves events, so placing an item costs no query; written back once, by `save`: new events in
+one insert, moved ones in one update per changed column set, the keys they gained in one
+insert. Events the batch starts have no database id until then, so the batch names every
+event by a key of its own (the database id for a stored event, a negative number for a new
+one); `event_id` translates after `save`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from monitor.events import EventCandidate, ItemForClustering, TextFingerprint
+from monitor.store import repo
+from monitor.store.models import EventRow
+from monitor.targets import TargetSet
+
+__all__ = ["BatchEvents", "Probe"]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A flagged item as clustering sees it, with the keys it is looked up by."""
+
+    item: ItemForClustering
+    keys: list[str]  # text keys: LSH bands and key terms
+    since: datetime  # the text window's start
+    identity: list[str]  # identity keys: country, kind of measure, target
+    identity_since: datetime  # how far back a measure in force stays open to them
+
+    @property
+    def all_keys(self) -> list[str]:
+        return self.keys + self.identity
+
+
+class _Recent:
+    """The events most recently filed or moved under one key, newest last, at most
+    `capacity`.
+
+    Events only move forward in time, so the order in which they were last touched is the
+    order of their last_seen, and keeping the newest few costs O(1) per touch, however many
+    events a key (or a country) has gathered.
+    """
+
+    __slots__ = ("_capacity", "_ids")
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    def touch(self, event: int) -> bool:
+        """Mark an event as the newest; False if it was already filed here."""
+        known = event in self._ids
+        self._ids[event] = None
+        self._ids.move_to_end(event)
+        if len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+        return not known
+
+    def __iter__(self) -> Iterator[int]:
+        return reversed(self._ids)
+
+
+class BatchEvents:
+    """What one query per item would return, for a whole batch: the newest
+    KEY_EVENTS_CHECKED events filed under each of an item's keys (its country's only, seen
+    within the key's window) and its country's newest NEWEST_EVENTS_CHECKED. Both are bounded
+    lists of the newest, so an item's candidates are bounded however many events the batch
+    or the database holds.
+    """
+
+    def __init__(self, stored: repo.StoredEvents) -> None:
+        self._rows: dict[int, EventRow] = {row.id: row for row in stored.events}
+        self._candidates: dict[int, EventCandidate] = {}
+        self._filed_under: dict[str, _Recent] = {}
+        self._newest: dict[str | None, _Recent] = {}
+        self._moved: set[int] = set()  # events whose fingerprint changed: written by save
+        self._new: list[int] = []
+        self._unsaved: list[tuple[int, str]] = []
+        # Oldest first, so the newest end up at the head of each bounded list.
+        by_age = sorted(self._rows.values(), key=lambda row: (row.last_seen, row.id))
+        age = {row.id: position for position, row in enumerate(by_age)}
+        for row in by_age:
+            self._newest_of(row.country).touch(row.id)
+        filed = sorted(
+            (age[event_id], event_id, key) for event_id, key in stored.filed if event_id in age
+        )
+        for _, event_id, key in filed:
+            self._under(key).touch(event_id)
+
+    @classmethod
+    def load(cls, session: Session, probes: Sequence[Probe]) -> BatchEvents:
+        stored = repo.stored_events(
+            session,
+            {key for probe in probes for key in probe.keys},
+            {probe.item.country for probe in probes},
+            min(probe.since for probe in probes),
+            identity_keys={key for probe in probes for key in probe.identity},
+            identity_since=min(probe.identity_since for probe in probes),
+        )
+        return cls(stored)
+
+    def _under(self, key: str) -> _Recent:
+        found = self._filed_under.get(key)
+        if found is None:
+            found = self._filed_under[key] = _Recent(repo.KEY_EVENTS_CHECKED)
+        return found
+
+    def _newest_of(self, country: str | None) -> _Recent:
+        found = self._newest.get(country)
+        if found is None:
+            found = self._newest[country] = _Recent(repo.NEWEST_EVENTS_CHECKED)
+        return found
+
+    @property
+    def loaded(self) -> list[EventRow]:
+        """Every event the batch holds."""
+        return list(self._rows.values())
+
+    def row(self, event: int) -> EventRow:
+        return self._rows[event]
+
+    def candidate(self, event: int) -> EventCandidate:
+        """The event as the matcher sees it (built once, rebuilt when the event moves)."""
+        found = self._candidates.get(event)
+        if found is None:
+            row = self._rows[event]
+            found = self._candidates[event] = EventCandidate(
+                event_id=event,
+                country=row.country,
+                categories=frozenset(row.categories),
+                stage=row.stage,
+                fingerprint=TextFingerprint.from_bytes(row.fingerprint),
+                first_seen=row.first_seen,
+                last_seen=row.last_seen,
+                title=row.title,
+                targets=TargetSet.from_ids(row.targets or ()),
+            )
+        return found
+
+    def candidates(self, probe: Probe) -> list[EventCandidate]:
+        """The events a query for this item would return; newest first."""
+        text: set[int] = set(self._newest_of(probe.item.country))
+        for key in probe.keys:
+            found = self._filed_under.get(key)
+            if found is not None:
+                text.update(found)
+        identity: set[int] = set()
+        for key in probe.identity:
+            found = self._filed_under.get(key)
+            if found is not None:
+                identity.update(found)
+        country, candidate = probe.item.country, self.candidate
+        # A key is scoped by country, but a hash can collide: keep the item's country only.
+        # An event found both ways is held to the longer window, its identity's.
+        chosen = [c for e in identity if (c := candidate(e)).last_seen >= probe.identity_since]
+        chosen += [c for e in text - identity if (c := candidate(e)).last_seen >= probe.since]
+        chosen = [c for c in chosen if c.country == country]
+        return sorted(chosen, key=lambda c: (c.last_seen, c.event_id), reverse=True)
+
+    def add(self, row: EventRow, fingerprint: TextFingerprint, keys: list[str]) -> int:
+        """A new event of this batch, filed under `keys`; returns the batch's key for it."""
+        event = -(len(self._new) + 1)
+        self._new.append(event)
+        self._rows[event] = row
+        self._moved.add(event)
+        self.moved(event, fingerprint, keys)
+        return event
+
+    def moved(self, event: int, fingerprint: TextFingerprint, keys: list[str]) -> None:
+        """An event changed (a report joined it): refile it as the newest under `keys`."""
+        row = self._rows[event]
+        self._candidates[event] = EventCandidate(
+            event_id=event,
+            country=row.country,
+            categories=frozenset(row.categories),
+            stage=row.stage,
+            fingerprint=fingerprint,
+            first_seen=row.first_seen,
+            last_seen=row.last_seen,
+            title=row.title,
+            targets=TargetSet.from_ids(row.targets),
+        )
+        self._moved.add(event)
+        self._newest_of(row.country).touch(event)
+        for key in keys:
+            if self._under(key).touch(event):
+                self._unsaved.append((event, key))
+
+    def fingerprint(self, event: int) -> TextFingerprint:
+        return self.candidate(event).fingerprint
+
+    def event_id(self, event: int) -> int:
+        """The database id of a batch event (after `save`, for the batch's new ones)."""
+        return self._rows[event].id
+
+    def save(self, session: Session) -> None:
+        """Write the batch's events: fingerprints serialized once, one flush for the new
+        and moved rows, then the keys they gained in one statement (pairs already filed
+        are skipped by the database)."""
+        for event in self._moved:
+            self._rows[event].fingerprint = self._candidates[event].fingerprint.to_bytes()
+        session.add_all(self._rows[event] for event in self._new)
+        session.flush()
+        repo.add_event_bands(session, [(self.event_id(e), key) for e, key in self._unsaved])
+        self._moved.clear()
+        self._new.clear()
+        self._unsaved.clear()
