@@ -1,9 +1,19 @@
-"""One regular expression that finds every rule and gazetteer term in a single pass.
+"""Regular expressions, one per script group, that find every rule and gazetteer term.
 
 Terms are compiled into a character trie, so the engine follows only the branches the text
 allows at each position; an empty capturing group ends each term, so `lastindex` names the
 term that matched and its position marks the end. Matching sits inside a lookahead, which
 reports overlapping terms (for example "internet" inside "internet shutdown").
+
+A position can only start a term whose first character it holds, so the trie is split below
+its root by the script group of each term's first character (Latin/Cyrillic/Greek, Arabic,
+CJK, Indic, ...; a leading word edge goes with the letter after it) and each group gets its
+own expression. Each expression starts with the class of its terms' first characters, which
+the engine searches for in C, so a group costs a text without those characters one quick pass,
+and the trie is tried only where one of its terms can start, against its own first characters
+instead of those of every script. One position holds one character, hence one group, so the
+groups' hits interleave by position exactly as the single expression reported them (terms
+starting with a wildcard, which fit any character, go last, as in the single trie's order).
 
 With thousands of groups every match object is costly to build, so the text is scanned with
 a copy of the expression without them, capturing just the span of the term; which term it is
@@ -16,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import NamedTuple
 
 # Atoms of a compiled term.
@@ -29,6 +40,73 @@ _OPTIONAL = "\\w?"
 _CACHE_SIZE = 20_000
 
 _WORD_SCRIPT = re.compile(r"[a-z0-9\u00c0-\u024f\u1e00-\u1eff\u0400-\u04ff]")
+
+
+# Script groups by code point ranges; a term goes with the group of its first character, and
+# characters outside every range (digits, punctuation, symbols, rarer scripts) share "other".
+# Any split is correct (a position holds one character); this one keeps each group's
+# first-character class small for the scripts a text is usually written in.
+_SCRIPT_RANGES: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = (
+    (
+        "latin",  # with Cyrillic and Greek: letters, marks, phonetic and extended blocks
+        (
+            (0x41, 0x5A),
+            (0x61, 0x7A),
+            (0xAA, 0xAA),
+            (0xB5, 0xB5),
+            (0xBA, 0xBA),
+            (0xC0, 0x52F),
+            (0x1C80, 0x1C8F),
+            (0x1D00, 0x1DFF),
+            (0x1E00, 0x1FFF),
+            (0x2C60, 0x2C7F),
+            (0x2DE0, 0x2DFF),
+            (0xA640, 0xA69F),
+            (0xA720, 0xA7FF),
+            (0xAB30, 0xAB6F),
+            (0xFB00, 0xFB06),
+        ),
+    ),
+    ("caucasus", ((0x530, 0x58F), (0x10A0, 0x10FF), (0x1C90, 0x1CBF), (0x2D00, 0x2D2F))),
+    ("hebrew", ((0x590, 0x5FF), (0xFB1D, 0xFB4F))),
+    (
+        "arabic",  # with Syriac and Thaana
+        ((0x600, 0x7BF), (0x860, 0x8FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)),
+    ),
+    ("indic", ((0x900, 0xDFF), (0x1CD0, 0x1CFF), (0xA8E0, 0xA8FF))),
+    (
+        "southeast",  # Thai, Lao, Myanmar, Khmer
+        ((0xE00, 0xEFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x19E0, 0x19FF), (0xA9E0, 0xAA7F)),
+    ),
+    ("ethiopic", ((0x1200, 0x139F), (0x2D80, 0x2DDF), (0xAB00, 0xAB2F))),
+    (
+        "cjk",  # Han, kana, Hangul, CJK punctuation and full-width forms
+        (
+            (0x1100, 0x11FF),
+            (0x2E80, 0x2FFF),
+            (0x3000, 0x9FFF),
+            (0xA960, 0xA97F),
+            (0xAC00, 0xD7FF),
+            (0xF900, 0xFAFF),
+            (0xFE30, 0xFE4F),
+            (0xFF00, 0xFFEF),
+            (0x20000, 0x3FFFF),
+        ),
+    ),
+)
+_OTHER = "other"
+# Terms starting with a wildcard atom can start at any character: scanned last, as a group.
+_ANYWHERE = "anywhere"
+
+
+def script_group(char: str) -> str:
+    """The script group of one character (see _SCRIPT_RANGES)."""
+    code = ord(char)
+    for name, ranges in _SCRIPT_RANGES:
+        for low, high in ranges:
+            if low <= code <= high:
+                return name
+    return _OTHER
 
 
 class Hit(NamedTuple):
@@ -109,8 +187,71 @@ def _render_root(root: _Node, group_of: dict[int, int] | None) -> str:
     return "(?:" + "|".join(branches) + ")" if branches else "(?!)"
 
 
+class _Group:
+    """The expressions of one script group's terms, and its span -> term cache."""
+
+    __slots__ = ("scan", "regex", "group_term", "term_at")
+
+    def __init__(self, root: _Node, term_at: dict[tuple[str, str, str], int]) -> None:
+        group_of: dict[int, int] = {}
+        self.regex = re.compile(_render_root(root, group_of))
+        # Group numbers are assigned left to right in the source, as `_render` counted them.
+        self.group_term = group_of
+        body = "(?=(" + _render_root(root, None) + "))"
+        firsts = _first_chars(root)
+        if firsts is not None:
+            # Match the first character (a class the engine searches for in C), then, from
+            # behind it, the trie as a lookahead; the match consumes just that character, so
+            # every position is still tried, and the term's span is group 1 as before.
+            body = "[" + "".join(sorted(map(re.escape, firsts))) + "](?<=" + body + "[\\s\\S])"
+        self.scan = re.compile(body)
+        self.term_at = term_at
+
+
+def _first_chars(root: _Node) -> set[str] | None:
+    """The characters every term below `root` starts with (None when one may start anywhere)."""
+    firsts: set[str] = set()
+    for atom, child in root.children.items():
+        if atom == _WORD_EDGE:
+            firsts.update(_atom_char(a) for a in child.children)
+        elif atom in (_WILD, _OPTIONAL, _SPACE):
+            return None
+        else:
+            firsts.add(_atom_char(atom))
+    return firsts
+
+
+def _atom_char(atom: str) -> str:
+    """The character a literal atom (one `re.escape`d character) stands for."""
+    return atom[-1]
+
+
+def _split_by_script(root: _Node) -> dict[str, _Node]:
+    """The trie's root split into one root per script group of the terms' first characters.
+
+    Below the first character every sub-trie is shared as it is, and each root keeps the
+    children in the trie's order, so each group's expression tries its terms in the same order
+    as the whole trie did.
+    """
+    roots: dict[str, _Node] = {}
+    for atom, child in root.children.items():
+        if atom == _WORD_EDGE:
+            for first, node in child.children.items():
+                group = roots.setdefault(script_group(_atom_char(first)), _Node())
+                edge = group.children.setdefault(_WORD_EDGE, _Node())
+                edge.children[first] = node
+        elif atom in (_WILD, _OPTIONAL, _SPACE):
+            roots.setdefault(_ANYWHERE, _Node()).children[atom] = child
+        else:
+            roots.setdefault(script_group(_atom_char(atom)), _Node()).children[atom] = child
+    anywhere = roots.pop(_ANYWHERE, None)
+    if anywhere is not None:  # last: the whole trie tried these after every literal
+        roots[_ANYWHERE] = anywhere
+    return roots
+
+
 class TermMatcher:
-    """Finds all known terms in a normalized text with one compiled regular expression."""
+    """Finds all known terms in a normalized text with one compiled expression per script."""
 
     def __init__(self, terms: Mapping[str, Iterable[str]]) -> None:
         """Compile `terms` (term -> roles); identical terms from several lists merge roles."""
@@ -136,13 +277,14 @@ class TermMatcher:
                 node.terminal = index
             roles[index].update(term_roles)
         self._roles = [frozenset(r) for r in self._closed_roles(root, atoms_of, roles)]
-        group_of: dict[int, int] = {}
-        source = _render_root(root, group_of)
-        # Group numbers are assigned left to right in the source, as `_render` counted them.
-        self._group_term = group_of
-        self._regex = re.compile(source)
-        self._scan = re.compile("(?=(" + _render_root(root, None) + "))")
-        self._term_at: dict[tuple[str, str, str], int] = {}
+        # A span's first character names its group, so the literal groups share one cache;
+        # spans of wildcard-led terms keep their own (another group may report the same span).
+        shared: dict[tuple[str, str, str], int] = {}
+        roots = _split_by_script(root)
+        self._groups = [
+            _Group(node, {} if name == _ANYWHERE else shared) for name, node in roots.items()
+        ]
+        self._anywhere = _ANYWHERE in roots
 
     @staticmethod
     def _closed_roles(
@@ -166,31 +308,36 @@ class TermMatcher:
     def find(self, text: str) -> list[Hit]:
         """All terms in `text` (already normalized), in order of position."""
         hits: list[Hit] = []
-        term_at = self._term_at
+        sources = 0
+        for group in self._groups:
+            before = len(hits)
+            self._find_in(group, text, hits)
+            if len(hits) > before:
+                sources += 1
+        if sources > 1:
+            # One position, one character, one literal group: starts only tie with a
+            # wildcard-led term, which the whole trie tried last (the sort is stable).
+            hits.sort(key=_START)
+            if self._anywhere:
+                hits = [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].start != h.start]
+        return hits
+
+    def _find_in(self, group: _Group, text: str, hits: list[Hit]) -> None:
+        """Append the hits of one group's terms in `text`, in order of position."""
+        term_at = group.term_at
         terms, roles = self._terms, self._roles
-        for match in self._scan.finditer(text):
+        for match in group.scan.finditer(text):
             start, end = match.span(1)
             key = (text[start - 1 : start], text[start:end], text[end : end + 1])
             index = term_at.get(key)
             if index is None:
-                index = self._identify(text, start, end)
+                index = _identify(group, text, start, end)
                 if index is None:
                     continue
                 if len(term_at) >= _CACHE_SIZE:
                     term_at.clear()
                 term_at[key] = index
             hits.append(Hit(start, end, terms[index], roles[index]))
-        return hits
-
-    def _identify(self, text: str, start: int, end: int) -> int | None:
-        """The term the grouped expression finds at `start` (it ends at `end`)."""
-        match = self._regex.match(text, start)
-        if match is None or match.lastindex is None:  # pragma: no cover - scan found it
-            return None
-        group = match.lastindex
-        if match.start(group) != end:  # pragma: no cover - same expression, same span
-            return None
-        return self._group_term[group]
 
     def role_sets(self) -> set[frozenset[str]]:
         """Every distinct set of roles a hit can carry."""
@@ -200,6 +347,20 @@ class TermMatcher:
     def size(self) -> int:
         """How many distinct terms were compiled."""
         return len(self._terms)
+
+
+_START = itemgetter(0)
+
+
+def _identify(group: _Group, text: str, start: int, end: int) -> int | None:
+    """The term the group's grouped expression finds at `start` (it ends at `end`)."""
+    match = group.regex.match(text, start)
+    if match is None or match.lastindex is None:  # pragma: no cover - scan found it
+        return None
+    number = match.lastindex
+    if match.start(number) != end:  # pragma: no cover - same expression, same span
+        return None
+    return group.group_term[number]
 
 
 def _hidden_roles(node: _Node, following: str | None, roles: list[set[str]]) -> set[str]:
