@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.classify import Classifier  # noqa: E402
 from monitor.domain import Assessment, Category, Entry, ItemText, Stage  # noqa: E402
-from monitor.measures import FlaggedItem, MeasureRecorder  # noqa: E402
+from monitor.events.recorder import FlaggedItem, MeasureRecorder  # noqa: E402
+from monitor.events.targets import TargetReader, load_targets  # noqa: E402
 from monitor.store.db import make_engine, make_sessions, upgrade  # noqa: E402
-from monitor.targets import TargetReader, load_targets  # noqa: E402
 
 _YEAR = re.compile(r"(?:19|20)\d\d")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.domain import Category  # noqa: E402
-from monitor.events import (  # noqa: E402
+from monitor.events.identity import (  # noqa: E402
     DEFAULT_WINDOW,
     EventCandidate,
     EventIndex,

@@ -39,23 +39,23 @@ from sqlalchemy import Engine, event, select, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from monitor.domain import Assessment, Category, Entry, Stage  # noqa: E402
-from monitor.event_batch import BatchEvents  # noqa: E402
-from monitor.events import (  # noqa: E402
+from monitor.events.batch import BatchEvents  # noqa: E402
+from monitor.events.identity import (  # noqa: E402
     EventCandidate,
     ItemForClustering,
     match_event,
     text_fingerprint,
 )
-from monitor.measures import (  # noqa: E402
+from monitor.events.recorder import (  # noqa: E402
     EVENT_WINDOW,
     FlaggedItem,
     MeasureRecorder,
     lookup_keys,
 )
+from monitor.events.targets import load_targets  # noqa: E402
 from monitor.store import repo  # noqa: E402
 from monitor.store.db import make_engine, make_sessions, upgrade  # noqa: E402
 from monitor.store.models import EventRow  # noqa: E402
-from monitor.targets import load_targets  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
 QUERIES = 300

@@ -276,7 +276,7 @@ def run_monitor(
     """Build the real runtime on a fresh SQLite file in `workdir` and time two full cycles."""
     from sqlalchemy import func, select
 
-    from monitor.bootstrap import Settings, build_runtime, tune_process_for_service
+    from monitor.daemon.bootstrap import Settings, build_runtime, tune_process_for_service
     from monitor.store.db import upgrade_in_child
     from monitor.store.models import AlertRow, EventRow, ItemRow
 
@@ -537,7 +537,7 @@ def _ok(value: float, target: float) -> str:
 
 def default_label() -> str:
     """The label of the run that uses the daemon's default threads and parser processes."""
-    from monitor.bootstrap import DEFAULT_WORKERS, default_parse_processes
+    from monitor.daemon.bootstrap import DEFAULT_WORKERS, default_parse_processes
 
     return run_label(DEFAULT_WORKERS, default_parse_processes())
 

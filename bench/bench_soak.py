@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from feedfarm import FarmSpec, FeedFarm  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from monitor.bootstrap import (  # noqa: E402
+from monitor.daemon.bootstrap import (  # noqa: E402
     DEFAULT_WORKERS,
     Runtime,
     Settings,

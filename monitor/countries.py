@@ -4,7 +4,7 @@ Used where people read a country: the "Country" line and digest headings of aler
 (`monitor.alerts.render.country_label`). Short, common forms ("Viet Nam", "DR Congo"). Besides
 real alpha-2 codes the table names the pseudo-codes in `PSEUDO_CODES` ("EU", which the
 classifier uses for European Union measures). feeds.yaml validates countries against its own
-complete alpha-2 list (`monitor.config_values.COUNTRY_CODES`, which also accepts XK); the tests
+complete alpha-2 list (`monitor.config.values.COUNTRY_CODES`, which also accepts XK); the tests
 check that every real code named here is one the config accepts.
 """
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from monitor.cli import main
+from monitor.cli.main import main
 from tests.support.feedserver import FeedServer, rss
 from tests.support.receivers import WebhookReceiver
 from tests.support.stack import write_config

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.countries import COUNTRY_NAMES, PSEUDO_CODES
-from monitor.domain import Category
-from monitor.errors import ConfigError
-from monitor.feeds_config import (
+from monitor.config.schema import (
     COUNTRY_CODES,
     AlertKind,
     Delivery,
@@ -25,6 +22,9 @@ from monitor.feeds_config import (
     redact_secrets,
     redact_url,
 )
+from monitor.countries import COUNTRY_NAMES, PSEUDO_CODES
+from monitor.domain import Category
+from monitor.errors import ConfigError
 
 SLACK = "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/s3cr3tT0kenXYZ"
 ENV = {
@@ -471,7 +471,7 @@ def test_every_named_country_is_a_config_country() -> None:
 
 
 def test_quiet_hours_exceptions_reach_the_route_rules() -> None:
-    from monitor.bootstrap import route_rules
+    from monitor.daemon.bootstrap import route_rules
 
     slack = parse(GOOD).alerts[0]
     assert route_rules(slack).quiet_except == frozenset({"shutdown"})  # the default

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from monitor.bootstrap import Runtime
 from monitor.clock import FrozenClock
-from monitor.scheduler import Daemon
+from monitor.daemon.bootstrap import Runtime
+from monitor.daemon.scheduler import Daemon
 from monitor.store.models import FeedRow
 from tests.support.feedserver import FeedServer, rss
 from tests.support.stack import make_runtime, write_config

@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from monitor.clock import FrozenClock
-from monitor.dedup import Copy, FeedEntries, KnownItems, plan_batch
+from monitor.daemon.pipeline import FeedJob, FeedOutcome
 from monitor.domain import Entry, FetchResult, Validators
-from monitor.normalize import content_hash
-from monitor.pipeline import FeedJob, FeedOutcome
+from monitor.intake.dedup import Copy, FeedEntries, KnownItems, plan_batch
+from monitor.intake.normalize import content_hash
 from monitor.store.models import AssessmentRow, FeedRow, ItemRow, ItemSourceRow
 from tests.support.stack import make_runtime, write_config
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from monitor.feeds_config import (
+from monitor.config.schema import (
     Defaults,
     DigestSpec,
     FeedKind,

@@ -207,7 +207,7 @@ def test_stopping_with_an_unrecorded_send_records_it_or_names_it(
 
 def test_a_runtime_closing_writes_down_an_unrecorded_digest(tmp_path: Path, engine: Engine) -> None:
     """Runtime.close (the daemon's last step) closes the delivery, digests included."""
-    from monitor.bootstrap import Settings, build_runtime
+    from monitor.daemon.bootstrap import Settings, build_runtime
     from tests.support.stack import write_config
 
     _queue(engine, "daily", 2, status="digest")

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.domain import Assessment, Category, Entry, Stage
-from monitor.event_batch import BatchEvents, Probe
-from monitor.events import (
+from monitor.events.batch import BatchEvents, Probe
+from monitor.events.identity import (
     SETTLING_TIME,
     EventCandidate,
     ItemForClustering,
@@ -18,17 +18,17 @@ from monitor.events import (
     stage_move,
     text_fingerprint,
 )
-from monitor.measures import (
+from monitor.events.recorder import (
     FlaggedItem,
     MeasureRecorder,
     identity_lookup_keys,
     lookup_keys,
     text_keys,
 )
+from monitor.events.targets import TargetSet, load_targets
 from monitor.store import repo
 from monitor.store.db import make_engine, make_sessions, upgrade
 from monitor.store.models import EventRow
-from monitor.targets import TargetSet, load_targets
 
 T0 = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 READER = load_targets()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.events import (
+from monitor.events.identity import (
     BANDS,
     NEAR_DUPLICATE_THRESHOLD,
     NUM_PERM,
@@ -199,7 +199,7 @@ def test_fingerprint_round_trip() -> None:
 
 def test_fingerprint_is_identical_in_another_process() -> None:
     code = (
-        "import sys; from monitor.events import text_fingerprint, band_keys; "
+        "import sys; from monitor.events.identity import text_fingerprint, band_keys; "
         "fp = text_fingerprint(sys.argv[1], sys.argv[2]); "
         "print(fp.to_bytes().hex()); print(','.join(band_keys(fp)))"
     )

@@ -21,8 +21,8 @@ from sqlalchemy import select, update
 
 from monitor.alerts.delivery import retry_dead
 from monitor.alerts.notify import DEFAULT_TIMEOUT_S, AppriseNotifier
-from monitor.bootstrap import Settings, build_runtime
 from monitor.clock import FrozenClock
+from monitor.daemon.bootstrap import Settings, build_runtime
 from monitor.store.db import make_engine, make_sessions, upgrade
 from monitor.store.models import AlertRow, FeedRow
 from tests.support.faults import (

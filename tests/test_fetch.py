@@ -18,7 +18,7 @@ import pytest
 from monitor import __version__
 from monitor.domain import Validators
 from monitor.errors import FeedGoneError, FetchError
-from monitor.fetch import (
+from monitor.intake.fetch import (
     MAX_HOST_HOLD_S,
     RATE_LIMIT_HOLD_S,
     FetchLimits,
@@ -259,7 +259,7 @@ def test_admin_headers_follow_a_redirect_only_within_the_origin(
     ],
 )
 def test_which_redirects_keep_the_admins_headers(origin: str, target: str, kept: bool) -> None:
-    from monitor.fetch import _same_origin_or_upgrade
+    from monitor.intake.fetch import _same_origin_or_upgrade
 
     assert _same_origin_or_upgrade(httpx.URL(origin), httpx.URL(target)) is kept
 

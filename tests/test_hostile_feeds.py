@@ -14,10 +14,10 @@ import pytest
 
 from monitor.domain import Validators
 from monitor.errors import FetchError, ParseError
-from monitor.fetch import FetchLimits, fetch_feed, make_client
-from monitor.netguard import check_public_url, request_hook
-from monitor.normalize import normalize_entry
-from monitor.parse import parse_feed
+from monitor.intake.fetch import FetchLimits, fetch_feed, make_client
+from monitor.intake.netguard import check_public_url, request_hook
+from monitor.intake.normalize import normalize_entry
+from monitor.intake.parse import parse_feed
 from tests.support.feedserver import FeedServer, rss
 
 BASE = "http://hostile.example.invalid/feed.xml"

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.clock import FrozenClock
-from monitor.normalize import TITLE_MAX_CHARS
+from monitor.intake.normalize import TITLE_MAX_CHARS
 from monitor.store.models import AlertRow, FeedRow, ItemRow, ItemSourceRow
 from tests.support.feedserver import FeedServer, rss
 from tests.support.receivers import WebhookReceiver

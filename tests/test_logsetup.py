@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from monitor.logsetup import FORMAT, SecretFilter
+from monitor.daemon.logsetup import FORMAT, SecretFilter
 
 SECRET_URL = "slack://T0KEN-A/B0KEN-B/C0KEN-C-secret"
 
@@ -54,7 +54,7 @@ def test_a_record_without_secrets_is_left_alone(log: tuple[logging.Logger, io.St
 def test_settings_and_runtime_reprs_hide_the_database_password_and_environment() -> None:
     from pathlib import Path
 
-    from monitor.bootstrap import Runtime, Settings
+    from monitor.daemon.bootstrap import Runtime, Settings
 
     settings = Settings(Path("feeds.yaml"), "postgresql://monitor:Pw-Secret-123@db.internal/m")
     assert "Pw-Secret-123" not in repr(settings) and "db.internal" in repr(settings)

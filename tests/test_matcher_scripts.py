@@ -22,7 +22,7 @@ import pytest
 from monitor.classify.matcher import Hit, TermMatcher, script_group, term_atoms
 from monitor.classify.rules import RuleSet, _collect_terms, _read_yaml, load_rules
 from monitor.classify.text import join_item, normalize
-from monitor.targets import load_targets
+from monitor.events.targets import load_targets
 
 REPO = Path(__file__).resolve().parents[1]
 _EDGE, _WILD, _OPTIONAL = "\\b", "\\w*", "\\w?"

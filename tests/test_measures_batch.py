@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from monitor.domain import Assessment, Category, Entry, Stage
-from monitor.measures import FlaggedItem, MeasureRecorder
+from monitor.events.recorder import FlaggedItem, MeasureRecorder
 from monitor.store.db import make_engine, make_sessions
 from monitor.store.models import EventBandRow, EventRow
 

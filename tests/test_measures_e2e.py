@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from monitor.bootstrap import Runtime
 from monitor.clock import FrozenClock
+from monitor.daemon.bootstrap import Runtime
 from monitor.store.models import AlertRow, EventRow
 from tests.support.feedserver import FeedServer, rss
 from tests.support.receivers import WebhookReceiver

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.domain import RawEntry
-from monitor.normalize import canonical_url, content_hash, html_to_text, normalize_entry, title_key
+from monitor.intake.normalize import (
+    canonical_url,
+    content_hash,
+    html_to_text,
+    normalize_entry,
+    title_key,
+)
 
 NOW = datetime(2026, 8, 23, 12, 0, tzinfo=UTC)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from monitor.config.opml import export_opml, import_opml
+from monitor.config.schema import FeedSpec
 from monitor.errors import ConfigError
-from monitor.feeds_config import FeedSpec
-from monitor.opml import export_opml, import_opml
 
 FEEDS = [
     FeedSpec(

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from monitor.bootstrap import Runtime, Settings, build_runtime
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.clock import FrozenClock
-from monitor.fetch import HostGate
+from monitor.daemon.bootstrap import Runtime, Settings, build_runtime
+from monitor.intake.fetch import HostGate
 from monitor.store.models import FeedRow, FetchLogRow
 from tests.support.feedserver import FeedServer, rss
 from tests.support.stack import write_config
@@ -92,7 +92,7 @@ def test_freed_heap_between_live_chunks_goes_back_to_the_system() -> None:
 from pathlib import Path
 
 import pytest
-from monitor.bootstrap import release_free_memory, tune_malloc
+from monitor.daemon.bootstrap import release_free_memory, tune_malloc
 def anon_mb():
     status = Path("/proc/self/status").read_text().splitlines()
     return int(next(l for l in status if l.startswith("RssAnon:")).split()[1]) / 1024
@@ -213,7 +213,7 @@ def test_a_feed_moved_for_good_is_named_in_its_poll_line_and_its_status(
     clock: FrozenClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from monitor.feeds_config import load_config
+    from monitor.config.schema import load_config
 
     feed_server.serve("/new.xml", rss([{"title": "Harbour opens", "guid": "n-1"}]))
     feed_server.fault("/old.xml", "redirect", location="/new.xml?key=s3cr3t", status=301)
@@ -229,7 +229,7 @@ def test_a_feed_moved_for_good_is_named_in_its_poll_line_and_its_status(
         assert result.exit_code == 0, result.output
         return result.output
 
-    with caplog.at_level(logging.INFO, logger="monitor.poller"):
+    with caplog.at_level(logging.INFO, logger="monitor.daemon.poller"):
         report = runtime.poller.run_once()
     assert report.new_items == 1
     [line] = [r.getMessage() for r in caplog.records if "poll feed=Moved" in r.getMessage()]
@@ -278,7 +278,7 @@ def test_a_429_holds_back_the_other_feeds_of_its_host_until_its_wait_is_over(
         runtime.poller.fetch_context.gate = HostGate(1, 0.0, clock=lambda: gate_clock[0])
         now = clock.now()
 
-        with caplog.at_level(logging.INFO, logger="monitor.poller"):
+        with caplog.at_level(logging.INFO, logger="monitor.daemon.poller"):
             first = runtime.poller.run_once()
 
         assert (first.polled, first.failed, first.held_back, first.new_items) == (2, 1, 2, 1)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.reader import InlineReader, ProcessReader, ReadRequest
+from monitor.intake.reader import InlineReader, ProcessReader, ReadRequest
 from tests.support.feedserver import rss
 
 ITEMS = [
@@ -74,7 +74,7 @@ def test_parser_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
         "import os, signal, sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
         "from tests.test_reader import REQUEST\n"
-        "from monitor.reader import ProcessReader\n"
+        "from monitor.intake.reader import ProcessReader\n"
         "if __name__ == '__main__':\n"
         "    reader = ProcessReader(2)\n"
         "    reader.read(REQUEST)\n"

@@ -10,8 +10,8 @@ import pytest
 
 from monitor.domain import Validators
 from monitor.errors import FetchError
-from monitor.fetch import FetchLimits, fetch_feed, make_client
-from monitor.netguard import redirect_guard
+from monitor.intake.fetch import FetchLimits, fetch_feed, make_client
+from monitor.intake.netguard import redirect_guard
 
 ADDRESSES = {
     "news.example.org": "93.184.216.34",

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError
-from monitor.normalize import normalize_entry
-from monitor.parse import parse_feed
+from monitor.intake.normalize import normalize_entry
+from monitor.intake.parse import parse_feed
 
 NOW = datetime(2026, 8, 23, 12, 0, tzinfo=UTC)
 

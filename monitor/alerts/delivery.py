@@ -33,7 +33,7 @@ from monitor.alerts.render import (
 from monitor.alerts.routing import RouteRules, next_digest_time
 from monitor.domain import AlertMessage
 from monitor.errors import NotifyError
-from monitor.measures import event_source_count, payload_to_message
+from monitor.events.recorder import event_source_count, payload_to_message
 from monitor.store.models import AlertRow, EventRow, RouteStateRow
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import apprise
 
 from monitor.alerts.render import RenderedAlert
-from monitor.config_values import TOPIC_SCHEMES, shown_host
+from monitor.config.values import TOPIC_SCHEMES, shown_host
 from monitor.errors import NotifyError
 
 logger = logging.getLogger(__name__)

@@ -158,7 +158,7 @@ class EventRow(Base):
     item_count: Mapped[int] = mapped_column(Integer, default=1)
     max_score: Mapped[float] = mapped_column(Float, default=0.0)
     # What the measure acts on ("platform:x", "network:internet", "region:manipur"): part of
-    # its identity, with country, category and time (monitor.targets).
+    # its identity, with country, category and time (monitor.events.targets).
     targets: Mapped[list[str]] = mapped_column(default=list)
     # When the stage last moved: a report older than that cannot move it back.
     stage_changed_at: Mapped[datetime | None]

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.dml import Insert
 
-from monitor.dedup import DedupPlan, FeedEntries, KnownItems, NewItemKey
 from monitor.domain import Assessment, Entry
+from monitor.intake.dedup import DedupPlan, FeedEntries, KnownItems, NewItemKey
 from monitor.store.models import (
     HELD_BACK,
     AlertRow,

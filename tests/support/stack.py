@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from monitor.bootstrap import Runtime, Settings, build_runtime
 from monitor.clock import Clock
-from monitor.fetch import HostGate
+from monitor.daemon.bootstrap import Runtime, Settings, build_runtime
+from monitor.intake.fetch import HostGate
 
 
 def write_config(

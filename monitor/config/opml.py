@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import Any, NoReturn
 from xml.parsers import expat
 
+from monitor.config.schema import FeedSpec
 from monitor.errors import ConfigError
-from monitor.feeds_config import FeedSpec
 
 
 def _refuse(*_: object) -> NoReturn:

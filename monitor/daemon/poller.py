@@ -20,8 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.fetch import HostGate, redact_url
-from monitor.pipeline import (
+from monitor.daemon.pipeline import (
     FeedJob,
     FeedOutcome,
     FetchContext,
@@ -29,6 +28,7 @@ from monitor.pipeline import (
     Writer,
     fetch_and_parse,
 )
+from monitor.intake.fetch import HostGate, redact_url
 from monitor.store import repo
 from monitor.store.models import HELD_BACK, FeedRow
 

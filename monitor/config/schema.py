@@ -37,8 +37,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from monitor.config_loader import config_fingerprint, read_config_file, validate_yaml
-from monitor.config_values import (
+from monitor.config.loader import config_fingerprint, read_config_file, validate_yaml
+from monitor.config.values import (
     COUNTRY_CODES,
     HEADER_NAME,
     LANGUAGE_CODES,

@@ -6,7 +6,7 @@ Generic over the root model, so it never imports the models: `feeds_config` pass
 the line of every key and list item; `validate_yaml` turns each pydantic error into one line
 such as ``feeds.yaml:42: feeds[7] (BBC Vietnamese).interval: "5x" is not a duration ...``.
 `read_config_file` and `config_fingerprint` are the file-reading halves of `load_config` and of
-reload change detection. Public names stay importable from `monitor.feeds_config`.
+reload change detection. Public names stay importable from `monitor.config.schema`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from monitor.config_values import CUSTOM_ERROR_TYPES, LocatedError
+from monitor.config.values import CUSTOM_ERROR_TYPES, LocatedError
 from monitor.errors import ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

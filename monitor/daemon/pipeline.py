@@ -16,18 +16,18 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.dedup import FeedEntries, plan_batch
-from monitor.domain import Assessment, Entry, FetchResult, ItemText, Validators
-from monitor.errors import FeedGoneError, FetchError, MonitorError
-from monitor.fetch import FetchLimits, HostGate, fetch_feed, host_wait_s, redact_url
-from monitor.measures import FlaggedItem, MeasureRecorder
-from monitor.reader import InlineReader, Reader, ReadRequest
-from monitor.schedule import (
+from monitor.daemon.schedule import (
     MAX_BACKOFF,
     next_poll_after_failure,
     next_poll_after_success,
     next_poll_after_wait,
 )
+from monitor.domain import Assessment, Entry, FetchResult, ItemText, Validators
+from monitor.errors import FeedGoneError, FetchError, MonitorError
+from monitor.events.recorder import FlaggedItem, MeasureRecorder
+from monitor.intake.dedup import FeedEntries, plan_batch
+from monitor.intake.fetch import FetchLimits, HostGate, fetch_feed, host_wait_s, redact_url
+from monitor.intake.reader import InlineReader, Reader, ReadRequest
 from monitor.store import repo
 from monitor.store.models import HELD_BACK, FeedRow, FetchLogRow
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import click
 from sqlalchemy.orm import Session
 
-from monitor.bootstrap import Runtime, Settings, build_runtime, secrets_of
+from monitor.config.schema import parse_duration
+from monitor.daemon.bootstrap import Runtime, Settings, build_runtime, secrets_of
+from monitor.daemon.logsetup import SecretFilter
 from monitor.errors import ConfigError
-from monitor.feeds_config import parse_duration
-from monitor.logsetup import SecretFilter
 from monitor.store import db
 
 

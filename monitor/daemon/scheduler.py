@@ -22,10 +22,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.bootstrap import Runtime, release_free_memory, secrets_of
+from monitor.config.schema import config_fingerprint, load_config
+from monitor.daemon.bootstrap import Runtime, release_free_memory, secrets_of
+from monitor.daemon.logsetup import SecretFilter
 from monitor.errors import ConfigError
-from monitor.feeds_config import config_fingerprint, load_config
-from monitor.logsetup import SecretFilter
 from monitor.store.models import FetchLogRow
 
 logger = logging.getLogger(__name__)

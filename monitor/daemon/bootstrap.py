@@ -22,14 +22,14 @@ from monitor.alerts.notify import AppriseNotifier, ConsoleNotifier, Notifier
 from monitor.alerts.routing import RouteRules
 from monitor.classify import Classifier
 from monitor.clock import Clock, SystemClock
+from monitor.config.schema import MonitorConfig, RouteSpec, load_config
+from monitor.daemon.pipeline import FetchContext, Writer
+from monitor.daemon.poller import Poller
 from monitor.domain import Assessment, ItemText
-from monitor.feeds_config import MonitorConfig, RouteSpec, load_config
-from monitor.fetch import FetchLimits, HostGate, make_client, user_agent
-from monitor.measures import MeasureRecorder
-from monitor.netguard import redirect_guard
-from monitor.pipeline import FetchContext, Writer
-from monitor.poller import Poller
-from monitor.reader import make_reader
+from monitor.events.recorder import MeasureRecorder
+from monitor.intake.fetch import FetchLimits, HostGate, make_client, user_agent
+from monitor.intake.netguard import redirect_guard
+from monitor.intake.reader import make_reader
 from monitor.store import repo
 from monitor.store.db import make_engine, make_sessions, redact_db_url
 

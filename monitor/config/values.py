@@ -11,7 +11,7 @@ placeholder expansion, URL/secret redaction, the validators for single values (c
 language, URL, timezone, cron, HH:MM) and the enums the models use. `LocatedError` and
 `CUSTOM_ERROR_TYPES` are the contract with the loader: the first carries a field path out of a
 model validator, the second names error types whose messages are already written for people.
-Every name that used to be public in `monitor.feeds_config` is still importable from there.
+Every name that used to be public in `monitor.config.schema` is still importable from there.
 """
 
 from __future__ import annotations

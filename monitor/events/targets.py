@@ -3,7 +3,7 @@ from an item's text, so reports of one measure are recognised however they are w
 
 Pure code after loading: `TargetReader.read` takes the text and the item's categories and
 returns the targets that identify the measure. Which words name which target is data, in
-`monitor/data/targets.yaml`; terms are matched with the classifier's term matcher, so the
+`monitor/events/data/targets.yaml`; terms are matched with the classifier's term matcher, so the
 same term syntax and normalisation apply.
 """
 
@@ -213,12 +213,12 @@ def target_label(reader: TargetReader, targets: Iterable[str]) -> str:
 
 def load_targets(path: Path | None = None) -> TargetReader:
     """The packaged target lexicon, or one from `path`; a clear error names what is wrong."""
-    name = str(path) if path else "monitor/data/targets.yaml"
+    name = str(path) if path else "monitor/events/data/targets.yaml"
     try:
         raw = (
             path.read_bytes()
             if path
-            else resources.files("monitor").joinpath("data/targets.yaml").read_bytes()
+            else resources.files("monitor.events").joinpath("data/targets.yaml").read_bytes()
         )
         data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, yaml.YAMLError) as exc:

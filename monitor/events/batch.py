@@ -17,10 +17,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from monitor.events import EventCandidate, ItemForClustering, TextFingerprint
+from monitor.events.identity import EventCandidate, ItemForClustering, TextFingerprint
+from monitor.events.targets import TargetSet
 from monitor.store import repo
 from monitor.store.models import EventRow
-from monitor.targets import TargetSet
 
 __all__ = ["BatchEvents", "Probe"]
 

@@ -2,13 +2,13 @@
 
 Pure code, no I/O. An event's identity is what the measure is: the state (country), the kind
 of measure (category), the target (a platform, the internet, VPNs, a region; see
-`monitor.targets`) and time (the window). A report that agrees on all four joins the event
+`monitor.events.targets`) and time (the window). A report that agrees on all four joins the event
 however it is worded; a report that names another target is another measure. Where a report
 names no target (or no country), the text decides: a near-duplicate (syndicated wire copy),
 or text similar enough while sharing specific key terms (a follow-up). Text is
 compared with MinHash signatures so the store can find candidates by LSH band keys instead of
 scanning every event; `EventIndex` is the in-memory form of that lookup. Which words count
-(folding, stemming, stopwords, key terms) is decided in `monitor.event_text`, which imports
+(folding, stemming, stopwords, key terms) is decided in `monitor.events.text`, which imports
 nothing from monitor; this module imports it and `domain` only.
 """
 
@@ -27,8 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.domain import Category, Stage
-from monitor.event_text import key_terms_of, shingles_of, words
-from monitor.targets import NO_TARGETS, TargetSet, agree, kind_of
+from monitor.events.targets import NO_TARGETS, TargetSet, agree, kind_of
+from monitor.events.text import key_terms_of, shingles_of, words
 
 __all__ = [
     "BANDS",

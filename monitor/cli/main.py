@@ -16,14 +16,14 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from monitor.bootstrap import Runtime, settings_from_env
-from monitor.cli_classify import classify, eval_command, feedback, train
-from monitor.cli_common import CliContext, pass_ctx, session_for
-from monitor.cli_records import events, items
+from monitor.cli.classify import classify, eval_command, feedback, train
+from monitor.cli.common import CliContext, pass_ctx, session_for
+from monitor.cli.records import events, items
+from monitor.config.schema import MonitorConfig, load_config
+from monitor.daemon.bootstrap import Runtime, settings_from_env
+from monitor.daemon.logsetup import configure_logging
 from monitor.errors import ConfigError, MonitorError
-from monitor.feeds_config import MonitorConfig, load_config
-from monitor.fetch import redact_url
-from monitor.logsetup import configure_logging
+from monitor.intake.fetch import redact_url
 from monitor.store import db, repo
 from monitor.store.models import AlertRow, FeedRow
 
@@ -58,8 +58,8 @@ def _runtime(obj: CliContext, migrate: bool = True) -> Iterator[Runtime]:
 @pass_ctx
 def run(obj: CliContext, no_migrate: bool) -> None:
     """Run the daemon: poll, classify, alert, until SIGTERM/SIGINT."""
-    from monitor.bootstrap import tune_process_for_service
-    from monitor.scheduler import Daemon
+    from monitor.daemon.bootstrap import tune_process_for_service
+    from monitor.daemon.scheduler import Daemon
 
     if not no_migrate:
         _when_database_answers(lambda: db.upgrade_in_child(obj.settings.db_url))
@@ -257,7 +257,7 @@ def feeds_import_opml(opml_file: Path) -> None:
     """Print feeds.yaml entries for the feeds of an OPML file (append them to feeds.yaml)."""
     import yaml
 
-    from monitor.opml import import_opml
+    from monitor.config.opml import import_opml
 
     try:
         feeds_found = import_opml(opml_file.read_bytes())
@@ -270,7 +270,7 @@ def feeds_import_opml(opml_file: Path) -> None:
 @pass_ctx
 def feeds_export_opml(obj: CliContext) -> None:
     """Write the watch list as OPML 2.0 to stdout."""
-    from monitor.opml import export_opml
+    from monitor.config.opml import export_opml
 
     config = _load_config(obj)
     sys.stdout.buffer.write(export_opml(config.feeds))

@@ -28,8 +28,8 @@ from typing import IO, Any, Protocol
 
 from monitor.domain import Entry
 from monitor.errors import ParseError
-from monitor.normalize import normalize_entry
-from monitor.parse import parse_feed
+from monitor.intake.normalize import normalize_entry
+from monitor.intake.parse import parse_feed
 
 logger = logging.getLogger(__name__)
 
@@ -163,9 +163,9 @@ class ProcessReader:
 
 
 _HEADER = struct.Struct("!Q")  # the length of the pickle that follows
-# `-c`, not `-m monitor.reader`: run as __main__, the module's classes would pickle under the
+# `-c`, not `-m monitor.intake.reader`: run as __main__, the module's classes would pickle under the
 # wrong name.
-_WORKER_MAIN = "from monitor.reader import serve_stdio; serve_stdio()"
+_WORKER_MAIN = "from monitor.intake.reader import serve_stdio; serve_stdio()"
 
 
 class _ParserProcess:

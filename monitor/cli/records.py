@@ -10,7 +10,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from monitor.cli_common import CliContext, parse_since, pass_ctx, session_for
+from monitor.cli.common import CliContext, parse_since, pass_ctx, session_for
 from monitor.store.models import AlertRow, AssessmentRow, EventRow, FeedRow, ItemRow
 
 

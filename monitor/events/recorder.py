@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from monitor.alerts.quote import evidence_quote
 from monitor.alerts.routing import Decision, RouteRules, decide, matches, quiet_end_after
 from monitor.domain import AlertMessage, Assessment, Entry
-from monitor.event_batch import BatchEvents, Probe
-from monitor.events import (
+from monitor.events.batch import BatchEvents, Probe
+from monitor.events.identity import (
     LONGEST_WINDOW,
     ItemForClustering,
     Match,
@@ -32,9 +32,9 @@ from monitor.events import (
     stage_move,
     text_fingerprint,
 )
+from monitor.events.targets import NO_TARGETS, TargetReader, TargetSet, load_targets
 from monitor.store import repo
 from monitor.store.models import EventRow, FeedRow, ItemRow
-from monitor.targets import NO_TARGETS, TargetReader, TargetSet, load_targets
 
 logger = logging.getLogger(__name__)
 

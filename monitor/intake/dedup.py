@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from monitor.domain import Entry
-from monitor.normalize import GUID_MAX_CHARS
+from monitor.intake.normalize import GUID_MAX_CHARS
 
 # A new item of this batch, before it has an id: (feed id, guid) is unique per feed.
 NewItemKey = tuple[int, str]
