@@ -34,18 +34,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_events import COUNTRIES, NOW, Corpus  # noqa: E402
 from sqlalchemy import Engine, event, select, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+from synthetic_events import COUNTRIES, NOW, Corpus  # noqa: E402
 
 from monitor.domain import Assessment, Category, Entry, Stage  # noqa: E402
 from monitor.events.batch import BatchEvents  # noqa: E402
-from monitor.events.identity import (  # noqa: E402
-    EventCandidate,
-    ItemForClustering,
-    match_event,
-    text_fingerprint,
-)
+from monitor.events.fingerprint import text_fingerprint  # noqa: E402
+from monitor.events.identity import EventCandidate, ItemForClustering, match_event  # noqa: E402
 from monitor.events.recorder import (  # noqa: E402
     EVENT_WINDOW,
     FlaggedItem,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from monitor.domain import Assessment, Category, Entry, Stage
 from monitor.events.batch import BatchEvents, Probe
+from monitor.events.fingerprint import text_fingerprint
 from monitor.events.identity import (
     SETTLING_TIME,
     EventCandidate,
@@ -16,7 +17,6 @@ from monitor.events.identity import (
     identity_keys,
     match_event,
     stage_move,
-    text_fingerprint,
 )
 from monitor.events.recorder import (
     FlaggedItem,

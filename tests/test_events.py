@@ -1,4 +1,4 @@
-"""Event clustering: which reports are the same measure, which stage moves alert, the index."""
+"""Event clustering: which reports are the same measure, which stage moves alert."""
 
 from __future__ import annotations
 
@@ -9,21 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from monitor.events.identity import (
+from monitor.events.fingerprint import (
     BANDS,
-    NEAR_DUPLICATE_THRESHOLD,
     NUM_PERM,
-    EventCandidate,
-    EventIndex,
-    ItemForClustering,
     TextFingerprint,
-    advance_stage,
     band_keys,
-    match_event,
     merge_fingerprints,
     similarity,
-    stage_change,
     text_fingerprint,
+)
+from monitor.events.identity import (
+    NEAR_DUPLICATE_THRESHOLD,
+    EventCandidate,
+    ItemForClustering,
+    advance_stage,
+    match_event,
+    stage_change,
 )
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -199,7 +200,7 @@ def test_fingerprint_round_trip() -> None:
 
 def test_fingerprint_is_identical_in_another_process() -> None:
     code = (
-        "import sys; from monitor.events.identity import text_fingerprint, band_keys; "
+        "import sys; from monitor.events.fingerprint import band_keys, text_fingerprint; "
         "fp = text_fingerprint(sys.argv[1], sys.argv[2]); "
         "print(fp.to_bytes().hex()); print(','.join(band_keys(fp)))"
     )
@@ -285,33 +286,6 @@ def test_merge_keeps_event_terms_and_newest_text() -> None:
     merged = merge_fingerprints(old, new)
     assert merged.signature == new.signature
     assert merged.terms == old.terms | new.terms
-
-
-def test_index_finds_duplicates_and_follow_ups_but_not_far_away_events() -> None:
-    index = EventIndex()
-    index.add(event(1, BLOCK_TITLE, BLOCK_SUMMARY))
-    index.add(event(2, *THREAT, stage="proposed"))
-    index.add(event(3, BLOCK_TITLE, BLOCK_SUMMARY, country="LA"))  # same text, other country
-    index.add(event(4, *DECREE, categories=("identity_verification",)))
-    index.add(event(5, "Vietnam blocks Viber", "Carriers stopped access to Viber on Friday."))
-    found = {c.event_id for c in index.candidates_for(item(*BLOCKED))}
-    assert found == {1, 2}  # share telegram in VN/platform_block; 3, 4, 5 live in other buckets
-    copy = item("Hanoi tells carriers to block Telegram app", BLOCK_SUMMARY, country="LA")
-    assert {c.event_id for c in index.candidates_for(copy)} == {3}
-
-
-def test_index_remove_and_expire() -> None:
-    index = EventIndex()
-    index.add(event(1, BLOCK_TITLE, BLOCK_SUMMARY, seen=T0))
-    index.add(event(2, *THREAT, seen=T0 + timedelta(days=10)))
-    index.add(event(1, BLOCK_TITLE, BLOCK_SUMMARY, seen=T0 + timedelta(days=5)))  # refreshed
-    assert len(index) == 2
-    assert index.expire(T0 + timedelta(days=1)) == 0  # the stale heap entry of event 1 is skipped
-    assert index.expire(T0 + timedelta(days=6)) == 1
-    assert [c.event_id for c in index.candidates_for(item(*BLOCKED))] == [2]
-    index.remove(2)
-    index.remove(99)
-    assert len(index) == 0 and index.candidates_for(item(*BLOCKED)) == []
 
 
 def test_templated_stories_naming_different_platforms_are_different_measures() -> None:

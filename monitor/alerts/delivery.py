@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.notify import Notifier, redact_url
+from monitor.alerts.outbox import event_source_count, payload_to_message
 from monitor.alerts.render import (
     EventNow,
     RenderedAlert,
@@ -33,7 +34,6 @@ from monitor.alerts.render import (
 from monitor.alerts.routing import RouteRules, next_digest_time
 from monitor.domain import AlertMessage
 from monitor.errors import NotifyError
-from monitor.events.recorder import event_source_count, payload_to_message
 from monitor.store.models import AlertRow, EventRow, RouteStateRow
 
 logger = logging.getLogger(__name__)

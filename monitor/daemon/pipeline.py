@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.health import feed_broken, feed_recovered
 from monitor.daemon.schedule import (
     MAX_BACKOFF,
     next_poll_after_failure,
@@ -329,10 +330,10 @@ class Writer:
                 self.rng,
             )
             if outcome.gone or self._is_broken(row, now):
-                self.recorder.feed_broken(session, row, now)
+                feed_broken(self.recorder.outbox, session, row, now)
             return
         if row.broken_alerted:
-            self.recorder.feed_recovered(session, row, now)
+            feed_recovered(self.recorder.outbox, session, row, now)
         row.consecutive_failures = 0
         row.gone = False
         row.last_error_kind = row.last_error = None

@@ -17,7 +17,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from monitor.events.identity import EventCandidate, ItemForClustering, TextFingerprint
+from monitor.events.fingerprint import TextFingerprint
+from monitor.events.identity import EventCandidate, ItemForClustering
 from monitor.events.targets import TargetSet
 from monitor.store import repo
 from monitor.store.models import EventRow

@@ -1,65 +1,44 @@
-"""Cluster relevant items into events: one event per government measure, however many reports.
+"""Which event a report belongs to: one event per government measure, however many reports.
 
 Pure code, no I/O. An event's identity is what the measure is: the state (country), the kind
 of measure (category), the target (a platform, the internet, VPNs, a region; see
-`monitor.events.targets`) and time (the window). A report that agrees on all four joins the event
-however it is worded; a report that names another target is another measure. Where a report
-names no target (or no country), the text decides: a near-duplicate (syndicated wire copy),
-or text similar enough while sharing specific key terms (a follow-up). Text is
-compared with MinHash signatures so the store can find candidates by LSH band keys instead of
-scanning every event; `EventIndex` is the in-memory form of that lookup. Which words count
-(folding, stemming, stopwords, key terms) is decided in `monitor.events.text`, which imports
-nothing from monitor; this module imports it and `domain` only.
+`monitor.events.targets`) and time (the window). A report that agrees on all four joins the
+event however it is worded; a report that names another target is another measure. Where a
+report names no target (or no country), the text decides (`monitor.events.fingerprint`): a
+near-duplicate (syndicated wire copy), or text similar enough while sharing specific key
+terms (a follow-up). Also here: how a report moves its event's stage.
 """
 
 from __future__ import annotations
 
-import hashlib
-import heapq
-import operator
-import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 import numpy as np
-import numpy.typing as npt
 
 from monitor.domain import Category, Stage
+from monitor.events.fingerprint import NUM_PERM, TextFingerprint
 from monitor.events.targets import NO_TARGETS, TargetSet, agree, kind_of
-from monitor.events.text import key_terms_of, shingles_of, words
 
 __all__ = [
-    "BANDS",
     "DEFAULT_WINDOW",
     "LONGEST_WINDOW",
     "NEAR_DUPLICATE_THRESHOLD",
-    "NUM_PERM",
     "RELATED_THRESHOLD",
-    "ROWS_PER_BAND",
     "SETTLING_TIME",
-    "StageMove",
     "EventCandidate",
-    "EventIndex",
     "ItemForClustering",
     "Match",
-    "TextFingerprint",
+    "StageMove",
     "advance_stage",
-    "band_keys",
     "identity_keys",
     "identity_window",
     "match_event",
-    "merge_fingerprints",
-    "similarity",
     "stage_change",
     "stage_move",
-    "text_fingerprint",
 ]
 
-NUM_PERM = 64
-BANDS = 16
-ROWS_PER_BAND = NUM_PERM // BANDS
 DEFAULT_WINDOW = timedelta(days=21)
 
 # Thresholds on estimated Jaccard of the shingle sets (title words count twice, see
@@ -75,116 +54,6 @@ RELATED_THRESHOLD = 0.08
 # measures even when their wording is templated alike (short wire texts that differ only in the
 # name score 0.8 and more), unless the texts are all but identical.
 DISTINCT_TERMS_THRESHOLD = 0.95
-
-_FORMAT_VERSION = 1
-_MAX_TERMS = 24  # bounds the stored blob and keeps merged events from collecting noise
-_EMPTY = 0xFFFFFFFF  # signature value for "no shingle": never equal to a real hash (< prime)
-_PRIME = 4294967291  # largest prime below 2**32: a*x + b stays below 2**64 in uint64
-
-
-def _coefficients() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
-    """Derive the universal-hash coefficients from fixed labels so every process agrees."""
-    values = []
-    for i in range(2 * NUM_PERM):
-        digest = hashlib.blake2b(f"monitor.events.minhash.{i}".encode(), digest_size=8).digest()
-        values.append(int.from_bytes(digest, "little") % (_PRIME - 1) + 1)
-    a = np.array(values[:NUM_PERM], dtype=np.uint64)
-    b = np.array(values[NUM_PERM:], dtype=np.uint64)
-    a.flags.writeable = False
-    b.flags.writeable = False
-    return a, b
-
-
-# Read-only constants: persisted signatures depend on them, so they must never change.
-_A, _B = _coefficients()
-
-
-def _no_array() -> npt.NDArray[np.uint32]:
-    return np.zeros(0, dtype=np.uint32)
-
-
-@dataclass(frozen=True, slots=True)
-class TextFingerprint:
-    """A MinHash signature of an item's words plus its key terms, storable in one DB column."""
-
-    signature: tuple[int, ...]  # NUM_PERM uint32 minima; all _EMPTY for a text with no words
-    terms: frozenset[str]
-    # The signature as an array, for comparing one item with many events at once.
-    array: npt.NDArray[np.uint32] = field(default_factory=_no_array, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.array.size == 0:
-            object.__setattr__(self, "array", np.array(self.signature, dtype=np.uint32))
-
-    @property
-    def empty(self) -> bool:
-        """Tell whether the text had no words, so it cannot be compared or banded."""
-        return self.signature[0] == _EMPTY and all(v == _EMPTY for v in self.signature)
-
-    def to_bytes(self) -> bytes:
-        """Serialize compactly: version, signature as little-endian uint32, sorted terms."""
-        terms = "\x1f".join(sorted(self.terms)).encode()
-        header = struct.pack("<BB", _FORMAT_VERSION, len(self.signature))
-        return header + struct.pack(f"<{len(self.signature)}I", *self.signature) + terms
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> TextFingerprint:
-        """Rebuild a fingerprint stored by to_bytes; ValueError on a foreign or broken blob."""
-        if len(data) < 2:
-            raise ValueError("fingerprint blob too short")
-        version, count = struct.unpack_from("<BB", data)
-        if version != _FORMAT_VERSION or count != NUM_PERM or len(data) < 2 + 4 * count:
-            raise ValueError(f"unsupported fingerprint blob (version {version}, {count} values)")
-        signature = struct.unpack_from(f"<{count}I", data, 2)
-        raw_terms = data[2 + 4 * count :].decode()
-        terms = frozenset(raw_terms.split("\x1f")) if raw_terms else frozenset()
-        return cls(signature, terms, np.frombuffer(data, dtype="<u4", count=count, offset=2))
-
-
-@lru_cache(maxsize=131_072)
-def _shingle_hash(shingle: str) -> int:
-    """A stable 32-bit hash of one shingle (words recur across items: computed once each)."""
-    return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=4).digest(), "little")
-
-
-def text_fingerprint(title: str, summary: str) -> TextFingerprint:
-    """Fingerprint an item's text so reports of the same story can be found and compared."""
-    title_words, summary_words = words(title), words(summary)
-    shingle_set = shingles_of(title_words, summary_words)
-    all_terms = key_terms_of(title, summary, title_words, summary_words)
-    if not shingle_set:
-        return TextFingerprint((_EMPTY,) * NUM_PERM, all_terms)
-    base = np.fromiter(map(_shingle_hash, shingle_set), dtype=np.uint64, count=len(shingle_set))
-    hashed = (base[:, None] * _A[None, :] + _B[None, :]) % np.uint64(_PRIME)
-    minima = hashed.min(axis=0).astype(np.uint32)
-    terms = sorted(all_terms)[:_MAX_TERMS]
-    return TextFingerprint(tuple(minima.tolist()), frozenset(terms), minima)
-
-
-def band_keys(fp: TextFingerprint) -> list[str]:
-    """LSH keys ('band:hash'): texts with Jaccard s share at least one with p = 1-(1-s^4)^16."""
-    if fp.empty:
-        return []  # every empty text would collide with every other
-    keys = []
-    for band in range(BANDS):
-        rows = fp.signature[band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]
-        digest = hashlib.blake2b(struct.pack(f"<{ROWS_PER_BAND}I", *rows), digest_size=6)
-        keys.append(f"{band:02d}:{digest.hexdigest()}")
-    return keys
-
-
-def similarity(a: TextFingerprint, b: TextFingerprint) -> float:
-    """Estimate the Jaccard similarity of two texts' shingle sets (0 when either is empty)."""
-    if a.empty or b.empty:
-        return 0.0
-    same: int = sum(map(operator.eq, a.signature, b.signature))
-    return same / len(a.signature)
-
-
-def merge_fingerprints(event: TextFingerprint, item: TextFingerprint) -> TextFingerprint:
-    """Carry an event forward: the newest text (follow-ups resemble it) plus the event's terms."""
-    terms = sorted(event.terms) + sorted(item.terms - event.terms)
-    return TextFingerprint(item.signature, frozenset(terms[:_MAX_TERMS]), item.array)
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,70 +301,3 @@ def stage_move(
     order_then_force = {event_stage, moved_to} == {Stage.ENACTED, Stage.ENFORCED}
     settling = published - event_first_seen < SETTLING_TIME
     return StageMove(moved_to, alert=not (order_then_force and settling))
-
-
-class EventIndex:
-    """In-memory buckets that find an item's possible events without scanning them all.
-
-    Two kinds of bucket mirror the two ways `match_event` can accept: (country, LSH band) for
-    near-duplicate text, and (country, category, key term) for related follow-ups. Every
-    event `match_event` could accept therefore shares a bucket with the item, except a
-    near-duplicate the bands miss (p < 0.12 at the threshold) that also shares no key term.
-    """
-
-    def __init__(self) -> None:
-        self._events: dict[int, EventCandidate] = {}
-        self._buckets: dict[str, set[int]] = {}
-        self._expiry: list[tuple[datetime, int]] = []  # min-heap; stale entries skipped
-
-    def __len__(self) -> int:
-        return len(self._events)
-
-    @staticmethod
-    def _keys(
-        country: str | None, categories: frozenset[str], fingerprint: TextFingerprint
-    ) -> set[str]:
-        """Bucket keys for an event or item; the country prefix keeps countries apart."""
-        prefix = country or "-"
-        keys = {f"{prefix}|b|{band}" for band in band_keys(fingerprint)}
-        labels = categories or frozenset({"-"})
-        keys.update(f"{prefix}|t|{c}|{t}" for c in labels for t in fingerprint.terms)
-        return keys
-
-    def add(self, candidate: EventCandidate) -> None:
-        """Insert an event, or replace it when its id is already indexed (e.g. after an update)."""
-        self.remove(candidate.event_id)
-        self._events[candidate.event_id] = candidate
-        for key in self._keys(candidate.country, candidate.categories, candidate.fingerprint):
-            self._buckets.setdefault(key, set()).add(candidate.event_id)
-        heapq.heappush(self._expiry, (candidate.last_seen, candidate.event_id))
-
-    def remove(self, event_id: int) -> None:
-        """Drop an event and its bucket entries; unknown ids are ignored."""
-        old = self._events.pop(event_id, None)
-        if old is None:
-            return
-        for key in self._keys(old.country, old.categories, old.fingerprint):
-            bucket = self._buckets.get(key)
-            if bucket is not None:
-                bucket.discard(event_id)
-                if not bucket:
-                    del self._buckets[key]
-
-    def candidates_for(self, item: ItemForClustering) -> list[EventCandidate]:
-        """Events sharing a bucket with the item, in id order for reproducible tie-breaks."""
-        ids: set[int] = set()
-        for key in self._keys(item.country, item.categories, item.fingerprint):
-            ids.update(self._buckets.get(key, ()))
-        return [self._events[i] for i in sorted(ids)]
-
-    def expire(self, before: datetime) -> int:
-        """Forget events last seen before `before` (out of every window); return how many."""
-        dropped = 0
-        while self._expiry and self._expiry[0][0] < before:
-            last_seen, event_id = heapq.heappop(self._expiry)
-            current = self._events.get(event_id)
-            if current is not None and current.last_seen == last_seen:
-                self.remove(event_id)
-                dropped += 1
-        return dropped

@@ -9,37 +9,36 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.outbox import Outbox
 from monitor.alerts.quote import evidence_quote
-from monitor.alerts.routing import Decision, RouteRules, decide, matches, quiet_end_after
+from monitor.alerts.routing import RouteRules
 from monitor.domain import AlertMessage, Assessment, Entry
 from monitor.events.batch import BatchEvents, Probe
+from monitor.events.fingerprint import (
+    TextFingerprint,
+    band_keys,
+    merge_fingerprints,
+    text_fingerprint,
+)
 from monitor.events.identity import (
     LONGEST_WINDOW,
     ItemForClustering,
     Match,
-    TextFingerprint,
-    band_keys,
     identity_keys,
     match_event,
-    merge_fingerprints,
     stage_move,
-    text_fingerprint,
 )
 from monitor.events.targets import NO_TARGETS, TargetReader, TargetSet, load_targets
-from monitor.store import repo
-from monitor.store.models import EventRow, FeedRow, ItemRow
+from monitor.store.models import EventRow
 
 logger = logging.getLogger(__name__)
 
 EVENT_WINDOW = timedelta(days=21)
-HEALTH_KINDS = ("feed_broken", "feed_recovered", "feed_gone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,44 +67,6 @@ class EventChange:
         )
 
 
-def message_to_payload(message: AlertMessage) -> dict[str, Any]:
-    """An AlertMessage as JSON-safe data for the outbox row."""
-    data = asdict(message)
-    data["published"] = message.published.isoformat() if message.published else None
-    data["categories"] = list(message.categories)
-    data["matched_terms"] = list(message.matched_terms)
-    data["evidence"] = list(message.evidence)
-    data["extra_lines"] = list(message.extra_lines)
-    data["targets"] = list(message.targets)
-    data["quote_marks"] = [list(mark) for mark in message.quote_marks]
-    return data
-
-
-def payload_to_message(data: dict[str, Any]) -> AlertMessage:
-    """Rebuild the AlertMessage an outbox row was written with."""
-    published = data.get("published")
-    return AlertMessage(
-        kind=data["kind"],
-        title=data["title"],
-        link=data.get("link"),
-        source=data.get("source", ""),
-        country=data.get("country"),
-        categories=tuple(data.get("categories", ())),
-        stage=data.get("stage", "none"),
-        score=float(data.get("score", 0.0)),
-        matched_terms=tuple(data.get("matched_terms", ())),
-        evidence=tuple(data.get("evidence", ())),
-        published=datetime.fromisoformat(published) if published else None,
-        other_sources=int(data.get("other_sources", 0)),
-        previous_stage=data.get("previous_stage"),
-        extra_lines=tuple(data.get("extra_lines", ())),
-        targets=tuple(data.get("targets", ())),
-        quote=data.get("quote", ""),
-        quote_marks=tuple((int(a), int(b)) for a, b in data.get("quote_marks", ())),
-        event_id=data.get("event_id"),
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class FlaggedItem:
     """A stored item the classifier flagged, waiting for its event and alerts."""
@@ -127,7 +88,7 @@ class MeasureRecorder:
         *,
         targets: TargetReader | None = None,
     ) -> None:
-        self.routes = tuple(routes)
+        self.outbox = Outbox(routes)
         self.window = window
         self.targets = targets if targets is not None else load_targets()
 
@@ -188,7 +149,7 @@ class MeasureRecorder:
         key = f"event:{change.event.id}:{change.kind}"
         if change.kind == "update":
             key += f":{change.stage}"
-        return self.queue(
+        return self.outbox.queue(
             session, message, key, now, event_id=change.event.id, item_id=flagged.item_id
         )
 
@@ -287,94 +248,6 @@ class MeasureRecorder:
         moved = TextFingerprint(item.fingerprint.signature, stored.terms, item.fingerprint.array)
         return moved, targets
 
-    def queue(
-        self,
-        session: Session,
-        message: AlertMessage,
-        dedup_key: str,
-        now: datetime,
-        *,
-        event_id: int | None = None,
-        item_id: int | None = None,
-        feed_id: int | None = None,
-    ) -> int:
-        """Write one outbox row per route that wants this message; idempotent per route."""
-        queued = 0
-        for rules in self.routes:
-            status, due = self._placement(session, rules, message, now)
-            if status is None:
-                continue
-            row = {
-                "route": rules.name,
-                "dedup_key": dedup_key,
-                "kind": message.kind,
-                "event_id": event_id,
-                "item_id": item_id,
-                "feed_id": feed_id,
-                "status": status,
-                "payload": message_to_payload(message),
-                "due_at": due,
-                "attempts": 0,
-                "created_at": now,
-            }
-            # Another process (or an earlier run) may have queued it already: once per route.
-            queued += repo.add_alert_once(session, row)
-        return queued
-
-    def _placement(
-        self, session: Session, rules: RouteRules, message: AlertMessage, now: datetime
-    ) -> tuple[str | None, datetime]:
-        if message.kind in HEALTH_KINDS:
-            return ("pending" if "feed_health" in rules.kinds else None), now
-        if not matches(
-            rules,
-            kind=message.kind,
-            score=message.score,
-            country=message.country,
-            categories=frozenset(message.categories),
-            stage=message.stage,
-        ):
-            return None, now
-        sent = 0
-        if rules.rate_limit_count is not None and rules.rate_limit_per is not None:
-            sent = repo.count_sent_since(session, rules.name, now - rules.rate_limit_per)
-        decision = decide(
-            rules,
-            kind=message.kind,
-            categories=frozenset(message.categories),
-            now=now,
-            sent_in_window=sent,
-        )
-        if decision == Decision.SEND_NOW:
-            return "pending", now
-        if decision == Decision.HOLD_UNTIL_QUIET_END:
-            return "pending", quiet_end_after(rules, now)
-        if decision == Decision.TO_DIGEST:
-            return "digest", now
-        return None, now
-
-    def feed_broken(self, session: Session, row: FeedRow, now: datetime) -> None:
-        """Tell the admins once that a feed is broken (or gone), and not again until it heals."""
-        if row.broken_alerted:
-            return
-        row.broken_alerted = True
-        kind = "feed_gone" if row.gone else "feed_broken"
-        episode = (row.last_success_at or row.created_at).isoformat()
-        what = "returns 410 Gone; now tried once a day" if row.gone else "keeps failing"
-        message = _health_message(
-            kind, row, f"Feed {row.name} {what}: {row.last_error or row.last_error_kind}"
-        )
-        self.queue(session, message, f"feed:{row.id}:{kind}:{episode}", now, feed_id=row.id)
-        logger.warning("feed broken feed=%s failures=%d", row.name, row.consecutive_failures)
-
-    def feed_recovered(self, session: Session, row: FeedRow, now: datetime) -> None:
-        """Tell the admins that a feed they were told about works again."""
-        row.broken_alerted = False
-        episode = (row.last_success_at or row.created_at).isoformat()
-        message = _health_message("feed_recovered", row, f"Feed {row.name} works again")
-        self.queue(session, message, f"feed:{row.id}:recovered:{episode}", now, feed_id=row.id)
-        logger.info("feed recovered feed=%s", row.name)
-
 
 def lookup_keys(
     country: str | None,
@@ -423,27 +296,3 @@ def identity_lookup_keys(
 
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-
-
-def _health_message(kind: str, row: FeedRow, title: str) -> AlertMessage:
-    return AlertMessage(
-        kind=kind,
-        title=title,
-        link=None,
-        source=row.name,
-        country=row.country,
-        categories=(),
-        stage="none",
-        score=0.0,
-        matched_terms=(),
-        evidence=(f"consecutive failures: {row.consecutive_failures}",),
-        published=None,
-    )
-
-
-def event_source_count(session: Session, event_id: int) -> int:
-    """How many sources (items and their syndicated copies) report an event."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(ItemRow.source_count), 0)).where(ItemRow.event_id == event_id)
-    )
-    return int(total or 0)

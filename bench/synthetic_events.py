@@ -1,33 +1,28 @@
-"""Benchmark event matching: EventIndex lookup + match versus a full scan, at 1k/5k/10k events.
+"""Synthetic stored events and new items for the clustering benchmarks (bench_events_db.py).
 
-Run: python bench/bench_events.py   (synthetic texts, fixed seed, finishes in well under 60 s)
-Prints per-item cost and ratios measured in one run; absolute times depend on the machine.
+Stories with a country, labels, a named subject (real platform names take half the mentions,
+so popular keys get crowded as in life) and varied filler words. Fixed seeds: the same
+corpus every run.
 """
 
 from __future__ import annotations
 
 import random
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.domain import Category  # noqa: E402
+from monitor.events.fingerprint import text_fingerprint  # noqa: E402
 from monitor.events.identity import (  # noqa: E402
     DEFAULT_WINDOW,
     EventCandidate,
-    EventIndex,
     ItemForClustering,
-    Match,
-    match_event,
-    text_fingerprint,
 )
 
-SIZES = (1_000, 5_000, 10_000)
-QUERIES = 300
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 COUNTRIES = {
@@ -112,59 +107,3 @@ class Corpus:
             title, summary = self.story(country, name)
         fp = text_fingerprint(title, summary)
         return ItemForClustering(country, cats, "enforced", fp, NOW, title)
-
-
-def per_item_us(
-    items: Sequence[ItemForClustering], run: Callable[[ItemForClustering], object]
-) -> float:
-    """Mean wall time of one lookup+match, in microseconds (best of three passes)."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for it in items:
-            run(it)
-        best = min(best, time.perf_counter() - start)
-    return best / len(items) * 1e6
-
-
-def main() -> None:
-    started = time.perf_counter()
-    corpus = Corpus(seed=20250601)
-    summaries: dict[int, str] = {}
-    events: list[EventCandidate] = []
-    for event_id in range(max(SIZES)):
-        ev, summaries[event_id] = corpus.event(event_id)
-        events.append(ev)
-    built = time.perf_counter() - started
-    items = [corpus.item(events[: SIZES[0]], summaries) for _ in range(QUERIES)]
-
-    print(f"{len(events)} synthetic events fingerprinted in {built:.1f} s; {QUERIES} new items")
-    print(f"{'events':>7} {'index us':>9} {'scan us':>9} {'scan/index':>10} "
-          f"{'cands':>6} {'joined':>7} {'agree':>6}")  # fmt: skip
-    base_index = base_scan = 0.0
-    for size in SIZES:
-        stored = events[:size]
-        index = EventIndex()
-        for ev in stored:
-            index.add(ev)
-
-        def indexed(it: ItemForClustering, index: EventIndex = index) -> Match | None:
-            return match_event(it, index.candidates_for(it))
-
-        def scan(it: ItemForClustering, stored: list[EventCandidate] = stored) -> Match | None:
-            return match_event(it, stored)
-
-        t_index, t_scan = per_item_us(items, indexed), per_item_us(items, scan)
-        cands = sum(len(index.candidates_for(it)) for it in items) / len(items)
-        results = [(indexed(it), scan(it)) for it in items]
-        joined = sum(1 for a, _ in results if a is not None) / len(items)
-        agree = sum(1 for a, b in results if (a and a.event_id) == (b and b.event_id))
-        base_index, base_scan = base_index or t_index, base_scan or t_scan
-        print(f"{size:>7} {t_index:>9.1f} {t_scan:>9.1f} {t_scan / t_index:>9.1f}x "
-              f"{cands:>6.1f} {joined:>6.0%} {agree / len(items):>6.1%}")  # fmt: skip
-    growth = f"index {t_index / base_index:.2f}x, scan {t_scan / base_scan:.2f}x"
-    print(f"growth 1k->10k (10x events): {growth}; total {time.perf_counter() - started:.1f} s")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,144 @@
+"""Text fingerprints of news items: MinHash signatures of their words and the key terms of a
+measure, LSH band keys to find similar texts without comparing with every one, similarity.
+
+Pure code, no I/O. Which words count (folding, stemming, stopwords, key terms) is decided in
+`monitor.events.text`; persisted signatures depend on the constants here, which must never
+change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+import struct
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from monitor.events.text import key_terms_of, shingles_of, words
+
+__all__ = [
+    "BANDS",
+    "NUM_PERM",
+    "ROWS_PER_BAND",
+    "TextFingerprint",
+    "band_keys",
+    "merge_fingerprints",
+    "similarity",
+    "text_fingerprint",
+]
+
+NUM_PERM = 64
+BANDS = 16
+ROWS_PER_BAND = NUM_PERM // BANDS
+_FORMAT_VERSION = 1
+_MAX_TERMS = 24  # bounds the stored blob and keeps merged events from collecting noise
+_EMPTY = 0xFFFFFFFF  # signature value for "no shingle": never equal to a real hash (< prime)
+_PRIME = 4294967291  # largest prime below 2**32: a*x + b stays below 2**64 in uint64
+
+
+def _coefficients() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """Derive the universal-hash coefficients from fixed labels so every process agrees."""
+    values = []
+    for i in range(2 * NUM_PERM):
+        digest = hashlib.blake2b(f"monitor.events.minhash.{i}".encode(), digest_size=8).digest()
+        values.append(int.from_bytes(digest, "little") % (_PRIME - 1) + 1)
+    a = np.array(values[:NUM_PERM], dtype=np.uint64)
+    b = np.array(values[NUM_PERM:], dtype=np.uint64)
+    a.flags.writeable = False
+    b.flags.writeable = False
+    return a, b
+
+
+# Read-only constants: persisted signatures depend on them, so they must never change.
+_A, _B = _coefficients()
+
+
+def _no_array() -> npt.NDArray[np.uint32]:
+    return np.zeros(0, dtype=np.uint32)
+
+
+@dataclass(frozen=True, slots=True)
+class TextFingerprint:
+    """A MinHash signature of an item's words plus its key terms, storable in one DB column."""
+
+    signature: tuple[int, ...]  # NUM_PERM uint32 minima; all _EMPTY for a text with no words
+    terms: frozenset[str]
+    # The signature as an array, for comparing one item with many events at once.
+    array: npt.NDArray[np.uint32] = field(default_factory=_no_array, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.array.size == 0:
+            object.__setattr__(self, "array", np.array(self.signature, dtype=np.uint32))
+
+    @property
+    def empty(self) -> bool:
+        """Tell whether the text had no words, so it cannot be compared or banded."""
+        return self.signature[0] == _EMPTY and all(v == _EMPTY for v in self.signature)
+
+    def to_bytes(self) -> bytes:
+        """Serialize compactly: version, signature as little-endian uint32, sorted terms."""
+        terms = "\x1f".join(sorted(self.terms)).encode()
+        header = struct.pack("<BB", _FORMAT_VERSION, len(self.signature))
+        return header + struct.pack(f"<{len(self.signature)}I", *self.signature) + terms
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TextFingerprint:
+        """Rebuild a fingerprint stored by to_bytes; ValueError on a foreign or broken blob."""
+        if len(data) < 2:
+            raise ValueError("fingerprint blob too short")
+        version, count = struct.unpack_from("<BB", data)
+        if version != _FORMAT_VERSION or count != NUM_PERM or len(data) < 2 + 4 * count:
+            raise ValueError(f"unsupported fingerprint blob (version {version}, {count} values)")
+        signature = struct.unpack_from(f"<{count}I", data, 2)
+        raw_terms = data[2 + 4 * count :].decode()
+        terms = frozenset(raw_terms.split("\x1f")) if raw_terms else frozenset()
+        return cls(signature, terms, np.frombuffer(data, dtype="<u4", count=count, offset=2))
+
+
+@lru_cache(maxsize=131_072)
+def _shingle_hash(shingle: str) -> int:
+    """A stable 32-bit hash of one shingle (words recur across items: computed once each)."""
+    return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=4).digest(), "little")
+
+
+def text_fingerprint(title: str, summary: str) -> TextFingerprint:
+    """Fingerprint an item's text so reports of the same story can be found and compared."""
+    title_words, summary_words = words(title), words(summary)
+    shingle_set = shingles_of(title_words, summary_words)
+    all_terms = key_terms_of(title, summary, title_words, summary_words)
+    if not shingle_set:
+        return TextFingerprint((_EMPTY,) * NUM_PERM, all_terms)
+    base = np.fromiter(map(_shingle_hash, shingle_set), dtype=np.uint64, count=len(shingle_set))
+    hashed = (base[:, None] * _A[None, :] + _B[None, :]) % np.uint64(_PRIME)
+    minima = hashed.min(axis=0).astype(np.uint32)
+    terms = sorted(all_terms)[:_MAX_TERMS]
+    return TextFingerprint(tuple(minima.tolist()), frozenset(terms), minima)
+
+
+def band_keys(fp: TextFingerprint) -> list[str]:
+    """LSH keys ('band:hash'): texts with Jaccard s share at least one with p = 1-(1-s^4)^16."""
+    if fp.empty:
+        return []  # every empty text would collide with every other
+    keys = []
+    for band in range(BANDS):
+        rows = fp.signature[band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]
+        digest = hashlib.blake2b(struct.pack(f"<{ROWS_PER_BAND}I", *rows), digest_size=6)
+        keys.append(f"{band:02d}:{digest.hexdigest()}")
+    return keys
+
+
+def similarity(a: TextFingerprint, b: TextFingerprint) -> float:
+    """Estimate the Jaccard similarity of two texts' shingle sets (0 when either is empty)."""
+    if a.empty or b.empty:
+        return 0.0
+    same: int = sum(map(operator.eq, a.signature, b.signature))
+    return same / len(a.signature)
+
+
+def merge_fingerprints(event: TextFingerprint, item: TextFingerprint) -> TextFingerprint:
+    """Carry an event forward: the newest text (follow-ups resemble it) plus the event's terms."""
+    terms = sorted(event.terms) + sorted(item.terms - event.terms)
+    return TextFingerprint(item.signature, frozenset(terms[:_MAX_TERMS]), item.array)
