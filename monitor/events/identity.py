@@ -43,7 +43,7 @@ DEFAULT_WINDOW = timedelta(days=21)
 
 # Thresholds on estimated Jaccard of the shingle sets (title words count twice, see
 # event_text.shingles). Chosen on synthetic wire/follow-up/distinct-measure pairs in
-# tests/test_events.py: syndicated copies with an edited title or a trimmed summary score
+# tests/events/test_events.py: syndicated copies with an edited title or a trimmed summary score
 # 0.55-1.0 while distinct measures with templated wording stay below 0.35; stage follow-ups of
 # one measure score only 0.10-0.35, so they need the shared-key-term path, whose floor
 # only rejects stories that share a platform name and nothing else. With 64 permutations the

@@ -4,7 +4,7 @@ Never does HTTP. feedparser gets a byte stream (not bytes: given bytes it first 
 as a local *file name*), the response Content-Type (so the charset is honoured) and the
 base URL. Its DOCTYPE handling drops every ENTITY declaration except simple literal ones
 and expat runs with external general entities off, so XXE and entity bombs do not work;
-tests/test_hostile_feeds.py pins that behaviour.
+tests/intake/test_hostile_feeds.py pins that behaviour.
 """
 
 from __future__ import annotations

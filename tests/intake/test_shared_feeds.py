@@ -23,7 +23,7 @@ NOW = datetime(2026, 8, 23, 12, 0, tzinfo=UTC)
 def shared_feeds_dir() -> Path:
     """The shared feed corpus: $MONITOR_SHARED_DIR/feeds, else ../shared/feeds next to the repo."""
     root = os.environ.get("MONITOR_SHARED_DIR")
-    base = Path(root) if root else Path(__file__).resolve().parents[1].parent / "shared"
+    base = Path(root) if root else Path(__file__).resolve().parents[2].parent / "shared"
     return base / "feeds"
 
 

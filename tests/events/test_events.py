@@ -28,7 +28,7 @@ from monitor.events.identity import (
 )
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Synthetic stories written for these tests.
 BLOCK_TITLE = "Vietnam orders nationwide block of Telegram messaging app"

@@ -14,7 +14,7 @@ from monitor.domain import Category, ItemText, Stage
 def shared_file(*parts: str) -> Path:
     """A file of the shared material next to the checkout, or skip when it is absent."""
     base = os.environ.get("MONITOR_SHARED_DIR")
-    root = Path(base) if base else Path(__file__).resolve().parents[1].parent / "shared"
+    root = Path(base) if base else Path(__file__).resolve().parents[2].parent / "shared"
     path = root.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"shared corpus not found: {path}")

@@ -22,7 +22,7 @@ from monitor.config.schema import (
     load_config,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FEEDS_YAML = ROOT / "feeds.yaml"
 DOCS = ROOT / "docs" / "feeds-yaml.md"
 CANDIDATES = ROOT.parent / "shared" / "sources" / "candidates.yaml"

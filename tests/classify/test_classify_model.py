@@ -96,7 +96,7 @@ def test_tampered_weights_are_detected(tmp_path: Path) -> None:
 def test_model_trained_with_other_rules_is_refused(tmp_path: Path) -> None:
     rules_file = tmp_path / "rules.yaml"
     packaged = load_rules()
-    source = Path(__file__).resolve().parents[1] / "monitor/classify/data/rules.yaml"
+    source = Path(__file__).resolve().parents[2] / "monitor/classify/data/rules.yaml"
     rules_file.write_text(source.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     other = load_rules(rules_file)
     assert other.digest != packaged.digest
@@ -192,7 +192,7 @@ def test_inference_imports_neither_sklearn_nor_scipy() -> None:
         "Classifier.load().assess_many([ItemText('Regulator blocks a chat app'), ItemText('x')])\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )

@@ -24,7 +24,7 @@ from monitor.classify.rules import RuleSet, _collect_terms, _read_yaml, load_rul
 from monitor.classify.text import join_item, normalize
 from monitor.events.targets import load_targets
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 _EDGE, _WILD, _OPTIONAL = "\\b", "\\w*", "\\w?"
 # Terms not led by a word edge may only start at a character outside ASCII/Latin.
 _NON_LATIN = "(?=[^\\x00-\\u024f])"

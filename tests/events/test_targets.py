@@ -201,7 +201,7 @@ def test_a_region_is_one_region_in_every_language() -> None:
 
 def test_the_packaged_lexicon_is_normalized_text() -> None:
     # Text is NFC and lower case before matching: a term in any other form never matches.
-    path = Path(__file__).parents[1] / "monitor" / "events" / "data" / "targets.yaml"
+    path = Path(__file__).parents[2] / "monitor" / "events" / "data" / "targets.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     terms = [t for spec in data["targets"].values() for t in spec.get("terms", [])]
     for names in data["regions"].values():

@@ -12,7 +12,7 @@ from monitor.intake.normalize import html_to_text
 from monitor.intake.parse import parse_date, parse_feed
 from tests.support.feedserver import atom, rss
 
-DATA = Path(__file__).parent / "data" / "feeds"
+DATA = Path(__file__).parents[1] / "data" / "feeds"
 BASE = "http://news.example.invalid/feed.xml"
 ICT = timezone(timedelta(hours=7))
 

@@ -72,8 +72,8 @@ def test_parser_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
     script = tmp_path / "victim.py"
     script.write_text(
         "import os, signal, sys\n"
-        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
-        "from tests.test_reader import REQUEST\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
+        "from tests.intake.test_reader import REQUEST\n"
         "from monitor.intake.reader import ProcessReader\n"
         "if __name__ == '__main__':\n"
         "    reader = ProcessReader(2)\n"
