@@ -1,5 +1,7 @@
 """The alert layer: decide (routing), render (text for a target), notify (deliver)."""
 
+from monitor.alerts.digest import render_digest
+from monitor.alerts.markup import BodyFormat, RenderedAlert, format_for_url
 from monitor.alerts.notify import (
     AppriseNotifier,
     ConsoleNotifier,
@@ -7,13 +9,7 @@ from monitor.alerts.notify import (
     RecordingNotifier,
     redact_url,
 )
-from monitor.alerts.render import (
-    BodyFormat,
-    RenderedAlert,
-    format_for_url,
-    render,
-    render_digest,
-)
+from monitor.alerts.render import render
 
 __all__ = [
     "AppriseNotifier",

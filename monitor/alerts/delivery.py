@@ -21,16 +21,11 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.alerts.digest import EventNow, collapse_by_event, render_digest
+from monitor.alerts.markup import RenderedAlert, format_for_url
 from monitor.alerts.notify import Notifier, redact_url
 from monitor.alerts.outbox import event_source_count, payload_to_message
-from monitor.alerts.render import (
-    EventNow,
-    RenderedAlert,
-    collapse_by_event,
-    format_for_url,
-    render,
-    render_digest,
-)
+from monitor.alerts.render import render
 from monitor.alerts.routing import RouteRules, next_digest_time
 from monitor.domain import AlertMessage
 from monitor.errors import NotifyError

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 
-from monitor.alerts.render import RenderedAlert
+from monitor.alerts.markup import RenderedAlert
 from monitor.config.values import TOPIC_SCHEMES, shown_host
 from monitor.errors import NotifyError
 

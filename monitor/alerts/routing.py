@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from monitor.alerts.render import FEED_HEALTH_KINDS, group_by_country
+from monitor.alerts.digest import group_by_country
+from monitor.alerts.markup import FEED_HEALTH_KINDS
 
 __all__ = [
     "ALL_KINDS",

@@ -305,7 +305,8 @@ def alerts() -> None:
 @pass_ctx
 def alerts_test(obj: CliContext, route: str) -> None:
     """Send a test message through ROUTE now."""
-    from monitor.alerts.render import format_for_url, render
+    from monitor.alerts.markup import format_for_url
+    from monitor.alerts.render import render
     from monitor.domain import AlertMessage
 
     with _runtime(obj, migrate=False) as runtime:

@@ -27,7 +27,8 @@ from monitor.daemon.pipeline import FetchContext, Writer
 from monitor.daemon.poller import Poller
 from monitor.domain import Assessment, ItemText
 from monitor.events.recorder import MeasureRecorder
-from monitor.intake.fetch import FetchLimits, HostGate, make_client, user_agent
+from monitor.intake.fetch import FetchLimits, make_client, user_agent
+from monitor.intake.hostgate import HostGate
 from monitor.intake.netguard import redirect_guard
 from monitor.intake.reader import make_reader
 from monitor.store import repo

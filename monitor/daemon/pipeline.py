@@ -27,7 +27,8 @@ from monitor.domain import Assessment, Entry, FetchResult, ItemText, Validators
 from monitor.errors import FeedGoneError, FetchError, MonitorError
 from monitor.events.recorder import FlaggedItem, MeasureRecorder
 from monitor.intake.dedup import FeedEntries, plan_batch
-from monitor.intake.fetch import FetchLimits, HostGate, fetch_feed, host_wait_s, redact_url
+from monitor.intake.fetch import FetchLimits, fetch_feed, redact_url
+from monitor.intake.hostgate import HostGate, host_wait_s
 from monitor.intake.reader import InlineReader, Reader, ReadRequest
 from monitor.store import repo
 from monitor.store.models import HELD_BACK, FeedRow, FetchLogRow

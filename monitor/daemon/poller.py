@@ -28,7 +28,8 @@ from monitor.daemon.pipeline import (
     Writer,
     fetch_and_parse,
 )
-from monitor.intake.fetch import HostGate, redact_url
+from monitor.intake.fetch import redact_url
+from monitor.intake.hostgate import HostGate
 from monitor.store import repo
 from monitor.store.models import HELD_BACK, FeedRow
 

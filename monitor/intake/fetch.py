@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
 import time
-import zlib
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,12 +21,11 @@ import httpx
 from monitor import __version__
 from monitor.domain import FetchResult, Validators
 from monitor.errors import FeedGoneError, FetchError
+from monitor.intake.inflate import Inflater, content_encoding
 
 __all__ = [
     "FetchLimits",
-    "HostGate",
     "fetch_feed",
-    "host_wait_s",
     "make_client",
     "parse_retry_after",
     "redact_url",
@@ -44,11 +40,6 @@ ACCEPT_ENCODING = "gzip, deflate"  # brotli/zstd are never advertised (and refus
 _REDIRECTS = {301, 302, 303, 307, 308}
 _PERMANENT = {301, 308}
 _TIMEOUTS = (httpx.TimeoutException,)
-# A 429 speaks for the whole host: news-search services and APIs throttle the client, not one
-# query, so the host's other feeds wait too. Without a Retry-After, a minute; and never longer
-# than an hour, so a wrong answer for one path cannot silence a site's other feeds for long.
-RATE_LIMIT_HOLD_S = 60.0
-MAX_HOST_HOLD_S = 3600.0
 
 
 def user_agent(contact: str | None = None) -> str:
@@ -202,83 +193,6 @@ def _status_error(response: httpx.Response, url: str, now: datetime) -> FetchErr
     )
 
 
-class _Inflater:
-    """Streaming gzip/deflate/identity decoder that never emits more than a byte budget."""
-
-    def __init__(self, encoding: str, limit: int, where: str) -> None:
-        self.encoding = encoding
-        self.limit = limit
-        self.where = where
-        self.total = 0
-        self._raw_fallback = encoding == "deflate"
-        wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else 32 + zlib.MAX_WBITS
-        self._z = zlib.decompressobj(wbits) if encoding != "identity" else None
-        self._member_done = False  # a complete gzip member was decoded
-        self._trailer_ignored = False
-
-    def feed(self, data: bytes) -> bytes:
-        """Decode one raw chunk; raise too_large as soon as the budget is exceeded."""
-        if self._z is None:
-            return self._count(data)
-        out = bytearray()
-        pending = data
-        while pending and not self._trailer_ignored:
-            chunk = self._inflate(pending)
-            out += self._count(chunk)
-            pending = self._z.unconsumed_tail
-            if self._z.eof and self._z.unused_data:  # concatenated gzip members
-                self._member_done = True
-                pending = self._z.unused_data
-                self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            elif not chunk and pending:
-                break
-        return bytes(out)
-
-    def _inflate(self, data: bytes) -> bytes:
-        """Inflate at most budget+1 bytes; retry raw deflate for servers that send it."""
-        assert self._z is not None
-        try:
-            chunk = self._z.decompress(data, self.limit - self.total + 1)
-        except zlib.error as exc:
-            if self._member_done:
-                # Zero padding or junk after a complete member: browsers and httpx ignore it.
-                self._trailer_ignored = True
-                return b""
-            if not self._raw_fallback:
-                raise FetchError(
-                    "decode", f"corrupt {self.encoding} body from {self.where}"
-                ) from exc
-            self._raw_fallback = False
-            self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-            return self._inflate(data)
-        self._raw_fallback = False
-        return chunk
-
-    def _count(self, data: bytes) -> bytes:
-        """Add to the running total and stop at the cap."""
-        self.total += len(data)
-        if self.total > self.limit:
-            raise FetchError("too_large", f"body of {self.where} exceeds {self.limit} bytes")
-        return data
-
-
-def _content_encoding(response: httpx.Response, where: str) -> str:
-    """The single supported content coding of a response, or an unsupported_encoding error."""
-    codings = [
-        c.strip().lower()
-        for c in response.headers.get_list("content-encoding", split_commas=True)
-        if c.strip() and c.strip().lower() != "identity"
-    ]
-    if not codings:
-        return "identity"
-    if len(codings) == 1 and codings[0] in {"gzip", "x-gzip", "deflate"}:
-        return "gzip" if codings[0] == "x-gzip" else codings[0]
-    # brotli is not installed and never advertised; a server sending it anyway is refused.
-    raise FetchError(
-        "unsupported_encoding", f"unsupported Content-Encoding {','.join(codings)} from {where}"
-    )
-
-
 def _read_body(
     response: httpx.Response,
     limits: FetchLimits,
@@ -288,10 +202,10 @@ def _read_body(
     """Stream the body, decoding as it comes, within the size cap and the total deadline."""
     where = redact_url(str(response.url))
     declared = response.headers.get("content-length", "")
-    encoding = _content_encoding(response, where)
+    encoding = content_encoding(response, where)
     if encoding == "identity" and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise FetchError("too_large", f"body of {where} declares {declared} bytes")
-    inflater = _Inflater(encoding, limits.max_body_bytes, where)
+    inflater = Inflater(encoding, limits.max_body_bytes, where)
     parts: list[bytes] = []
     for raw in response.iter_raw():
         parts.append(inflater.feed(raw))
@@ -417,107 +331,5 @@ def _finish(
     )
 
 
-def host_wait_s(error: FetchError) -> float | None:
-    """How long a failed fetch tells every feed of its host to wait, if it does: a 429."""
-    if error.kind != "rate_limited":
-        return None  # a 503 may be one broken path of a site whose other feeds are fine
-    return error.retry_after_s if error.retry_after_s is not None else RATE_LIMIT_HOLD_S
-
-
 def _ms(seconds: float) -> int:
     return max(0, int(seconds * 1000))
-
-
-@dataclass
-class _HostState:
-    active: int = 0
-    next_start: float = 0.0
-
-
-class HostGate:
-    """Per-host politeness: at most `per_host` requests at once, starts spaced by an interval."""
-
-    def __init__(
-        self,
-        per_host: int = 2,
-        min_interval_s: float = 1.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if per_host < 1:
-            raise ValueError("per_host must be at least 1")
-        self.per_host = per_host
-        self.min_interval_s = min_interval_s
-        self._clock = clock
-        self._sleep = sleep
-        self._cond = threading.Condition()
-        self._hosts: dict[str, _HostState] = {}
-        self._held_until: dict[str, float] = {}  # host -> clock time it may be asked again
-
-    @staticmethod
-    def host_of(url: str) -> str:
-        """The gate key for a URL: lowercased host and port."""
-        try:
-            parts = urlsplit(url)
-            return f"{(parts.hostname or '').lower()}:{parts.port or ''}"
-        except ValueError:
-            return url
-
-    def hold(self, url: str, seconds: float) -> None:
-        """Ask the URL's host nothing more for `seconds` (at most MAX_HOST_HOLD_S)."""
-        if seconds <= 0:
-            return
-        key = self.host_of(url)
-        until = self._clock() + min(seconds, MAX_HOST_HOLD_S)
-        with self._cond:
-            self._held_until[key] = max(self._held_until.get(key, until), until)
-
-    def held_for(self, url: str) -> float:
-        """Seconds before the URL's host may be asked again; 0 when it may be asked now."""
-        key = self.host_of(url)
-        with self._cond:
-            until = self._held_until.get(key)
-            if until is None:
-                return 0.0
-            left = until - self._clock()
-            if left <= 0:
-                del self._held_until[key]  # no entry kept per host once its wait is over
-                return 0.0
-            return left
-
-    @contextmanager
-    def slot(self, url: str) -> Iterator[None]:
-        """Hold one of the host's slots, waiting for a free slot and for the spacing."""
-        key = self.host_of(url)
-        wait = self._acquire(key)
-        try:
-            if wait > 0:
-                self._sleep(wait)
-            yield
-        finally:
-            self._release(key)
-
-    def _acquire(self, key: str) -> float:
-        """Take a slot and reserve a start time; returns how long to wait before starting."""
-        with self._cond:
-            state = self._hosts.setdefault(key, _HostState())
-            while state.active >= self.per_host:
-                self._cond.wait()
-                state = self._hosts.setdefault(key, _HostState())
-            state.active += 1
-            now = self._clock()
-            start_at = max(now, state.next_start)
-            state.next_start = start_at + self.min_interval_s
-            return start_at - now
-
-    def _release(self, key: str) -> None:
-        """Free a slot and forget idle hosts whose spacing has passed."""
-        with self._cond:
-            state = self._hosts.get(key)
-            if state is None:
-                return
-            state.active -= 1
-            if state.active <= 0 and state.next_start <= self._clock():
-                del self._hosts[key]
-            self._cond.notify_all()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from monitor.alerts.markup import BodyFormat, RenderedAlert, format_for_url
 from monitor.alerts.notify import (
     AppriseNotifier,
     ConsoleNotifier,
@@ -17,7 +18,7 @@ from monitor.alerts.notify import (
     scrub,
     with_timeouts,
 )
-from monitor.alerts.render import BodyFormat, RenderedAlert, format_for_url, render
+from monitor.alerts.render import render
 from monitor.domain import AlertMessage
 from monitor.errors import NotifyError
 from tests.support.receivers import SmtpReceiver, WebhookReceiver, free_port

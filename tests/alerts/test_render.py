@@ -7,17 +7,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.alerts.render import (
+from monitor.alerts.digest import group_by_country, render_digest
+from monitor.alerts.markup import (
     MAX_CHARS,
     UNKNOWN_COUNTRY,
     BodyFormat,
     country_label,
     format_for_url,
-    group_by_country,
     humanize_age,
-    render,
-    render_digest,
 )
+from monitor.alerts.render import render
 from monitor.domain import AlertMessage
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from monitor.cli.main import main
 from monitor.clock import FrozenClock
 from monitor.daemon.bootstrap import Runtime, Settings, build_runtime
-from monitor.intake.fetch import HostGate
+from monitor.intake.hostgate import HostGate
 from monitor.store.models import FeedRow, FetchLogRow
 from tests.support.feedserver import FeedServer, rss
 from tests.support.stack import write_config

@@ -19,17 +19,14 @@ from monitor import __version__
 from monitor.domain import Validators
 from monitor.errors import FeedGoneError, FetchError
 from monitor.intake.fetch import (
-    MAX_HOST_HOLD_S,
-    RATE_LIMIT_HOLD_S,
     FetchLimits,
-    HostGate,
     fetch_feed,
-    host_wait_s,
     make_client,
     parse_retry_after,
     redact_url,
     user_agent,
 )
+from monitor.intake.hostgate import MAX_HOST_HOLD_S, RATE_LIMIT_HOLD_S, HostGate, host_wait_s
 from tests.support.feedserver import FeedServer, rss
 
 LIMITS = FetchLimits(

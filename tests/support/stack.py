@@ -7,7 +7,7 @@ from pathlib import Path
 
 from monitor.clock import Clock
 from monitor.daemon.bootstrap import Runtime, Settings, build_runtime
-from monitor.intake.fetch import HostGate
+from monitor.intake.hostgate import HostGate
 
 
 def write_config(
