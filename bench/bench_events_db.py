@@ -3,12 +3,12 @@
 Run: python bench/bench_events_db.py   [--skip-postgres]   (fixed seed, about 1 min)
 
 `MeasureRecorder.record_batch` is what the daemon calls for the flagged items of each batch of
-feeds: fingerprints, `repo.stored_events` (a few indexed, bounded statements per batch: the
+feeds: fingerprints, `event_repo.stored_events` (a few indexed, bounded statements per batch: the
 events filed under the batch's LSH band and key-term keys, and each country's newest), then
 per item `events.match_event` against the candidates kept in memory, an event update or
 insert, and one insert of the keys events gained. This script migrates a SQLite file (and a
 throwaway PostgreSQL cluster when tests/support/pg.py can start one), stores N synthetic
-events through the real models and `repo.add_event_bands` (by default a history: 1,000 per
+events through the real models and `event_repo.add_event_bands` (by default a history: 1,000 per
 21-day window, older windows before it; `--dense`: all N within the window), and times
 record_batch for the same 300 new items at each N: each item alone in its own transaction
 (the worst case: a batch with one flagged item), and all 300 in one transaction (a busy
@@ -49,7 +49,7 @@ from monitor.events.recorder import (  # noqa: E402
     lookup_keys,
 )
 from monitor.events.targets import load_targets  # noqa: E402
-from monitor.store import repo  # noqa: E402
+from monitor.store import event_repo  # noqa: E402
 from monitor.store.db import make_engine, make_sessions, upgrade  # noqa: E402
 from monitor.store.models import EventRow  # noqa: E402
 
@@ -77,7 +77,7 @@ class Figures:
     events: int
     assign_us: float  # record_batch of one item, per item
     batch_us: float  # record_batch of all the items at once, per item
-    query_us: float  # repo.stored_events alone (SQL + ORM rows), per item
+    query_us: float  # event_repo.stored_events alone (SQL + ORM rows), per item
     sql_us: float  # its SELECTs alone, raw driver calls
     candidates: float  # events loaded per item
     statements: float  # SQL statements per record_batch of one item
@@ -167,7 +167,7 @@ def store_events(sessions: sessionmaker[Session], events: Sequence[EventCandidat
             session.flush()
             for row, ev in zip(rows, events[start : start + INSERT_BATCH], strict=True):
                 keys = lookup_keys(ev.country, frozenset(ev.categories), ev.fingerprint, ev.targets)
-                repo.add_event_bands(session, [(row.id, key) for key in keys])
+                event_repo.add_event_bands(session, [(row.id, key) for key in keys])
 
 
 @contextmanager
@@ -198,7 +198,7 @@ def statements_seen(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
 
 
 def candidate_query(session: Session, item: NewItem) -> list[EventRow]:
-    """repo.stored_events exactly as record_batch calls it for one flagged item."""
+    """event_repo.stored_events exactly as record_batch calls it for one flagged item."""
     probe = RECORDER.probe(item.entry, item.assessment, NOW)
     return BatchEvents.load(session, [probe]).loaded
 
@@ -291,7 +291,7 @@ def measure(
 
 
 def explain(engine: Engine, sessions: sessionmaker[Session], item: NewItem) -> list[str]:
-    """The plans of the candidate SELECTs, captured as repo.stored_events sends them."""
+    """The plans of the candidate SELECTs, captured as event_repo.stored_events sends them."""
     with rolled_back(sessions) as session, statements_seen(engine) as seen:
         candidate_query(session, item)
     sqlite = engine.dialect.name == "sqlite"
@@ -408,7 +408,7 @@ def main() -> None:
           f"{time.perf_counter() - started:.1f} s; {QUERIES} new items {kinds}")  # fmt: skip
     print("Per item: assign us = MeasureRecorder.record_batch of that item alone (fingerprint, "
           "candidate queries, match, event update or insert, new keys); batch us = "
-          f"record_batch of all {QUERIES} at once, per item; query us = repo.stored_events "
+          f"record_batch of all {QUERIES} at once, per item; query us = event_repo.stored_events "
           "alone (SQL + ORM rows); SQL us = its SELECTs replayed on the bare driver; "
           "cands = events loaded; stmts = SQL statements; =scan = placed as match_event over "
           "ALL stored events would place it")  # fmt: skip

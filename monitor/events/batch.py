@@ -1,6 +1,6 @@
 """The events one batch of flagged items may join, held in memory while the batch is placed.
 
-Loaded in a few statements (`repo.stored_events`), then kept current as the batch starts and
+Loaded in a few statements (`event_repo.stored_events`), then kept current as the batch starts and
 moves events, so placing an item costs no query; written back once, by `save`: new events in
 one insert, moved ones in one update per changed column set, the keys they gained in one
 insert. Events the batch starts have no database id until then, so the batch names every
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from monitor.events.fingerprint import TextFingerprint
 from monitor.events.identity import EventCandidate, ItemForClustering
 from monitor.events.targets import TargetSet
-from monitor.store import repo
+from monitor.store import event_repo
 from monitor.store.models import EventRow
 
 __all__ = ["BatchEvents", "Probe"]
@@ -77,7 +77,7 @@ class BatchEvents:
     or the database holds.
     """
 
-    def __init__(self, stored: repo.StoredEvents) -> None:
+    def __init__(self, stored: event_repo.StoredEvents) -> None:
         self._rows: dict[int, EventRow] = {row.id: row for row in stored.events}
         self._candidates: dict[int, EventCandidate] = {}
         self._filed_under: dict[str, _Recent] = {}
@@ -98,7 +98,7 @@ class BatchEvents:
 
     @classmethod
     def load(cls, session: Session, probes: Sequence[Probe]) -> BatchEvents:
-        stored = repo.stored_events(
+        stored = event_repo.stored_events(
             session,
             {key for probe in probes for key in probe.keys},
             {probe.item.country for probe in probes},
@@ -111,13 +111,13 @@ class BatchEvents:
     def _under(self, key: str) -> _Recent:
         found = self._filed_under.get(key)
         if found is None:
-            found = self._filed_under[key] = _Recent(repo.KEY_EVENTS_CHECKED)
+            found = self._filed_under[key] = _Recent(event_repo.KEY_EVENTS_CHECKED)
         return found
 
     def _newest_of(self, country: str | None) -> _Recent:
         found = self._newest.get(country)
         if found is None:
-            found = self._newest[country] = _Recent(repo.NEWEST_EVENTS_CHECKED)
+            found = self._newest[country] = _Recent(event_repo.NEWEST_EVENTS_CHECKED)
         return found
 
     @property
@@ -210,7 +210,7 @@ class BatchEvents:
             self._rows[event].fingerprint = self._candidates[event].fingerprint.to_bytes()
         session.add_all(self._rows[event] for event in self._new)
         session.flush()
-        repo.add_event_bands(session, [(self.event_id(e), key) for e, key in self._unsaved])
+        event_repo.add_event_bands(session, [(self.event_id(e), key) for e, key in self._unsaved])
         self._moved.clear()
         self._new.clear()
         self._unsaved.clear()

@@ -9,8 +9,6 @@ from datetime import datetime, timedelta
 from typing import TypeVar, cast
 
 from sqlalchemy import (
-    ColumnElement,
-    Select,
     Table,
     bindparam,
     func,
@@ -31,8 +29,6 @@ from monitor.store.models import (
     AlertRow,
     AssessmentRow,
     Base,
-    EventBandRow,
-    EventRow,
     FeedRow,
     FetchLogRow,
     ItemRow,
@@ -108,12 +104,12 @@ def claim_due_feeds(
         query = query.with_for_update(skip_locked=True)
     rows = list(session.scalars(query))
     until = now + lease
-    feeds = _table(FeedRow)
+    feeds = table_of(FeedRow)
     # One UPDATE for the lot: the unit of work would flush each row with its own bookkeeping,
     # and a busy tick claims hundreds. It re-checks that each lease is still free: on SQLite
     # the SELECT takes no lock, so another process may have leased some of these meanwhile.
     claimed: set[int] = set()
-    for ids in _chunks([row.id for row in rows], 500):
+    for ids in chunks([row.id for row in rows], 500):
         lease_them = (
             update(feeds).where(feeds.c.id.in_(ids), free).values(lease_until=until)
         ).returning(feeds.c.id)
@@ -149,7 +145,7 @@ def log_fetches(session: Session, rows: Sequence[FetchLogRow]) -> None:
     """Append lines to the fetch log, in one statement (nothing needs their ids back)."""
     if not rows:
         return
-    table = _table(FetchLogRow)
+    table = table_of(FetchLogRow)
     keys = [column.key for column in table.columns if column.key != "id"]
     values = [{key: getattr(row, key) for key in keys} for row in rows]
     # executemany of one cached statement: a multi-row VALUES would be compiled anew each time.
@@ -163,7 +159,7 @@ def known_items(session: Session, feeds: Sequence[FeedEntries]) -> KnownItems:
     entries = [entry for feed in feeds for entry in feed.entries]
     wanted = {(feed.feed_id, entry.guid) for feed in feeds for entry in feed.entries}
     sources: set[tuple[int, str]] = set()
-    for chunk in _chunks(sorted({entry.guid for entry in entries}), 500):
+    for chunk in chunks(sorted({entry.guid for entry in entries}), 500):
         # Both columns of the unique (feed_id, guid) index are constrained, so the database
         # probes the index; the pairs that belong to other feeds of the batch are dropped.
         query = select(ItemSourceRow.feed_id, ItemSourceRow.guid).where(
@@ -187,13 +183,13 @@ def _stored_items_for(
     hashes = sorted({entry.content_hash for entry in entries})
     by_url: dict[str, int] = {}
     by_hash: dict[str, int] = {}
-    for chunk in _chunks(urls, 500):
+    for chunk in chunks(urls, 500):
         for item_id, url in session.execute(
             select(ItemRow.id, ItemRow.url).where(ItemRow.url.in_(chunk))
         ):
             if url is not None:
                 by_url.setdefault(url, item_id)
-    for chunk in _chunks(hashes, 500):
+    for chunk in chunks(hashes, 500):
         for item_id, content_hash in session.execute(
             select(ItemRow.id, ItemRow.content_hash).where(ItemRow.content_hash.in_(chunk))
         ):
@@ -201,7 +197,7 @@ def _stored_items_for(
     return by_url, by_hash
 
 
-def _chunks(values: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+def chunks(values: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -222,7 +218,7 @@ def store_plan(
     ids: list[int] = []
     id_of: dict[NewItemKey, int] = {}
     if plan.new:
-        items = _table(ItemRow)
+        items = table_of(ItemRow)
         # RETURNING without a parameter order lets SQLite batch the rows; (feed, guid) is
         # unique among a plan's new items, so it maps the ids back.
         returning = insert(items).returning(items.c.id, items.c.feed_id, items.c.guid)
@@ -235,7 +231,7 @@ def store_plan(
         }
         ids = [id_of[(feed_id, entry.guid)] for feed_id, entry in plan.new]
         connection.execute(
-            insert(_table(AssessmentRow)),
+            insert(table_of(AssessmentRow)),
             [
                 _assessment_values(item_id, a, now)
                 for item_id, a in zip(ids, assessments, strict=True)
@@ -254,9 +250,9 @@ def store_plan(
         if copy.item_id is not None:
             stored_copies[copy.item_id] += 1
     if sources:
-        connection.execute(insert(_table(ItemSourceRow)), sources)
+        connection.execute(insert(table_of(ItemSourceRow)), sources)
     if stored_copies:
-        items = _table(ItemRow)
+        items = table_of(ItemRow)
         connection.execute(
             update(items)
             .where(items.c.id == bindparam("item_id"))
@@ -307,7 +303,7 @@ def _assessment_values(item_id: int, assessment: Assessment, now: datetime) -> d
     }
 
 
-def _table(model: type[Base]) -> Table:
+def table_of(model: type[Base]) -> Table:
     """A model's Table, typed as one (mypy sees only FromClause)."""
     return cast(Table, model.__table__)
 
@@ -316,7 +312,7 @@ def set_item_events(session: Session, item_events: Sequence[tuple[int, int]]) ->
     """Record which event each item reports, in one statement."""
     if not item_events:
         return
-    items = _table(ItemRow)
+    items = table_of(ItemRow)
     statement = (
         update(items)
         .where(items.c.id == bindparam("item_id"))
@@ -327,122 +323,14 @@ def set_item_events(session: Session, item_events: Sequence[tuple[int, int]]) ->
     )
 
 
-# How many of a country's newest events a new item is compared with besides those found by
-# its keys: a safety net for a follow-up that shares neither wording nor a key term.
-NEWEST_EVENTS_CHECKED = 10
-# How many of the events filed under an item's keys it is compared with (the newest): an
-# item's candidates are at most this many per key, however many events share the key.
-KEY_EVENTS_CHECKED = 32
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvents:
-    """What the database holds for a batch of flagged items' clustering, loaded at once."""
-
-    events: list[EventRow]  # those filed under a batch key and each country's newest, once
-    filed: list[tuple[int, str]]  # (event id, key) for every batch key an event is filed under
-
-
-def stored_events(
-    session: Session,
-    keys: Iterable[str],
-    countries: Iterable[str | None],
-    since: datetime,
-    *,
-    identity_keys: Iterable[str] = (),
-    identity_since: datetime | None = None,
-) -> StoredEvents:
-    """Events a batch of flagged items may join: those seen since `since` and filed under
-    one of the batch's lookup keys (keys are country-scoped), each country's newest few, and
-    those seen since `identity_since` filed under one of its identity keys (a measure in
-    force stays open to its identity for months).
-
-    A few indexed, bounded statements per batch, not per item: the band index answers the
-    keys, the (country, last_seen) index the newest. The cost does not grow with the stored
-    events. The caller keeps the result current as the batch adds and moves events.
-    """
-    filed: list[tuple[int, str]] = []
-    for key_set, seen_since in ((keys, since), (identity_keys, identity_since or since)):
-        for chunk in _chunks(sorted(set(key_set)), 500):
-            rows = session.execute(_FILED_UNDER, {"keys": chunk, "since": seen_since})
-            filed.extend(rows.tuples())
-    wanted = {event_id for event_id, _ in filed}
-    for country in set(countries):
-        statement = _NEWEST_WITHOUT_COUNTRY if country is None else _NEWEST_OF_COUNTRY
-        wanted.update(session.scalars(statement, {"since": since, "country": country}))
-    events: list[EventRow] = []
-    oldest = min(since, identity_since or since)
-    for ids in _chunks(sorted(wanted), 500):
-        events.extend(session.scalars(_EVENTS_SEEN_SINCE, {"ids": ids, "since": oldest}))
-    return StoredEvents(events, filed)
-
-
-# Built once, with bound parameters: building statements per batch (and hashing their
-# literal values for the compiled cache) costs more than running them.
-def _filed_under() -> Select[int, str]:
-    """(event id, key) for the newest KEY_EVENTS_CHECKED events seen since `since` under each
-    of `keys`: the rank is computed in the database, so a crowded key costs a scan of its
-    index entries there, not rows and objects here."""
-    ranked = (
-        select(
-            EventBandRow.event_id,
-            EventBandRow.band_key,
-            func.row_number()
-            .over(
-                partition_by=EventBandRow.band_key,
-                order_by=(EventRow.last_seen.desc(), EventRow.id.desc()),
-            )
-            .label("rank"),
-        )
-        .join(EventRow, EventRow.id == EventBandRow.event_id)
-        .where(
-            EventBandRow.band_key.in_(bindparam("keys", expanding=True)),
-            EventRow.last_seen >= bindparam("since"),
-        )
-        .subquery()
-    )
-    return select(ranked.c.event_id, ranked.c.band_key).where(ranked.c.rank <= KEY_EVENTS_CHECKED)
-
-
-_FILED_UNDER = _filed_under()
-_EVENTS_SEEN_SINCE = select(EventRow).where(
-    EventRow.id.in_(bindparam("ids", expanding=True)), EventRow.last_seen >= bindparam("since")
-)
-
-
-def _newest_statement(same_country: ColumnElement[bool]) -> Select[int]:
-    return (
-        select(EventRow.id)
-        .where(same_country, EventRow.last_seen >= bindparam("since"))
-        .order_by(EventRow.last_seen.desc(), EventRow.id)
-        .limit(NEWEST_EVENTS_CHECKED)
-    )
-
-
-_NEWEST_OF_COUNTRY = _newest_statement(EventRow.country == bindparam("country"))
-_NEWEST_WITHOUT_COUNTRY = _newest_statement(EventRow.country.is_(None))
-
-
-def add_event_bands(session: Session, filed: Iterable[tuple[int, str]]) -> None:
-    """File events under lookup keys ((event id, key) pairs); pairs already filed are
-    skipped by the database."""
-    rows = [{"event_id": event_id, "band_key": key} for event_id, key in sorted(set(filed))]
-    if not rows:
-        return
-    statement = _insert_ignoring_conflict(session, _table(EventBandRow), ["event_id", "band_key"])
-    # executemany of one cached statement: a multi-row VALUES statement is compiled anew on
-    # every call, which cost more than the rows themselves.
-    session.connection().execute(statement, rows)
-
-
 def add_alert_once(session: Session, values: Mapping[str, object]) -> int:
     """Queue an outbox row unless its route has one with its dedup key; 1 if queued, else 0."""
-    statement = _insert_ignoring_conflict(session, _table(AlertRow), ["route", "dedup_key"])
+    statement = insert_ignoring_conflict(session, table_of(AlertRow), ["route", "dedup_key"])
     result = session.connection().execute(statement, values)
     return max(result.rowcount, 0)
 
 
-def _insert_ignoring_conflict(session: Session, table: Table, unique: list[str]) -> Insert:
+def insert_ignoring_conflict(session: Session, table: Table, unique: list[str]) -> Insert:
     dialect = session.get_bind().dialect.name
     insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert_for(table).on_conflict_do_nothing(index_elements=unique)

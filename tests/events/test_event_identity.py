@@ -26,7 +26,7 @@ from monitor.events.recorder import (
     text_keys,
 )
 from monitor.events.targets import TargetSet, load_targets
-from monitor.store import repo
+from monitor.store import event_repo
 from monitor.store.db import make_engine, make_sessions, upgrade
 from monitor.store.models import EventRow
 
@@ -141,7 +141,7 @@ def test_candidates_stay_bounded_however_many_events_share_a_key() -> None:
     keys = lookup_keys("PK", probe_item.categories, probe_item.fingerprint, probe_item.targets)
     rows = [_row(i, T0 + timedelta(seconds=i)) for i in range(1, 5001)]
     filed = [(row.id, key) for row in rows for key in keys]
-    events = BatchEvents(repo.StoredEvents(rows, filed))
+    events = BatchEvents(event_repo.StoredEvents(rows, filed))
     probe = Probe(
         probe_item,
         text_keys("PK", probe_item.categories, probe_item.fingerprint),
@@ -150,7 +150,7 @@ def test_candidates_stay_bounded_however_many_events_share_a_key() -> None:
         T0 - timedelta(days=180),
     )
     found = events.candidates(probe)
-    assert len(found) <= repo.KEY_EVENTS_CHECKED + repo.NEWEST_EVENTS_CHECKED
+    assert len(found) <= event_repo.KEY_EVENTS_CHECKED + event_repo.NEWEST_EVENTS_CHECKED
     assert found[0].event_id == 5000  # the newest first
     # Events the batch starts are found at once, and the bound holds as they pile up.
     for i in range(5001, 7001):
@@ -159,7 +159,7 @@ def test_candidates_stay_bounded_however_many_events_share_a_key() -> None:
         )
     found = events.candidates(probe)
     assert found[0].event_id == newest < 0  # a new event of the batch: no database id yet
-    assert len(found) <= repo.KEY_EVENTS_CHECKED + repo.NEWEST_EVENTS_CHECKED
+    assert len(found) <= event_repo.KEY_EVENTS_CHECKED + event_repo.NEWEST_EVENTS_CHECKED
 
 
 def test_identity_keys_name_the_measure_not_the_wording() -> None:
