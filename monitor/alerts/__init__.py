@@ -1,4 +1,10 @@
-"""The alert layer: decide (routing), render (text for a target), notify (deliver)."""
+"""Alerts: which routes want a message and when (routing), the outbox rows written with what
+earned them, rendering per target (markup, render, the marked quote, digests), feed-health
+notices, sending through Apprise (notify) and the sender that delivers the outbox.
+
+May import: monitor's core modules, config, classify (the term matcher, for the quote) and
+store. Not events, daemon or cli.
+"""
 
 from monitor.alerts.digest import render_digest
 from monitor.alerts.markup import BodyFormat, RenderedAlert, format_for_url

@@ -2,6 +2,8 @@
 
 Rules as data (rules.yaml, gazetteer.yaml) find actors, actions, objects and negative contexts
 in one pass; a linear model over hashed n-grams and the rule flags turns them into a score.
+
+May import: monitor's core modules only.
 """
 
 from __future__ import annotations
