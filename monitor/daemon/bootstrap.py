@@ -27,6 +27,7 @@ from monitor.daemon.pipeline import FetchContext, Writer
 from monitor.daemon.poller import Poller
 from monitor.domain import Assessment, ItemText
 from monitor.events.recorder import MeasureRecorder
+from monitor.events.targets import TargetReader, load_targets
 from monitor.intake.fetch import FetchLimits, make_client, user_agent
 from monitor.intake.hostgate import HostGate
 from monitor.intake.netguard import redirect_guard
@@ -173,17 +174,29 @@ class Runtime:
     rng: random.Random = field(default_factory=random.Random)
     _poller: Poller | None = None
     _delivery: Delivery | None = None
+    _measure_targets: TargetReader | None = None
 
     def load_classifier(self) -> Classifier:
-        """Load the classifier now (the daemon does so at start, not in its first poll)."""
+        """Load the classifier and the targets lexicon now (the daemon does so at start, not
+        in its first poll)."""
+        _ = self.measure_targets
         return self.classifier_loader()
+
+    @property
+    def measure_targets(self) -> TargetReader:
+        """What measures act on (targets.yaml), read once: a writer is built per batch."""
+        if self._measure_targets is None:
+            self._measure_targets = load_targets()
+        return self._measure_targets
 
     def writer(self) -> Writer:
         """A writer for the current routes (rebuilt per batch, so reloads take effect)."""
         broken = self.config.defaults.feed_broken_after
         return Writer(
             assessor=LazyAssessor(self.classifier_loader),
-            recorder=MeasureRecorder(tuple(t.rules for t in self.targets.values())),
+            recorder=MeasureRecorder(
+                tuple(t.rules for t in self.targets.values()), targets=self.measure_targets
+            ),
             rng=self.rng,
             broken_after=broken,
         )
