@@ -35,7 +35,6 @@ __all__ = [
     "identity_keys",
     "identity_window",
     "match_event",
-    "stage_change",
     "stage_move",
 ]
 
@@ -259,11 +258,6 @@ def advance_stage(old: str, new: str) -> str | None:
     if old == Stage.LIFTED:
         return new if new in (Stage.ENACTED, Stage.ENFORCED) else None
     return new if _STAGE_ORDER[Stage(new)] > _STAGE_ORDER[Stage(old)] else None
-
-
-def stage_change(old: str, new: str) -> bool:
-    """Tell whether an item at stage `new` moves an event at `old` forward."""
-    return advance_stage(old, new) is not None
 
 
 # The first reports of a measure call it "ordered" and "in effect" in one breath (a block and

@@ -33,7 +33,13 @@ from monitor.events.identity import (
     match_event,
     stage_move,
 )
-from monitor.events.targets import NO_TARGETS, TargetReader, TargetSet, load_targets
+from monitor.events.targets import (
+    NO_TARGETS,
+    TargetReader,
+    TargetSet,
+    load_targets,
+    target_label,
+)
 from monitor.store.models import EventRow
 
 logger = logging.getLogger(__name__)
@@ -171,7 +177,7 @@ class MeasureRecorder:
             published=entry.published,
             other_sources=max(change.reports - 1, 0),
             previous_stage=change.previous_stage,
-            targets=tuple(self.targets.label(t) for t in change.targets),
+            targets=(label,) if (label := target_label(self.targets, change.targets)) else (),
             quote=quote.text,
             quote_marks=quote.marks,
             event_id=event.id,

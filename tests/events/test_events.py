@@ -24,7 +24,6 @@ from monitor.events.identity import (
     ItemForClustering,
     advance_stage,
     match_event,
-    stage_change,
 )
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -154,7 +153,7 @@ def test_stage_follow_up_joins_and_alerts(
     assert found is not None and found.event_id == 7
     assert not found.near_duplicate and "telegram" in found.shared_terms
     assert "shared terms: telegram" in found.reason
-    assert stage_change(stored.stage, follow_up.stage)
+    assert advance_stage(stored.stage, follow_up.stage) is not None
 
 
 def test_follow_up_prefers_the_right_event_among_several() -> None:
@@ -277,7 +276,6 @@ def test_key_terms_pick_names_not_headline_capitals() -> None:
 )
 def test_stage_moves(old: str, new: str, expected: str | None) -> None:
     assert advance_stage(old, new) == expected
-    assert stage_change(old, new) is (expected is not None)
 
 
 def test_merge_keeps_event_terms_and_newest_text() -> None:
