@@ -10,14 +10,10 @@ tests/intake/test_hostile_feeds.py pins that behaviour.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, tzinfo
-from email.utils import parsedate_to_datetime
-from html import escape
+from datetime import UTC, tzinfo
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
@@ -26,117 +22,23 @@ import feedparser
 
 from monitor.domain import ParsedFeed, RawEntry
 from monitor.errors import ParseError
+from monitor.intake.caps import SUMMARY_MAX, TITLE_MAX
+from monitor.intake.dates import entry_date, newest_entries, parse_date
+from monitor.intake.jsonfeed import looks_like_json, parse_json
 
 __all__ = ["MAX_ENTRIES", "parse_date", "parse_feed"]
 
 logger = logging.getLogger(__name__)
 
 MAX_ENTRIES = 500
-TITLE_MAX = 1000
-SUMMARY_MAX = 20000
 _SNIFF_BYTES = 4096
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 _HARMLESS_BOZO = (feedparser.NonXMLContentType,)
-_SHORT_OFFSET = re.compile(r"([+-])(\d{2})$")
-_COLON_OFFSET = re.compile(r"([+-]\d{2}):(\d{2})$")
-_LOCAL_FORMATS = (
-    "%m/%d/%Y %I:%M:%S %p",
-    "%m/%d/%Y %I:%M %p",
-    "%m/%d/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%d-%m-%Y %H:%M:%S",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d",
-)
 _FIRST_TAG = re.compile(rb"<([A-Za-z][\w:.-]*)")
 _DOCTYPE_START = re.compile(rb"<!DOCTYPE\b", re.IGNORECASE)
 _DOCTYPE = re.compile(rb"<!DOCTYPE\b[^\[>]*(?:\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY\b[^>]*>", re.IGNORECASE)
 _ENTRY_END = re.compile(rb"</(?:[A-Za-z][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
-
-
-# -- dates ---------------------------------------------------------------------------------
-
-
-def _to_utc(value: datetime, assume_tz: tzinfo) -> datetime:
-    """An aware UTC datetime; naive values are read in `assume_tz`."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=assume_tz)
-    return value.astimezone(UTC)
-
-
-def _rfc822(text: str) -> datetime | None:
-    """RFC 822 dates, including two-digit years and '+07' / '+07:00' offsets."""
-    fixed = _COLON_OFFSET.sub(r"\1\2", text)
-    fixed = _SHORT_OFFSET.sub(r"\g<1>\g<2>00", fixed)
-    try:
-        return parsedate_to_datetime(fixed)
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def _iso(text: str) -> datetime | None:
-    """ISO 8601 / RFC 3339, including 'Z' and '+07' offsets."""
-    fixed = _SHORT_OFFSET.sub(
-        r"\g<1>\g<2>:00", text.replace(" ", "T", 1) if "T" not in text else text
-    )
-    try:
-        return datetime.fromisoformat(fixed)
-    except ValueError:
-        return None
-
-
-def _local(text: str) -> datetime | None:
-    """Zone-less local formats seen in the wild (e.g. '8/23/2026 5:20:00 AM')."""
-    for fmt in _LOCAL_FORMATS:
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
-
-
-def parse_date(text: str | None, *, assume_tz: tzinfo = UTC) -> datetime | None:
-    """Parse a feed date string to aware UTC; zone-less times are read in `assume_tz`."""
-    if not text:
-        return None
-    text = " ".join(text.split())[:100]
-    if not text:
-        return None
-    # ISO 8601 starts with the year; trying it first on an RFC 822 date ("Mon, 23 Nov ...")
-    # would only raise and catch an exception per entry.
-    attempts = (_iso, _rfc822, _local) if text[:4].isdigit() else (_rfc822, _iso, _local)
-    for attempt in attempts:
-        value = attempt(text)
-        if value is not None:
-            try:
-                return _to_utc(value, assume_tz)
-            except (OverflowError, ValueError):
-                return None
-    return None
-
-
-def _struct_to_utc(value: Any) -> datetime | None:
-    """feedparser's UTC struct_time to an aware datetime."""
-    if not isinstance(value, time.struct_time):
-        return None
-    try:
-        return datetime(*value[:6], tzinfo=UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _entry_date(entry: Mapping[str, Any], assume_tz: tzinfo) -> datetime | None:
-    """The best publication date of a feedparser entry."""
-    for key in ("published", "updated", "created"):
-        raw = entry.get(key)
-        value = parse_date(raw, assume_tz=assume_tz) if isinstance(raw, str) else None
-        value = value or _struct_to_utc(entry.get(key + "_parsed"))
-        if value is not None:
-            return value
-    return None
 
 
 # -- HTML pages ----------------------------------------------------------------------------
@@ -214,77 +116,6 @@ def _parse_html(body: bytes, content_type: str | None, base_url: str) -> ParsedF
     )
 
 
-# -- JSON Feed -----------------------------------------------------------------------------
-
-
-def _looks_like_json(body: bytes, content_type: str | None) -> bool:
-    """True for a JSON content type or a body that starts like a JSON object."""
-    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    return start == b"{" or ("json" in (content_type or "").lower() and start != b"<")
-
-
-def _text(value: Any, limit: int) -> str | None:
-    """A capped string from a JSON value, or None when it is not a string."""
-    return value[:limit] if isinstance(value, str) and value else None
-
-
-def _json_author(item: Mapping[str, Any]) -> str | None:
-    """The first author's name from JSON Feed 1.1 `authors` or 1.0 `author`."""
-    authors = item.get("authors")
-    candidates = authors if isinstance(authors, list) else [item.get("author")]
-    for author in candidates:
-        if isinstance(author, dict) and isinstance(author.get("name"), str):
-            return str(author["name"])[:200]
-    return None
-
-
-def _json_entry(
-    item: Mapping[str, Any], base: str, language: str | None, assume_tz: tzinfo
-) -> RawEntry:
-    """One JSON Feed item as a RawEntry."""
-    link = _text(item.get("url"), 4000) or _text(item.get("external_url"), 4000)
-    summary = _text(item.get("content_html"), SUMMARY_MAX) or _text(
-        item.get("summary"), SUMMARY_MAX
-    )
-    if summary is None and isinstance(item.get("content_text"), str):
-        summary = escape(item["content_text"][:SUMMARY_MAX])
-    raw_id = item.get("id")
-    date = _text(item.get("date_published"), 100) or _text(item.get("date_modified"), 100)
-    return RawEntry(
-        guid=str(raw_id)[:1000] if isinstance(raw_id, str | int) and str(raw_id) else None,
-        link=urljoin(base, link) if link else None,
-        title=_text(item.get("title"), TITLE_MAX),
-        summary_html=summary,
-        published=parse_date(date, assume_tz=assume_tz),
-        language=_text(item.get("language"), 35) or language,
-        author=_json_author(item),
-    )
-
-
-def _parse_json(body: bytes, base_url: str, max_entries: int, assume_tz: tzinfo) -> ParsedFeed:
-    """A JSON Feed 1.x document (feedparser does not read JSON Feed)."""
-    try:
-        doc = json.loads(body.decode("utf-8-sig", "replace"))
-    except (ValueError, RecursionError) as exc:
-        raise ParseError(f"invalid JSON: {str(exc)[:120]}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-        raise ParseError("JSON document is not a JSON Feed (no items list)")
-    version = doc.get("version")
-    malformed = None
-    if not (isinstance(version, str) and version.startswith("https://jsonfeed.org/version/")):
-        malformed = "JSON Feed without a jsonfeed.org version"
-    base = _text(doc.get("home_page_url"), 4000) or base_url
-    language = _text(doc.get("language"), 35)
-    items = [i for i in doc["items"] if isinstance(i, dict)]
-    entries = [_json_entry(i, urljoin(base_url, base), language, assume_tz) for i in items]
-    return ParsedFeed(
-        title=_text(doc.get("title"), TITLE_MAX),
-        entries=_newest(entries, max_entries),
-        malformed=malformed,
-        language=language,
-    )
-
-
 # -- RSS / Atom ----------------------------------------------------------------------------
 
 
@@ -328,7 +159,7 @@ def _xml_entry(entry: Mapping[str, Any], base_url: str, assume_tz: tzinfo) -> Ra
         link=_entry_link(entry, base_url),
         title=title[:TITLE_MAX] if isinstance(title, str) else None,
         summary_html=_summary(entry),
-        published=_entry_date(entry, assume_tz),
+        published=entry_date(entry, assume_tz),
         language=_language(entry),
         author=author[:200] if isinstance(author, str) and author else None,
     )
@@ -414,17 +245,10 @@ def _parse_xml(
     language = feed.get("language")
     return ParsedFeed(
         title=title[:TITLE_MAX] if isinstance(title, str) and title else None,
-        entries=_newest(entries, max_entries),
+        entries=newest_entries(entries, max_entries),
         malformed=malformed,
         language=language[:35] if isinstance(language, str) and language else None,
     )
-
-
-def _newest(entries: list[RawEntry], max_entries: int) -> tuple[RawEntry, ...]:
-    """Entries newest first (undated ones after, in document order), at most max_entries."""
-    floor = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
-    ordered = sorted(entries, key=lambda e: e.published or floor, reverse=True)
-    return tuple(ordered[: max(0, max_entries)])
 
 
 def parse_feed(
@@ -444,6 +268,6 @@ def parse_feed(
         raise ParseError("empty document")
     if _looks_like_html(body):
         return _parse_html(body, content_type, base_url)
-    if _looks_like_json(body, content_type):
-        return _parse_json(body, base_url, max_entries, assume_tz)
+    if looks_like_json(body, content_type):
+        return parse_json(body, base_url, max_entries, assume_tz)
     return _parse_xml(body, content_type, base_url, max_entries, assume_tz)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError
+from monitor.intake.dates import parse_date
 from monitor.intake.normalize import html_to_text
-from monitor.intake.parse import parse_date, parse_feed
+from monitor.intake.parse import parse_feed
 from tests.support.feedserver import atom, rss
 
 DATA = Path(__file__).parents[1] / "data" / "feeds"
