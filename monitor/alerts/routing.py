@@ -15,6 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from monitor.alerts.digest import group_by_country
 from monitor.alerts.markup import FEED_HEALTH_KINDS
+from monitor.alerts.notify import redact_url
 
 __all__ = [
     "ALL_KINDS",
@@ -167,3 +168,17 @@ def next_digest_time(cron: str, tz: str, after: datetime) -> datetime:
     if fire is None:
         raise ValueError(f"cron expression {cron!r} never fires")
     return fire
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    """A configured route with its resolved (secret) Apprise URL; never log `url`."""
+
+    rules: RouteRules
+    url: str
+    body_format: str = "auto"
+    digest_cron: str | None = None
+    digest_tz: str = "UTC"
+
+    def __repr__(self) -> str:
+        return f"RouteTarget(name={self.rules.name!r}, url={redact_url(self.url)!r})"

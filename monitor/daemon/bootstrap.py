@@ -17,9 +17,9 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.alerts.delivery import Delivery, RouteTarget
+from monitor.alerts.delivery import Delivery
 from monitor.alerts.notify import AppriseNotifier, ConsoleNotifier, Notifier
-from monitor.alerts.routing import RouteRules
+from monitor.alerts.routing import RouteRules, RouteTarget
 from monitor.classify import Classifier
 from monitor.clock import Clock, SystemClock
 from monitor.config.schema import MonitorConfig, RouteSpec, load_config

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from monitor.alerts import delivery as delivery_module
+from monitor.alerts import digest_delivery as delivery_module
 from monitor.alerts.delivery import Delivery, RouteTarget
 from monitor.alerts.notify import RecordingNotifier
 from monitor.alerts.routing import RouteRules
@@ -220,7 +220,7 @@ def test_a_runtime_closing_writes_down_an_unrecorded_digest(tmp_path: Path, engi
     with runtime.sessions.begin() as session:
         session.add(RouteStateRow(route="daily", last_digest_at=None))
     target = runtime.delivery.targets["daily"]
-    runtime.delivery._unrecorded_digests["daily"] = delivery_module._DigestResult(
+    runtime.delivery._unrecorded_digests["daily"] = delivery_module.DigestResult(
         target, ids, None, NOW
     )
     runtime.close()
