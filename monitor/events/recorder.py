@@ -221,15 +221,12 @@ class MeasureRecorder:
             previous, row.stage = row.stage, move.stage
             row.stage_changed_at = max(item.published, row.stage_changed_at or item.published)
             change = EventChange.of(row, "update" if move.alert else None, previous)
-        # A report found by what the measure is, or a copy, adds its terms to the event's
-        # keys; one found by its words adds its LSH bands too (the event keeps its old keys):
-        # later copies of either wording find it. Every report's bands would add sixteen keys
-        # per report to an event that hundreds of outlets cover.
+        # A report that joins adds its terms to the event's keys (the event keeps its old
+        # ones), not its sixteen LSH bands: an event that hundreds of outlets cover would be
+        # filed under thousands of keys, and a later copy of any report finds the event by
+        # its terms or its identity. Measured on the page corpus: the same events either way.
         keys = identity_lookup_keys(row.country, frozenset(row.categories), targets)
-        if match.same_identity or match.near_duplicate:
-            keys += term_keys(row.country, item.categories, item.fingerprint)
-        else:
-            keys += probe.keys
+        keys += term_keys(row.country, item.categories, item.fingerprint)
         events.moved(event, fingerprint, keys)
         return event, change
 
