@@ -46,7 +46,8 @@ from monitor.events.recorder import (  # noqa: E402
     EVENT_WINDOW,
     FlaggedItem,
     MeasureRecorder,
-    lookup_keys,
+    identity_lookup_keys,
+    text_keys,
 )
 from monitor.events.targets import load_targets  # noqa: E402
 from monitor.store import event_repo  # noqa: E402
@@ -166,7 +167,9 @@ def store_events(sessions: sessionmaker[Session], events: Sequence[EventCandidat
             session.add_all(rows)
             session.flush()
             for row, ev in zip(rows, events[start : start + INSERT_BATCH], strict=True):
-                keys = lookup_keys(ev.country, frozenset(ev.categories), ev.fingerprint, ev.targets)
+                categories = frozenset(ev.categories)
+                keys = text_keys(ev.country, categories, ev.fingerprint)
+                keys += identity_lookup_keys(ev.country, categories, ev.targets)
                 event_repo.add_event_bands(session, [(row.id, key) for key in keys])
 
 

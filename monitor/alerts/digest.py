@@ -12,13 +12,12 @@ from monitor.alerts.markup import (
     BodyFormat,
     RenderedAlert,
     cap_body,
-    category_label,
     clip,
     country_label,
     escape,
     safe_link,
 )
-from monitor.alerts.render import stage_text
+from monitor.alerts.render import measure_line
 from monitor.domain import AlertMessage
 
 
@@ -80,13 +79,11 @@ def group_by_country(events: Sequence[AlertMessage]) -> list[tuple[str, list[Ale
 
 def _digest_line(event: AlertMessage, fmt: BodyFormat) -> str:
     """One event: what, target and stage, how many report it, the headline and its link."""
-    what = ", ".join(category_label(c) for c in event.categories) or "measure"
-    parts = [what, *([", ".join(event.targets)] if event.targets else []), stage_text(event)]
     reports = event.other_sources + 1
     meta = f"{event.source}, {reports} report{'s' if reports != 1 else ''}"
     if event.published is not None:
         meta += f", {event.published.astimezone(UTC):%d %b %H:%M} UTC"
-    summary = " · ".join(parts)
+    summary = measure_line(event)
     headline = clip(event.title, 200) or "(untitled)"
     link = safe_link(event.link)
     if fmt is BodyFormat.HTML:

@@ -34,12 +34,17 @@ def stage_text(message: AlertMessage) -> str:
     return message.stage
 
 
+def measure_line(message: AlertMessage) -> str:
+    """What, on what, at which stage: 'platform block · X (Twitter) · enforced'."""
+    what = ", ".join(category_label(c) for c in message.categories) or "measure"
+    parts = [what, *([", ".join(message.targets)] if message.targets else []), stage_text(message)]
+    return " · ".join(parts)
+
+
 def measure_summary(message: AlertMessage) -> str:
     """The measure in one line: 'Pakistan: platform block · X (Twitter) · enforced'."""
     where = country_name((message.country or "").upper()) or (message.country or "").upper()
-    what = ", ".join(category_label(c) for c in message.categories) or "measure"
-    parts = [what, *([", ".join(message.targets)] if message.targets else []), stage_text(message)]
-    return f"{where or UNKNOWN_COUNTRY}: " + " · ".join(parts)
+    return f"{where or UNKNOWN_COUNTRY}: {measure_line(message)}"
 
 
 def alert_title(message: AlertMessage) -> str:

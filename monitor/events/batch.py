@@ -11,7 +11,7 @@ one); `event_id` translates after `save`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -133,31 +133,27 @@ class BatchEvents:
         found = self._candidates.get(event)
         if found is None:
             row = self._rows[event]
-            found = self._candidates[event] = EventCandidate(
-                event_id=event,
-                country=row.country,
-                categories=frozenset(row.categories),
-                stage=row.stage,
-                fingerprint=TextFingerprint.from_bytes(row.fingerprint),
-                first_seen=row.first_seen,
-                last_seen=row.last_seen,
-                title=row.title,
-                targets=TargetSet.from_ids(row.targets or ()),
+            found = self._candidates[event] = _candidate_of(
+                event,
+                row,
+                TextFingerprint.from_bytes(row.fingerprint),
+                TargetSet.from_ids(row.targets or ()),
             )
+        return found
+
+    def _filed(self, keys: Iterable[str]) -> set[int]:
+        """The events filed under any of `keys` (the newest of each)."""
+        found: set[int] = set()
+        for key in keys:
+            recent = self._filed_under.get(key)
+            if recent is not None:
+                found.update(recent)
         return found
 
     def candidates(self, probe: Probe) -> list[EventCandidate]:
         """The events a query for this item would return; newest first."""
-        text: set[int] = set(self._newest_of(probe.item.country))
-        for key in probe.keys:
-            found = self._filed_under.get(key)
-            if found is not None:
-                text.update(found)
-        identity: set[int] = set()
-        for key in probe.identity:
-            found = self._filed_under.get(key)
-            if found is not None:
-                identity.update(found)
+        text = self._filed(probe.keys) | set(self._newest_of(probe.item.country))
+        identity = self._filed(probe.identity)
         country, candidate = probe.item.country, self.candidate
         # A key is scoped by country, but a hash can collide: keep the item's country only.
         # An event found both ways is held to the longer window, its identity's.
@@ -166,29 +162,22 @@ class BatchEvents:
         chosen = [c for c in chosen if c.country == country]
         return sorted(chosen, key=lambda c: (c.last_seen, c.event_id), reverse=True)
 
-    def add(self, row: EventRow, fingerprint: TextFingerprint, keys: list[str]) -> int:
+    def add(
+        self, row: EventRow, fingerprint: TextFingerprint, targets: TargetSet, keys: list[str]
+    ) -> int:
         """A new event of this batch, filed under `keys`; returns the batch's key for it."""
         event = -(len(self._new) + 1)
         self._new.append(event)
         self._rows[event] = row
-        self._moved.add(event)
-        self.moved(event, fingerprint, keys)
+        self.moved(event, fingerprint, targets, keys)
         return event
 
-    def moved(self, event: int, fingerprint: TextFingerprint, keys: list[str]) -> None:
+    def moved(
+        self, event: int, fingerprint: TextFingerprint, targets: TargetSet, keys: list[str]
+    ) -> None:
         """An event changed (a report joined it): refile it as the newest under `keys`."""
         row = self._rows[event]
-        self._candidates[event] = EventCandidate(
-            event_id=event,
-            country=row.country,
-            categories=frozenset(row.categories),
-            stage=row.stage,
-            fingerprint=fingerprint,
-            first_seen=row.first_seen,
-            last_seen=row.last_seen,
-            title=row.title,
-            targets=TargetSet.from_ids(row.targets),
-        )
+        self._candidates[event] = _candidate_of(event, row, fingerprint, targets)
         self._moved.add(event)
         self._newest_of(row.country).touch(event)
         for key in keys:
@@ -214,3 +203,20 @@ class BatchEvents:
         self._moved.clear()
         self._new.clear()
         self._unsaved.clear()
+
+
+def _candidate_of(
+    event: int, row: EventRow, fingerprint: TextFingerprint, targets: TargetSet
+) -> EventCandidate:
+    """The matcher's view of a batch event: its row's fields, its current fingerprint."""
+    return EventCandidate(
+        event_id=event,
+        country=row.country,
+        categories=frozenset(row.categories),
+        stage=row.stage,
+        fingerprint=fingerprint,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        title=row.title,
+        targets=targets,
+    )

@@ -9,8 +9,8 @@ change.
 from __future__ import annotations
 
 import hashlib
-import operator
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -26,6 +26,7 @@ __all__ = [
     "TextFingerprint",
     "band_keys",
     "merge_fingerprints",
+    "similarities",
     "similarity",
     "text_fingerprint",
 ]
@@ -132,10 +133,16 @@ def band_keys(fp: TextFingerprint) -> list[str]:
 
 def similarity(a: TextFingerprint, b: TextFingerprint) -> float:
     """Estimate the Jaccard similarity of two texts' shingle sets (0 when either is empty)."""
-    if a.empty or b.empty:
-        return 0.0
-    same: int = sum(map(operator.eq, a.signature, b.signature))
-    return same / len(a.signature)
+    return similarities(a, [b])[0]
+
+
+def similarities(item: TextFingerprint, others: Sequence[TextFingerprint]) -> list[float]:
+    """`similarity` of one text to each of many, in one array operation."""
+    if item.empty or not others:
+        return [0.0] * len(others)
+    same = (np.stack([other.array for other in others]) == item.array).sum(axis=1)
+    scores: list[float] = (same / NUM_PERM).tolist()
+    return [0.0 if other.empty else score for other, score in zip(others, scores, strict=True)]
 
 
 def merge_fingerprints(event: TextFingerprint, item: TextFingerprint) -> TextFingerprint:

@@ -11,14 +11,12 @@ terms (a follow-up). Also here: how a report moves its event's stage.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import numpy as np
-
 from monitor.domain import Category, Stage
-from monitor.events.fingerprint import NUM_PERM, TextFingerprint
+from monitor.events.fingerprint import TextFingerprint, similarities
 from monitor.events.targets import NO_TARGETS, TargetSet, agree, kind_of
 
 __all__ = [
@@ -209,7 +207,7 @@ def match_event(
     compatible = [event for event in candidates if _compatible(item, event, window)]
     if not compatible:
         return None
-    scores = _similarities(item.fingerprint, compatible)
+    scores = similarities(item.fingerprint, [event.fingerprint for event in compatible])
     best: Match | None = None
     best_key: tuple[bool, float, int, datetime] | None = None
     for event, score in zip(compatible, scores, strict=True):
@@ -226,17 +224,6 @@ def match_event(
         if best_key is None or key > best_key:
             best, best_key = found, key
     return best
-
-
-def _similarities(item: TextFingerprint, events: Sequence[EventCandidate]) -> list[float]:
-    """`similarity` of the item to each event, in one array operation."""
-    if item.empty:
-        return [0.0] * len(events)
-    signatures = np.stack([e.fingerprint.array for e in events])
-    same = (signatures == item.array).sum(axis=1)
-    scores: list[float] = (same / NUM_PERM).tolist()
-    # An event whose text had no words is never similar, as `similarity` says.
-    return [0.0 if e.fingerprint.empty else s for e, s in zip(events, scores, strict=True)]
 
 
 _STAGE_ORDER = {Stage.PROPOSED: 0, Stage.ENACTED: 1, Stage.ENFORCED: 2, Stage.LIFTED: 3}

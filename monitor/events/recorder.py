@@ -34,7 +34,6 @@ from monitor.events.identity import (
     stage_move,
 )
 from monitor.events.targets import (
-    NO_TARGETS,
     TargetReader,
     TargetSet,
     load_targets,
@@ -202,7 +201,7 @@ class MeasureRecorder:
                 targets=item.targets.ids(),
                 stage_changed_at=item.published,
             )
-            event = events.add(row, item.fingerprint, probe.all_keys)
+            event = events.add(row, item.fingerprint, item.targets, probe.all_keys)
             return event, EventChange.of(row, "new")
         event, row = match.event_id, events.row(match.event_id)
         row.last_seen = max(row.last_seen, item.published)
@@ -227,7 +226,7 @@ class MeasureRecorder:
         # its terms or its identity. Measured on the page corpus: the same events either way.
         keys = identity_lookup_keys(row.country, frozenset(row.categories), targets)
         keys += term_keys(row.country, item.categories, item.fingerprint)
-        events.moved(event, fingerprint, keys)
+        events.moved(event, fingerprint, targets, keys)
         return event, change
 
     @staticmethod
@@ -236,13 +235,12 @@ class MeasureRecorder:
     ) -> tuple[TextFingerprint, TargetSet]:
         """Let the event follow its newest wording, without letting it swallow other measures.
 
-        Only a near-duplicate copy, or a report of the same identity, may widen what the event
-        is about (its categories, key terms and targets); a looser follow-up just moves the
-        text signature. Otherwise every joined item would add terms and categories until one
-        event matched every measure of a country.
+        Any report that joins may add targets (a target that did not stop it joining agrees
+        with the event's, and gives the event its identity). Only a near-duplicate copy, or
+        a report of the same identity, may widen the event's categories and key terms; a
+        looser follow-up just moves the text signature. Otherwise every joined item would add
+        terms and categories until one event matched every measure of a country.
         """
-        # Any report that joins may name what the measure acts on: a target that did not
-        # stop it joining agrees with the event's, and gives the event its identity.
         targets = TargetSet.from_ids(row.targets).merged(item.targets)
         row.targets = targets.ids()
         if match.near_duplicate or match.same_identity:
@@ -250,19 +248,6 @@ class MeasureRecorder:
             return merge_fingerprints(stored, item.fingerprint), targets
         moved = TextFingerprint(item.fingerprint.signature, stored.terms, item.fingerprint.array)
         return moved, targets
-
-
-def lookup_keys(
-    country: str | None,
-    categories: frozenset[str],
-    fingerprint: TextFingerprint,
-    targets: TargetSet = NO_TARGETS,
-) -> list[str]:
-    """The indexed keys an event is filed under and an item is looked up by: its text keys
-    and its identity keys."""
-    return text_keys(country, categories, fingerprint) + identity_lookup_keys(
-        country, categories, targets
-    )
 
 
 def text_keys(

@@ -22,7 +22,6 @@ from monitor.events.recorder import (
     FlaggedItem,
     MeasureRecorder,
     identity_lookup_keys,
-    lookup_keys,
     text_keys,
 )
 from monitor.events.targets import TargetSet, load_targets
@@ -138,7 +137,9 @@ def _row(event_id: int, when: datetime, country: str = "PK") -> EventRow:
 
 def test_candidates_stay_bounded_however_many_events_share_a_key() -> None:
     probe_item = _item("Pakistan blocks X", {"platform_block"}, hours=10)
-    keys = lookup_keys("PK", probe_item.categories, probe_item.fingerprint, probe_item.targets)
+    keys = text_keys("PK", probe_item.categories, probe_item.fingerprint) + identity_lookup_keys(
+        "PK", probe_item.categories, probe_item.targets
+    )
     rows = [_row(i, T0 + timedelta(seconds=i)) for i in range(1, 5001)]
     filed = [(row.id, key) for row in rows for key in keys]
     events = BatchEvents(event_repo.StoredEvents(rows, filed))
@@ -155,7 +156,10 @@ def test_candidates_stay_bounded_however_many_events_share_a_key() -> None:
     # Events the batch starts are found at once, and the bound holds as they pile up.
     for i in range(5001, 7001):
         newest = events.add(
-            _row(i, T0 + timedelta(hours=1, seconds=i)), probe_item.fingerprint, keys
+            _row(i, T0 + timedelta(hours=1, seconds=i)),
+            probe_item.fingerprint,
+            probe_item.targets,
+            keys,
         )
     found = events.candidates(probe)
     assert found[0].event_id == newest < 0  # a new event of the batch: no database id yet
