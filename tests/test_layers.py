@@ -11,7 +11,7 @@ import pytest
 MONITOR = Path(__file__).resolve().parents[1] / "monitor"
 CORE = {"domain", "errors", "clock", "countries"}
 # Lowest first. A package may import any package listed before it.
-LAYERS = ["config", "intake", "classify", "store", "alerts", "events", "daemon", "cli"]
+LAYERS = ["config", "intake", "classify", "store", "alerts", "events", "daemon", "web", "cli"]
 
 
 def _imported_packages(path: Path) -> set[str]:

@@ -96,7 +96,7 @@ def train(obj: CliContext, corpora: tuple[Path, ...], out: Path, no_feedback: bo
     """Train the model from labeled JSONL plus the operators' feedback."""
     from monitor.classify import read_corpus, save_model
     from monitor.classify import train as train_model
-    from monitor.cli.feedback import feedback_examples
+    from monitor.store.feedback import feedback_examples
 
     _require_training_extra()
     examples = []
@@ -140,7 +140,7 @@ def feedback(
     stage: str | None,
 ) -> None:
     """Record an operator's verdict on an item; the next `monitor train` learns from it."""
-    from monitor.cli.feedback import record_feedback
+    from monitor.store.feedback import record_feedback
 
     cats = [c.strip() for c in (categories or "").split(",") if c.strip()]
     with session_for(obj) as session:

@@ -19,6 +19,14 @@ from sqlalchemy.exc import OperationalError
 from monitor.cli.classify import classify, eval_command, feedback, train
 from monitor.cli.common import CliContext, pass_ctx, session_for
 from monitor.cli.records import events, items
+from monitor.cli.web import (
+    announce_login,
+    listen_address,
+    listen_option,
+    serve,
+    start_web,
+    tokens_group,
+)
 from monitor.config.schema import MonitorConfig, load_config
 from monitor.daemon.bootstrap import Runtime, settings_from_env
 from monitor.daemon.logsetup import configure_logging
@@ -55,12 +63,20 @@ def _runtime(obj: CliContext, migrate: bool = True) -> Iterator[Runtime]:
 
 @main.command()
 @click.option("--no-migrate", is_flag=True, help="Do not apply database migrations at start.")
+@listen_option
+@click.option(
+    "--no-web",
+    is_flag=True,
+    default=lambda: os.environ.get("MONITOR_WEB", "1") == "0",
+    help="Do not serve the web surface [env MONITOR_WEB=0].",
+)
 @pass_ctx
-def run(obj: CliContext, no_migrate: bool) -> None:
-    """Run the daemon: poll, classify, alert, until SIGTERM/SIGINT."""
+def run(obj: CliContext, no_migrate: bool, listen: str, no_web: bool) -> None:
+    """Run the daemon: poll, classify, alert, serve the dashboard, until SIGTERM/SIGINT."""
     from monitor.daemon.bootstrap import tune_process_for_service
     from monitor.daemon.scheduler import Daemon
 
+    address = None if no_web else listen_address(listen)
     if not no_migrate:
         _when_database_answers(lambda: db.upgrade_in_child(obj.settings.db_url))
     runtime = obj.runtime()
@@ -70,7 +86,12 @@ def run(obj: CliContext, no_migrate: bool) -> None:
     click.echo(f"monitor: database {db.redact_db_url(obj.settings.db_url)}", err=True)
     daemon = Daemon(runtime, obj.secret_filter)
     daemon.install_signal_handlers()
-    daemon.run_until_stopped()
+    web = None
+    if address is not None:
+        web, _surface = start_web(obj, address, daemon.state)
+        announce_login(obj, address)
+    # The web stops first, so no request is answered after the database is closed.
+    daemon.run_until_stopped(before_stop=web.stop if web is not None else None)
     sys.stdout.flush()
     sys.stderr.flush()
     # Fetch threads blocked on a slow server must not hold the exit past the 10 s budget;
@@ -151,9 +172,17 @@ def poll(obj: CliContext, once: bool, feed_name: str | None) -> None:
 
 
 @main.command()
+@click.option("--url", help="Ask this liveness URL instead (the web surface's /healthz).")
 @pass_ctx
-def healthcheck(obj: CliContext) -> None:
-    """Exit 0 when the database answers and a poll happened lately (Docker HEALTHCHECK)."""
+def healthcheck(obj: CliContext, url: str | None) -> None:
+    """Exit 0 when the daemon is healthy (Docker HEALTHCHECK).
+
+    With --url, the running daemon's own /healthz answers; without it, the database must
+    answer and a poll must have happened lately.
+    """
+    if url is not None:
+        _check_url(url)
+        return
     engine = db.make_engine(obj.settings.db_url)
     try:
         with engine.connect() as connection:
@@ -164,6 +193,18 @@ def healthcheck(obj: CliContext) -> None:
         engine.dispose()
     if last is not None and last.replace(tzinfo=UTC) < datetime.now(UTC) - timedelta(hours=2):
         raise click.ClickException(f"no poll since {last:%Y-%m-%d %H:%M} UTC")
+    click.echo("ok")
+
+
+def _check_url(url: str) -> None:
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"{url}: {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        raise click.ClickException(f"{url}: HTTP {response.status_code} {response.text[:40]}")
     click.echo("ok")
 
 
@@ -375,3 +416,5 @@ main.add_command(classify)
 main.add_command(eval_command)
 main.add_command(train)
 main.add_command(feedback)
+main.add_command(serve)
+main.add_command(tokens_group)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitor.config.schema import config_fingerprint, load_config
 from monitor.daemon.bootstrap import Runtime, release_free_memory, secrets_of
 from monitor.daemon.logsetup import SecretFilter
+from monitor.daemon.status import DaemonState, JobInfo, ReloadStatus
 from monitor.errors import ConfigError
 from monitor.store.models import FetchLogRow
 
@@ -57,6 +58,8 @@ class Daemon:
         self.stop_deadline_s = stop_deadline_s
         self._exit_now = exit_now
         self._fingerprint = self._read_fingerprint()
+        self.last_tick_at: datetime | None = None
+        self.last_reload: ReloadStatus | None = None
         self._scheduler = BackgroundScheduler(
             timezone="UTC",
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30},
@@ -108,7 +111,22 @@ class Daemon:
 
         return run
 
+    def state(self) -> DaemonState:
+        """For health checks and the system page (read from the web thread)."""
+        jobs = tuple(
+            JobInfo(name=job.id, next_run_at=job.next_run_time)
+            for job in self._scheduler.get_jobs()
+        )
+        return DaemonState(
+            scheduler_running=self._scheduler.running and not self.stop_requested.is_set(),
+            last_tick_at=self.last_tick_at,
+            tick_seconds=self.runtime.settings.tick_seconds,
+            jobs=jobs,
+            reload=self.last_reload,
+        )
+
     def _poll_tick(self) -> None:
+        self.last_tick_at = self.runtime.clock.now()
         # Busy for most of a tick: feeds that finish are stored and replaced at once, so a
         # large due list is worked through at the workers' pace, not 2 × workers per tick.
         # Returning before the next tick is due keeps APScheduler from skipping (and logging) it.
@@ -141,6 +159,7 @@ class Daemon:
         except ConfigError as exc:
             # Reported once per edit: the fingerprint stays, so it is not re-read every run.
             logger.error("config edit rejected, keeping the last good one: %s", exc)
+            self.last_reload = ReloadStatus(self.runtime.clock.now(), ok=False, message=str(exc))
             return
         if self.secret_filter is not None:
             self.secret_filter.update(secrets_of(config))
@@ -152,6 +171,9 @@ class Daemon:
             self._fingerprint = previous
             raise
         logger.info("config reloaded from %s: %d feeds", path, len(config.feeds))
+        self.last_reload = ReloadStatus(
+            self.runtime.clock.now(), ok=True, message=f"{len(config.feeds)} feeds"
+        )
 
     def _prune(self) -> None:
         cutoff = self.runtime.clock.now() - FETCH_LOG_RETENTION
@@ -172,19 +194,21 @@ class Daemon:
         signal.signal(signal.SIGTERM, ask_stop)
         signal.signal(signal.SIGINT, ask_stop)
 
-    def run_until_stopped(self) -> None:
-        """Block until a stop is requested, then stop everything."""
+    def run_until_stopped(self, before_stop: Callable[[], None] | None = None) -> None:
+        """Block until a stop is requested, then stop everything (`before_stop` first)."""
         self.start()
         while not self.stop_requested.wait(1.0):
             pass
-        self.stop()
+        self.stop(before_stop)
 
-    def stop(self) -> None:
+    def stop(self, before_stop: Callable[[], None] | None = None) -> None:
         """Let running job transactions finish, give back feed leases, close connections."""
         self.stop_requested.set()
         watchdog = threading.Timer(self.stop_deadline_s, self._stop_overdue)
         watchdog.daemon = True
         watchdog.start()
+        if before_stop is not None:
+            before_stop()
         self._scheduler.shutdown(wait=True)
         self.runtime.poller.release()
         self.runtime.close()

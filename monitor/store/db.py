@@ -23,8 +23,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_DB_URL = "sqlite:///monitor.db"
 
 
-def make_engine(url: str) -> Engine:
-    """Build an engine; SQLite gets WAL, a busy timeout and foreign keys."""
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engine:
+    """Build an engine; SQLite gets WAL, a busy timeout and foreign keys.
+
+    The web surface builds its own, smaller one: a heavy dashboard query must not take the
+    connections the poll writers need.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         # timeout: wait for a writer lock instead of failing at once with "database is locked".
@@ -34,7 +38,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     # pool_pre_ping: a PostgreSQL restart must cost one failed ping, not a crashed poll.
-    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -162,6 +162,8 @@ class EventRow(Base):
     targets: Mapped[list[str]] = mapped_column(default=list)
     # When the stage last moved: a report older than that cannot move it back.
     stage_changed_at: Mapped[datetime | None]
+    # What the analysts said of it (monitor.store.feedback): open, confirmed or dismissed.
+    status: Mapped[str] = mapped_column(String(12), default="open", server_default="open")
 
     # The newest events of one country: the candidates for a stage follow-up.
     __table_args__ = (Index("ix_events_country_last_seen", "country", "last_seen"),)
@@ -289,3 +291,31 @@ class RouteStateRow(Base):
     # A hash of the schedule (cron and timezone) next_digest_at was computed for: an edited
     # schedule takes effect at once, not after one more period of the old one.
     digest_schedule: Mapped[str | None] = mapped_column(String(200))
+
+
+class ApiTokenRow(Base):
+    """A named access token for the web surface; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Comma-separated: read, write, feeds, metrics (monitor.store.tokens.SCOPES).
+    scopes: Mapped[str] = mapped_column(String(100))
+    # A first-run login link works once; the browser session it opened lives on.
+    one_time: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AppSecretRow(Base):
+    """Secrets the processes sharing this database must agree on (the cookie signing key)."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -1,0 +1,70 @@
+"""Jinja2 helpers every page uses: dates, relative times, stage and category labels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+from jinja2 import Environment
+from starlette.responses import Response
+
+from monitor.countries import country_name
+from monitor.domain import Category, Stage
+
+STAGE_ORDER = ("proposed", "enacted", "enforced", "lifted")
+CATEGORY_LABELS = {c.value: c.value.replace("_", " ") for c in Category}
+STAGE_LABELS = {s.value: s.value for s in Stage}
+
+
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A page from its template; the request and the clock's now are always in the context."""
+    templates = request.app.state.templates
+    values = {"now": request.app.state.web.clock.now(), **context}
+    response: Response = templates.TemplateResponse(
+        request, name, values, status_code=status_code, headers=dict(headers or {})
+    )
+    return response
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "–"
+
+
+def ago(value: datetime | None, now: datetime) -> str:
+    """'5 min ago', '3 h ago', '2 d ago': how analysts read freshness at a glance."""
+    if value is None:
+        return "never"
+    seconds = int((now - value).total_seconds())
+    if seconds < 0:
+        return "in " + ago(now, value).removesuffix(" ago")
+    if seconds < 90:
+        return f"{seconds} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+def country_label(code: str | None) -> str:
+    if not code:
+        return "no country"
+    name = country_name(code)
+    return f"{name} ({code})" if name and name != code else code
+
+
+def add_template_helpers(env: Environment) -> None:
+    env.filters["when"] = when
+    env.filters["country"] = country_label
+    env.filters["category"] = lambda value: CATEGORY_LABELS.get(value, value)
+    env.globals["ago"] = ago
+    env.globals["STAGE_ORDER"] = STAGE_ORDER
