@@ -6,7 +6,8 @@ LABEL org.opencontainers.image.title="monitor" \
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MALLOC_ARENA_MAX=2 \
     MONITOR_CONFIG=/etc/monitor/feeds.yaml \
-    MONITOR_DB_URL=sqlite:////data/monitor.db
+    MONITOR_DB_URL=sqlite:////data/monitor.db \
+    MONITOR_LISTEN=0.0.0.0:8080
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -20,6 +21,9 @@ USER monitor
 WORKDIR /data
 VOLUME ["/data"]
 
-HEALTHCHECK --interval=5m --timeout=20s --start-period=2m CMD ["monitor", "healthcheck"]
+# The dashboard, API, feeds out and /metrics; every route but health asks for a token.
+EXPOSE 8080
+HEALTHCHECK --interval=1m --timeout=10s --start-period=2m \
+    CMD ["monitor", "healthcheck", "--url", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["monitor"]
 CMD ["run"]

@@ -89,7 +89,7 @@ def run(obj: CliContext, no_migrate: bool, listen: str, no_web: bool) -> None:
     web = None
     if address is not None:
         web, _surface = start_web(obj, address, daemon.state)
-        announce_login(obj, address)
+        announce_login(obj, web.address)
     # The web stops first, so no request is answered after the database is closed.
     daemon.run_until_stopped(before_stop=web.stop if web is not None else None)
     sys.stdout.flush()

@@ -14,7 +14,13 @@ from monitor.errors import ConfigError
 from monitor.store import db, tokens
 from monitor.web.build import WebSurface, build_web
 from monitor.web.context import no_daemon
-from monitor.web.server import DEFAULT_LISTEN, ListenAddress, WebServer, parse_listen, serve_forever
+from monitor.web.server import (
+    DEFAULT_LISTEN,
+    ListenAddress,
+    WebServer,
+    parse_listen,
+    serve_until_signalled,
+)
 
 
 def listen_option(function: Callable[..., None]) -> Callable[..., None]:
@@ -71,12 +77,12 @@ def serve(obj: CliContext, listen: str) -> None:
     """Serve the web surface alone, against the same database (a second box, a replica)."""
     address = listen_address(listen)
     db.upgrade(obj.settings.db_url)
-    announce_login(obj, address)
     surface = build_web(
         obj.settings, daemon_state=no_daemon, base_url=os.environ.get("MONITOR_BASE_URL")
     )
+    announce_login(obj, address)
     try:
-        serve_forever(surface.app, address)
+        serve_until_signalled(surface.app, address)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -36,7 +36,9 @@ def _monitor(*args: str, env: dict[str, str] | None = None) -> list[str]:
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"MONITOR_HOST_SPACING": "0", "MONITOR_TICK_SECONDS": "1"})
+    env.update(
+        {"MONITOR_HOST_SPACING": "0", "MONITOR_TICK_SECONDS": "1", "MONITOR_LISTEN": "127.0.0.1:0"}
+    )
     env.update(extra or {})
     return env
 

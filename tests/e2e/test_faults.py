@@ -618,7 +618,7 @@ def test_database_password_never_printed(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "MONITOR_DB_URL": db_url},
+        env={**os.environ, "MONITOR_DB_URL": db_url, "MONITOR_LISTEN": "127.0.0.1:0"},
     )
     try:
         time.sleep(4)

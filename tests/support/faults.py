@@ -129,6 +129,8 @@ def daemon_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
             "MONITOR_TICK_SECONDS": "1",
             "MONITOR_PER_HOST": "32",
             "MONITOR_WORKERS": "32",
+            # The web surface on a port of the system's choosing: daemons run side by side.
+            "MONITOR_LISTEN": "127.0.0.1:0",
         }
     )
     env.update(extra or {})
