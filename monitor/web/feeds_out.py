@@ -373,7 +373,20 @@ def item_entry(item: FlaggedItem, site: Site) -> FeedEntry:
 # --- The filter in words and in links --------------------------------------------------------
 
 
-def describe(event_filter: EventFilter) -> str:
+def feed_view(event_filter: EventFilter, params: dict[str, str]) -> dict[str, str]:
+    """The filter as the feed's query, with `since`/`until` as the subscriber wrote them.
+
+    The parsed filter holds `since=7d` as a moment; written out that way, the feed's id, title
+    and self link (and so its ETag) would change with every request.
+    """
+    view = event_filter.query_params()
+    for name in ("since", "until"):
+        if name in view:
+            view[name] = clean(params[name])
+    return view
+
+
+def describe(event_filter: EventFilter, view: dict[str, str]) -> str:
     """'VN · platform_block' for a feed's title: a reader's list should say which view it is."""
     parts = [
         ", ".join(event_filter.countries),
@@ -382,10 +395,9 @@ def describe(event_filter: EventFilter) -> str:
     ]
     if event_filter.statuses != DEFAULT_STATUSES:
         parts.append(", ".join(event_filter.statuses))
-    if event_filter.since is not None:
-        parts.append(f"since {when(event_filter.since)}")
-    if event_filter.until is not None:
-        parts.append(f"until {when(event_filter.until)}")
+    for name in ("since", "until"):
+        if name in view:
+            parts.append(f"{name} {view[name]}")
     if event_filter.q:
         parts.append(f"“{clean(event_filter.q)}”")
     if event_filter.min_sources is not None:
@@ -417,11 +429,11 @@ def events_feed(request: Request, session: Session) -> FeedDoc:
     event_filter = replace(parse_event_filter(params, context.clock.now()), sort="last_change")
     limit = parse_limit(request.query_params.get("limit"))
     site = Site.of(request, context)
-    view = event_filter.query_params()
+    view = feed_view(event_filter, params)
     own = _feed_params(view, limit)
     return FeedDoc(
         id=site.tag("feed/events" + (f"?{urlencode(sorted(view.items()))}" if view else "")),
-        title=describe(event_filter),
+        title=describe(event_filter, view),
         home_url=site.url("/events", view),
         atom_url=site.url("/feeds/events.atom", own),
         json_url=site.url("/feeds/events.json", own),

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from monitor.clock import FrozenClock
 from monitor.store.models import AssessmentRow, EventRow, FeedRow, ItemRow
+from monitor.web import feeds_out
 from monitor.web.build import WebSurface
 from tests.support.webdata import Measure, Report, add_measure
 
@@ -326,3 +327,52 @@ def test_an_empty_feed_is_valid(client: TestClient, feed_token: str) -> None:
     assert feedparser.parse(response.content).bozo == 0
     assert "last-modified" not in response.headers
     assert _json_feed(client, feed_token, country="NZ")["items"] == []
+
+
+def test_a_relative_since_keeps_the_feed_and_its_etag_stable(
+    web: WebSurface, client: TestClient, clock: FrozenClock, feed_token: str
+) -> None:
+    with web.context.sessions.begin() as session:
+        add_measure(session, _vn_block(), clock.now() - timedelta(hours=5))
+        add_measure(session, _pk_block(), clock.now() - timedelta(days=20))
+    first = _get(client, "/feeds/events.atom", feed_token, since="7d")
+    clock.advance(timedelta(minutes=3))
+    again = _get(client, "/feeds/events.atom", feed_token, since="7d")
+    assert again.headers["etag"] == first.headers["etag"]
+    parsed = feedparser.parse(again.content)
+    assert parsed.feed.title == "monitor · since 7d"
+    assert [e.title[:4] for e in parsed.entries] == ["[VN "]
+    self_link = next(link.href for link in parsed.feed.links if link.rel == "self")
+    assert self_link.endswith("/feeds/events.atom?since=7d")
+
+
+def test_ids_and_links_use_the_configured_address(
+    web: WebSurface, client: TestClient, clock: FrozenClock, feed_token: str
+) -> None:
+    web.context.base_url = "https://monitor.example.org:8443"
+    with web.context.sessions.begin() as session:
+        event_id = add_measure(session, _pk_block(), clock.now()).id
+    document = _json_feed(client, feed_token)
+    assert document["items"][0]["id"] == f"tag:monitor.example.org,2026:event/{event_id}/rev/0"
+    assert document["items"][0]["url"] == f"https://monitor.example.org:8443/events/{event_id}"
+    assert document["feed_url"] == "https://monitor.example.org:8443/feeds/events.json"
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [
+        ("a\x00b\x08c\x1fd", "abcd"),
+        ("tab\tnew\nline\r", "tab\tnew\nline\r"),
+        ("C1 \x85\x9f and \ufffe\uffff", "C1  and "),
+        ("Tiếng Việt, اردو, 😀", "Tiếng Việt, اردو, 😀"),
+        (None, ""),
+    ],
+)
+def test_clean_keeps_what_xml_allows(raw: str | None, cleaned: str) -> None:
+    assert feeds_out.clean(raw) == cleaned
+
+
+def test_only_web_links_become_links() -> None:
+    assert feeds_out.web_url("https://a.example/x?y=1") == "https://a.example/x?y=1"
+    for bad in ("javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,x", "", None):
+        assert feeds_out.web_url(bad) is None, bad
