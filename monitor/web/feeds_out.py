@@ -140,7 +140,12 @@ class Evidence:
 
 
 def newest_events(session: Session, event_filter: EventFilter, limit: int) -> list[EventRow]:
-    """The events whose revisions fill the feed: each has at least one, so `limit` suffice."""
+    """The events whose revisions fill the feed, latest change first.
+
+    Each has at least one revision, so `limit` events fill `limit` entries. An older event's
+    stage move can be newer than a newer event's opening only when last_seen moved without a
+    stage change; such a move waits for the next change of its event to come back in.
+    """
     return list(session.scalars(event_query(event_filter).limit(limit)))
 
 
