@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from fastapi import HTTPException
 from sqlalchemy import Select, and_, case, func, or_, select
@@ -314,7 +314,8 @@ def triage_feed_choices(session: Session) -> list[tuple[int, str]]:
 
 # ------------------------------------------------------------------------ source health
 
-FEED_STATES = ("failing", "silent", "healthy", "disabled")
+FeedState = Literal["failing", "silent", "healthy", "disabled"]
+FEED_STATES: tuple[FeedState, ...] = get_args(FeedState)
 STATS_WINDOW = timedelta(days=7)
 # How far back "its usual gap between new items" is measured.
 SILENT_WINDOW = timedelta(days=30)
@@ -349,14 +350,14 @@ class FeedHealth:
     last_item_at: datetime | None = None
     # Mean time between its new items over SILENT_WINDOW; None with fewer than two items.
     usual_gap_s: float | None = None
-    state: str = "healthy"
+    state: FeedState = "healthy"
 
     @property
     def not_modified_ratio(self) -> float | None:
         return self.not_modified_7d / self.fetches_7d if self.fetches_7d else None
 
 
-def feed_state(feed: FeedHealth, now: datetime) -> str:
+def feed_state(feed: FeedHealth, now: datetime) -> FeedState:
     """disabled, failing, silent or healthy (the first that applies).
 
     Silent: it polls fine but has brought no new item for much longer than usual: its newest
@@ -469,7 +470,7 @@ def feed_health(session: Session, now: datetime, feed_id: int | None = None) -> 
 
 
 def state_counts(feeds: Sequence[FeedHealth]) -> dict[str, int]:
-    counts = dict.fromkeys(FEED_STATES, 0)
+    counts: dict[str, int] = dict.fromkeys(FEED_STATES, 0)
     for feed in feeds:
         counts[feed.state] += 1
     return counts
