@@ -27,6 +27,7 @@ from monitor.alerts.render import render
 from monitor.alerts.routing import RouteTarget
 from monitor.domain import AlertMessage
 from monitor.errors import NotifyError
+from monitor.store import repo
 from monitor.store.models import AlertRow
 
 logger = logging.getLogger(__name__)
@@ -254,10 +255,4 @@ def _with_sources(message: AlertMessage, sources: int) -> AlertMessage:
 def retry_dead(sessions: sessionmaker[Session], now: datetime, route: str | None = None) -> int:
     """Put dead-lettered alerts back in the queue (`monitor alerts retry`)."""
     with sessions.begin() as session:
-        query = select(AlertRow).where(AlertRow.status == "dead")
-        if route:
-            query = query.where(AlertRow.route == route)
-        rows = list(session.scalars(query))
-        for row in rows:
-            row.status, row.attempts, row.due_at, row.last_error = "pending", 0, now, None
-        return len(rows)
+        return repo.retry_dead_alerts(session, now, route=route)

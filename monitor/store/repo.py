@@ -359,3 +359,43 @@ def unsent_alerts_per_route(session: Session, routes: Sequence[str]) -> dict[str
         .group_by(AlertRow.route)
     )
     return {route: count for route, count in session.execute(query).tuples()}
+
+
+# ------------------------------------------------- operators' actions (CLI and web)
+
+
+def retry_dead_alerts(
+    session: Session, now: datetime, *, route: str | None = None, alert_id: int | None = None
+) -> int:
+    """Put dead-lettered alerts back in the queue, due now with a fresh attempt count; how
+    many. `monitor alerts retry` and the web's retry buttons both call this."""
+    statement = update(AlertRow).where(AlertRow.status == "dead")
+    if route:
+        statement = statement.where(AlertRow.route == route)
+    if alert_id is not None:
+        statement = statement.where(AlertRow.id == alert_id)
+    result = session.execute(
+        statement.values(
+            status="pending", attempts=0, due_at=now, last_error=None
+        ).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def poll_feed_now(session: Session, feed_id: int, now: datetime) -> bool:
+    """Make a feed due at the next scheduler tick; False if there is no such feed."""
+    feed = session.get(FeedRow, feed_id)
+    if feed is None:
+        return False
+    feed.next_poll_at = now
+    return True
+
+
+def reset_feed_errors(session: Session, feed_id: int) -> bool:
+    """Forget a feed's failure streak (its next failure alerts afresh); False if no feed."""
+    feed = session.get(FeedRow, feed_id)
+    if feed is None:
+        return False
+    feed.consecutive_failures = 0
+    feed.broken_alerted = False
+    return True

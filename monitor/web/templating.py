@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -12,10 +13,13 @@ from starlette.responses import Response
 
 from monitor.countries import country_name
 from monitor.domain import Category, Stage
+from monitor.web.ops_queries import failing_feed_count
 
 STAGE_ORDER = ("proposed", "enacted", "enforced", "lifted")
 CATEGORY_LABELS = {c.value: c.value.replace("_", " ") for c in Category}
 STAGE_LABELS = {s.value: s.value for s in Stage}
+# The nav badge's failing-feeds count is read at most this often (per app, not per page).
+NAV_COUNT_TTL_S = 10.0
 
 
 def render(
@@ -28,11 +32,31 @@ def render(
 ) -> Response:
     """A page from its template; the request and the clock's now are always in the context."""
     templates = request.app.state.templates
-    values = {"now": request.app.state.web.clock.now(), **context}
+    values = {
+        "now": request.app.state.web.clock.now(),
+        "nav_failing": nav_failing(request),
+        **context,
+    }
     response: Response = templates.TemplateResponse(
         request, name, values, status_code=status_code, headers=dict(headers or {})
     )
     return response
+
+
+def nav_failing(request: Request) -> int:
+    """Failing feeds for the nav badge, cached on the app state for NAV_COUNT_TTL_S.
+
+    A monotonic clock, not the app's (frozen in tests, and a wall-clock jump must not pin the
+    cache); a race between two threads only costs one extra count.
+    """
+    state = request.app.state
+    cached: tuple[float, int] | None = getattr(state, "nav_failing", None)
+    if cached is not None and time.monotonic() - cached[0] < NAV_COUNT_TTL_S:
+        return cached[1]
+    with state.web.sessions() as session:
+        count = failing_feed_count(session)
+    state.nav_failing = (time.monotonic(), count)
+    return count
 
 
 def when(value: datetime | None) -> str:
