@@ -23,13 +23,14 @@ HERE = Path(__file__).resolve().parent
 API_PREFIX = "/api/v1"
 
 
-# Every router of the app with its prefix (tests walk them to check that each route asks
-# for a token).
+# Every router of the app with its prefix, in matching order (tests walk them to check that
+# each route asks for a token).
 ROUTERS = (
     ("", login.router),
     ("", event_pages.router),
-    ("", ops_pages.router),
+    # Before the sources pages: /feeds/events.atom must not be read as /feeds/{feed_id}.
     ("", feeds_out.router),
+    ("", ops_pages.router),
     ("", metrics.router),
     (API_PREFIX, event_api.router),
     (API_PREFIX, ops_api.router),
