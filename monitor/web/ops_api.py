@@ -289,7 +289,9 @@ def list_feeds(
     _user: Reader,
     state: q.FeedState | None = None,
 ) -> FeedList:
-    feeds = q.feed_health(session, web_context(request).clock.now())
+    now = web_context(request).clock.now()
+    stats = q.cached_feed_stats(web_context(request).extras, session, now)
+    feeds = q.feed_health(session, now, stats=stats)
     shown = [feed for feed in feeds if state is None or feed.state == state]
     return FeedList(items=[FeedOut.of(f) for f in shown], counts=q.state_counts(feeds))
 

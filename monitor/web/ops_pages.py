@@ -101,7 +101,9 @@ def feeds_page(
     if state and state not in q.FEED_STATES:
         raise HTTPException(400, f"state: unknown {state!r}; use {', '.join(q.FEED_STATES)}")
     now = web_context(request).clock.now()
-    feeds = q.feed_health(session, now)
+    feeds = q.feed_health(
+        session, now, stats=q.cached_feed_stats(web_context(request).extras, session, now)
+    )
     shown = [feed for feed in feeds if state is None or feed.state == state]
     return render(
         request,

@@ -8,6 +8,7 @@ query per row), bounded by a LIMIT or a time window on an indexed column.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -440,20 +441,59 @@ def _aware(value: datetime | str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def feed_health(session: Session, now: datetime, feed_id: int | None = None) -> list[FeedHealth]:
-    """Every feed (or one) by name, with its 7-day numbers and its state."""
+@dataclass(frozen=True, slots=True)
+class FeedStats:
+    """The 7- and 30-day aggregates of every feed: the costly part of the sources page."""
+
+    fetches: dict[int, tuple[int, int]]
+    items: dict[int, _ItemStats]
+    taken_at: float  # monotonic seconds
+
+
+# Aggregates over a week of polls change little in a minute; at 1,000 feeds the fetch log
+# holds 670k rows a week, and grouping them on every view of /feeds took most of its time.
+FEED_STATS_TTL_S = 60.0
+
+
+def cached_feed_stats(extras: dict[str, Any], session: Session, now: datetime) -> FeedStats:
+    """Every feed's aggregates, computed at most once a minute per app (WebContext.extras)."""
+    cached: FeedStats | None = extras.get("feed_stats")
+    if cached is None or time.monotonic() - cached.taken_at > FEED_STATS_TTL_S:
+        cached = FeedStats(
+            fetches=_fetch_stats(session, now - STATS_WINDOW, None),
+            items=_item_stats(session, now, None),
+            taken_at=time.monotonic(),
+        )
+        extras["feed_stats"] = cached
+    return cached
+
+
+def feed_health(
+    session: Session,
+    now: datetime,
+    feed_id: int | None = None,
+    stats: FeedStats | None = None,
+) -> list[FeedHealth]:
+    """Every feed (or one) by name, with its 7-day numbers and its state.
+
+    `stats`: every feed's aggregates computed before (cached_feed_stats); without them, they
+    are computed now (for one feed, only its own).
+    """
     query = select(FeedRow).order_by(FeedRow.name)
     if feed_id is not None:
         query = query.where(FeedRow.id == feed_id)
-    fetches = _fetch_stats(session, now - STATS_WINDOW, feed_id)
-    items = _item_stats(session, now, feed_id)
+    if stats is not None:
+        fetches, items = stats.fetches, stats.items
+    else:
+        fetches = _fetch_stats(session, now - STATS_WINDOW, feed_id)
+        items = _item_stats(session, now, feed_id)
     result = []
     for row in session.scalars(query):
         polls, not_modified = fetches.get(row.id, (0, 0))
-        stats = items.get(row.id)
+        own = items.get(row.id)
         gap = None
-        if stats is not None and stats.count_30d >= 2:
-            gap = (stats.last_30d - stats.first_30d).total_seconds() / (stats.count_30d - 1)
+        if own is not None and own.count_30d >= 2:
+            gap = (own.last_30d - own.first_30d).total_seconds() / (own.count_30d - 1)
         health = FeedHealth(
             id=row.id, name=row.name, url=row.url, country=row.country, language=row.language,
             interval_s=row.interval_s, enabled=row.enabled, gone=row.gone,
@@ -462,8 +502,8 @@ def feed_health(session: Session, now: datetime, feed_id: int | None = None) -> 
             last_error_kind=row.last_error_kind, last_error=row.last_error,
             moved_to=row.moved_to, created_at=row.created_at,
             fetches_7d=polls, not_modified_7d=not_modified,
-            items_7d=stats.items_7d if stats else 0, flagged_7d=stats.flagged_7d if stats else 0,
-            last_item_at=stats.last_30d if stats else None, usual_gap_s=gap,
+            items_7d=own.items_7d if own else 0, flagged_7d=own.flagged_7d if own else 0,
+            last_item_at=own.last_30d if own else None, usual_gap_s=gap,
         )  # fmt: skip
         result.append(replace(health, state=feed_state(health, now)))
     return result
