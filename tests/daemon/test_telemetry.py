@@ -10,9 +10,10 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.clock import FrozenClock
-from monitor.daemon.bootstrap import Runtime
+from monitor.daemon.bootstrap import Runtime, Settings, build_runtime
 from monitor.daemon.scheduler import Daemon
 from monitor.daemon.telemetry import POLL_ERROR_KINDS, Telemetry, error_class
+from monitor.intake.reader import ProcessReader
 from monitor.store.db import upgrade
 from tests.support.feedserver import FeedServer, rss
 from tests.support.receivers import WebhookReceiver
@@ -181,5 +182,29 @@ def test_job_runs_and_config_reloads_are_counted(
         assert value(r, "monitor_config_last_reload_success_timestamp_seconds") == (
             clock.now().timestamp()
         )
+    finally:
+        runtime.close()
+
+
+def test_feeds_parsed_in_worker_processes_are_counted_in_the_parent(
+    tmp_path: Path, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    """The parser processes (started with `python -c`) hold no metrics: the poller counts
+    what they hand back, so the parent's registry sees every feed."""
+    feed_server.serve("/vn.xml", rss([MEASURE, UNRELATED]))
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    config = write_config(
+        tmp_path / "feeds.yaml", [{"name": "VN", "url": feed_server.url("/vn.xml")}]
+    )
+    settings = Settings(config_path=config, db_url=url, workers=2, parse_processes=1)
+    runtime = build_runtime(settings, env={}, clock=clock)
+    try:
+        assert isinstance(runtime.poller.fetch_context.reader, ProcessReader)
+        runtime.sync_feeds()
+        runtime.poller.run_once()
+        r = runtime.telemetry.registry
+        assert value(r, "monitor_polls_total", outcome="ok") == 1
+        assert value(r, "monitor_items_stored_total") == 2
     finally:
         runtime.close()
