@@ -11,9 +11,11 @@ before anything more goes out, so a database blip does not send it twice.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,6 +37,27 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
 # Rows looked at per claim: another process may lease the first ones first.
 CLAIM_CANDIDATES = 5
+
+
+class DeliveryMeter(Protocol):
+    """Where delivery results are counted (the daemon's Telemetry; this layer cannot
+    import it, hence the protocol)."""
+
+    def delivery_result(self, result: str) -> None:
+        """One send attempt was recorded: sent, failed or dead."""
+
+    def delivery_seconds(self, seconds: float) -> None:
+        """One send to a target took this long."""
+
+
+class NoMeter:
+    """Counts nothing: delivery built without the daemon's telemetry (tests, one-off CLIs)."""
+
+    def delivery_result(self, result: str) -> None:
+        pass
+
+    def delivery_seconds(self, seconds: float) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +83,10 @@ class Delivery(DigestSender):
         lease: timedelta = timedelta(seconds=60),
         base_backoff: timedelta = timedelta(seconds=30),
         batch: int = 50,
+        meter: DeliveryMeter | None = None,
     ) -> None:
         self.sessions = sessions
+        self.meter: DeliveryMeter = meter if meter is not None else NoMeter()
         self.targets = dict(targets)
         self.notifier_for = notifier_for
         self.now = now
@@ -128,7 +153,7 @@ class Delivery(DigestSender):
         """Write down sends whose result the database could not take; False while it cannot."""
         for row_id, error in list(self._unrecorded.items()):
             try:
-                self._record_result(row_id, error)
+                self._record_and_count(row_id, error)
             except SQLAlchemyError as exc:
                 logger.warning("still cannot record delivery of alert %d: %s", row_id, exc)
                 return False
@@ -201,13 +226,20 @@ class Delivery(DigestSender):
         # The message is out (or not): record that even if the database blips right now,
         # since an unrecorded success is the one way a message can go out twice.
         outcome = with_mark_retries(
-            f"delivery of alert {row_id}", lambda: self._record_result(row_id, error)
+            f"delivery of alert {row_id}", lambda: self._record_and_count(row_id, error)
         )
         if outcome is None:
             # Kept in memory and written before anything else is sent.
             self._unrecorded[row_id] = error
             return "unrecorded", route
         return outcome, route
+
+    def _record_and_count(self, row_id: int, error: str | None) -> str:
+        """Record a send's result, then count it: only once the database took it, so a
+        mark retried through a blip is counted once."""
+        result = self._record_result(row_id, error)
+        self._count_delivery(result)
+        return result
 
     def _record_result(self, row_id: int, error: str | None) -> str:
         with self.sessions.begin() as session:
@@ -234,6 +266,7 @@ class Delivery(DigestSender):
             return "failed"
 
     def _send(self, target: RouteTarget, rendered: RenderedAlert) -> str | None:
+        started = time.monotonic()
         try:
             self.notifier_for(target).send(target.url, rendered)
         except NotifyError as exc:
@@ -241,7 +274,12 @@ class Delivery(DigestSender):
         except Exception as exc:  # noqa: BLE001 - a target's surprise must not stop the others
             logger.exception("unexpected notifier failure route=%s", target.rules.name)
             return type(exc).__name__
+        finally:
+            self.meter.delivery_seconds(time.monotonic() - started)
         return None
+
+    def _count_delivery(self, result: str) -> None:
+        self.meter.delivery_result(result)
 
     def _backoff(self, attempts: int) -> timedelta:
         delay: timedelta = self.base_backoff * (2 ** min(attempts - 1, 12))

@@ -53,6 +53,9 @@ class DigestSender:
     def _backoff(self, attempts: int) -> timedelta:
         raise NotImplementedError
 
+    def _count_delivery(self, result: str) -> None:
+        raise NotImplementedError
+
     def send_digests(self) -> int:
         """Send each digest route's collected alerts when its cron time has come."""
         sent = 0
@@ -129,6 +132,8 @@ class DigestSender:
         if messages:
             fmt = format_for_url(target.url, target.body_format)
             error = self._send(target, render_digest(name, messages, fmt, period_label=label))
+            # A digest never dead-letters (it waits for its next time): sent or failed.
+            self._count_delivery("sent" if error is None else "failed")
         result = DigestResult(target, ids, error, now)
         # As for single alerts: a digest that went out must be written down, or it goes again.
         if (

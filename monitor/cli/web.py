@@ -10,6 +10,7 @@ import click
 
 from monitor.cli.common import CliContext, pass_ctx, session_for
 from monitor.daemon.status import DaemonState
+from monitor.daemon.telemetry import Telemetry
 from monitor.errors import ConfigError
 from monitor.store import db, tokens
 from monitor.web.build import WebSurface, build_web
@@ -55,11 +56,17 @@ def announce_login(obj: CliContext, address: ListenAddress) -> None:
 
 
 def start_web(
-    obj: CliContext, address: ListenAddress, daemon_state: Callable[[], DaemonState | None]
+    obj: CliContext,
+    address: ListenAddress,
+    daemon_state: Callable[[], DaemonState | None],
+    telemetry: Telemetry | None = None,
 ) -> tuple[WebServer, WebSurface]:
     """Bind and serve beside the daemon; a taken port fails here, before polling starts."""
     surface = build_web(
-        obj.settings, daemon_state=daemon_state, base_url=os.environ.get("MONITOR_BASE_URL")
+        obj.settings,
+        daemon_state=daemon_state,
+        base_url=os.environ.get("MONITOR_BASE_URL"),
+        telemetry=telemetry,
     )
     server = WebServer(surface.app, address)
     try:

@@ -25,6 +25,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config.schema import MonitorConfig, RouteSpec, load_config
 from monitor.daemon.pipeline import FetchContext, Writer
 from monitor.daemon.poller import Poller
+from monitor.daemon.telemetry import Telemetry
 from monitor.domain import Assessment, ItemText
 from monitor.events.recorder import MeasureRecorder
 from monitor.events.targets import TargetReader, load_targets
@@ -57,6 +58,8 @@ class Settings:
     per_host: int = 2
     host_spacing_s: float = 1.0
     parse_processes: int = 0  # 0: parse in the fetch threads
+    # /metrics reads its database gauges at most this often (Miniflux's METRICS_REFRESH_INTERVAL).
+    metrics_refresh_s: float = 60.0
 
     def __repr__(self) -> str:
         return (
@@ -82,6 +85,7 @@ def settings_from_env(
         per_host=int(env.get("MONITOR_PER_HOST", "2")),
         host_spacing_s=float(env.get("MONITOR_HOST_SPACING", "1.0")),
         parse_processes=int(env.get("MONITOR_PARSE_PROCESSES", str(default_parse_processes()))),
+        metrics_refresh_s=float(env.get("MONITOR_METRICS_REFRESH", "60")),
     )
 
 
@@ -172,6 +176,8 @@ class Runtime:
     targets: dict[str, RouteTarget]
     notifier_for: Callable[[RouteTarget], Notifier]
     rng: random.Random = field(default_factory=random.Random)
+    # This process's counters and histograms; the web's /metrics serves its registry.
+    telemetry: Telemetry = field(default_factory=Telemetry)
     _poller: Poller | None = None
     _delivery: Delivery | None = None
     _measure_targets: TargetReader | None = None
@@ -219,7 +225,12 @@ class Runtime:
                 ),
             )
             self._poller = Poller(
-                self.sessions, context, self.writer, self.clock.now, workers=self.settings.workers
+                self.sessions,
+                context,
+                self.writer,
+                self.clock.now,
+                workers=self.settings.workers,
+                telemetry=self.telemetry,
             )
         return self._poller
 
@@ -227,7 +238,7 @@ class Runtime:
     def delivery(self) -> Delivery:
         if self._delivery is None:
             self._delivery = Delivery(
-                self.sessions, self.targets, self.notifier_for, self.clock.now
+                self.sessions, self.targets, self.notifier_for, self.clock.now, meter=self.telemetry
             )
         return self._delivery
 
@@ -417,4 +428,5 @@ def build_runtime(
         or make_client(FetchLimits(user_agent=user_agent(contact)), connections=settings.workers),
         targets=route_targets(config, env),
         notifier_for=notifier_for or default_notifier_for(),
+        telemetry=Telemetry(engine=engine),
     )

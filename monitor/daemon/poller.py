@@ -28,6 +28,7 @@ from monitor.daemon.pipeline import (
     Writer,
     fetch_and_parse,
 )
+from monitor.daemon.telemetry import Telemetry
 from monitor.intake.fetch import redact_url
 from monitor.intake.hostgate import HostGate
 from monitor.store import repo
@@ -96,8 +97,10 @@ class Poller:
         workers: int = 16,
         lease: timedelta = timedelta(seconds=45),
         claim_limit: int = 1000,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.sessions = sessions
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.fetch_context = fetch_context
         self.writer = writer
         self.now = now
@@ -290,8 +293,7 @@ class Poller:
                     self._store_one(writer, outcome, report, postpone=False)
                 continue
             for outcome, summary in zip(chunk, summaries, strict=True):
-                report.add(outcome, summary)
-                _log_poll(outcome, summary)
+                self._stored(outcome, summary, report)
 
     def _settle_network_failures(self, writer: Writer, report: CycleReport, final: bool) -> None:
         held = self._network_failures
@@ -337,8 +339,22 @@ class Poller:
             # The lease expires and the feed is polled again; nothing half-written stays.
             logger.error("could not store feed=%s (database): %s", outcome.job.name, _short(exc))
             return
+        self._stored(outcome, summary, report)
+
+    def _stored(self, outcome: FeedOutcome, summary: StoreSummary, report: CycleReport) -> None:
+        """A feed's poll is in the database: add it to the report, the log and the metrics
+        (counted here, in the storing thread, never in a parser process)."""
         report.add(outcome, summary)
         _log_poll(outcome, summary)
+        self.telemetry.poll_finished(
+            _outcome_word(outcome),
+            error_kind=outcome.error_kind,
+            fetch_seconds=outcome.elapsed_ms / 1000,
+            body_bytes=outcome.body_bytes,
+            new_items=summary.new_items,
+            flagged=summary.flagged,
+            finished_at=_finished_at(outcome),
+        )
 
     def _extend_leases(self) -> None:
         """Heartbeat: a lease is short so a crashed process's feeds come back quickly, and
@@ -374,16 +390,22 @@ class Poller:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _outcome_word(outcome: FeedOutcome) -> str:
+    """The fetch_log outcome of a poll: ok, not_modified, error or held_back."""
+    if outcome.held_back:
+        return HELD_BACK
+    if outcome.failed:
+        return "error"
+    if outcome.fetched is not None and outcome.fetched.not_modified:
+        return "not_modified"
+    return "ok"
+
+
 def _log_poll(outcome: FeedOutcome, summary: StoreSummary) -> None:
     fetched = outcome.fetched
-    if outcome.held_back:
-        status = HELD_BACK
-    elif outcome.failed:
+    status = _outcome_word(outcome)
+    if status == "error":
         status = f"error:{outcome.error_kind}"
-    elif fetched is not None and fetched.not_modified:
-        status = "not_modified"
-    else:
-        status = "ok"
     logger.info(
         "poll feed=%s status=%s http=%s bytes=%d entries=%d new=%d flagged=%d ms=%d%s",
         outcome.job.name,

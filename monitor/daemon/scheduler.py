@@ -13,11 +13,13 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
@@ -84,6 +86,7 @@ class Daemon:
         self._add(self._reload_if_changed, self.runtime.settings.reload_seconds, "reload")
         self._add(self._prune, 3600, "prune")
         self._add(release_free_memory, 60, "trim")
+        self._scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
         self._scheduler.start()
         logger.info(
             "monitor running: %d feeds, %d alert routes",
@@ -101,15 +104,22 @@ class Daemon:
         def run() -> None:
             if self.stop_requested.is_set():
                 return
+            result = "error"
             try:
                 job()
+                result = "ok"
             except SQLAlchemyError as exc:
                 # The database may be restarting; the next run reconnects (pool_pre_ping).
                 logger.error("job %s: database error: %s", name, str(exc).splitlines()[0][:300])
             except Exception:  # noqa: BLE001 - a job's bug must not kill the daemon
                 logger.exception("job %s failed", name)
+            finally:
+                self.runtime.telemetry.job_ran(name, result)
 
         return run
+
+    def _missed(self, event: JobExecutionEvent) -> None:
+        self.runtime.telemetry.job_ran(event.job_id, "missed")
 
     def state(self) -> DaemonState:
         """For health checks and the system page (read from the web thread)."""
@@ -127,6 +137,7 @@ class Daemon:
 
     def _poll_tick(self) -> None:
         self.last_tick_at = self.runtime.clock.now()
+        started = time.monotonic()
         # Busy for most of a tick: feeds that finish are stored and replaced at once, so a
         # large due list is worked through at the workers' pace, not 2 × workers per tick.
         # Returning before the next tick is due keeps APScheduler from skipping (and logging) it.
@@ -134,6 +145,7 @@ class Daemon:
             busy_for=TICK_BUSY_SHARE * self.runtime.settings.tick_seconds,
             stop=self.stop_requested.is_set,
         )
+        self.runtime.telemetry.tick_took(time.monotonic() - started)
         if report.polled or report.held_back:
             logger.info(
                 "cycle polled=%d failed=%d held_back=%d new=%d flagged=%d alerts=%d "
@@ -160,6 +172,7 @@ class Daemon:
             # Reported once per edit: the fingerprint stays, so it is not re-read every run.
             logger.error("config edit rejected, keeping the last good one: %s", exc)
             self.last_reload = ReloadStatus(self.runtime.clock.now(), ok=False, message=str(exc))
+            self.runtime.telemetry.config_reloaded("invalid")
             return
         if self.secret_filter is not None:
             self.secret_filter.update(secrets_of(config))
@@ -169,11 +182,12 @@ class Daemon:
             # The database was away while the feeds table was synced: try the edit again at
             # the next run instead of leaving it half applied.
             self._fingerprint = previous
+            self.runtime.telemetry.config_reloaded("error")
             raise
         logger.info("config reloaded from %s: %d feeds", path, len(config.feeds))
-        self.last_reload = ReloadStatus(
-            self.runtime.clock.now(), ok=True, message=f"{len(config.feeds)} feeds"
-        )
+        now = self.runtime.clock.now()
+        self.last_reload = ReloadStatus(now, ok=True, message=f"{len(config.feeds)} feeds")
+        self.runtime.telemetry.config_reloaded("ok", at=now)
 
     def _prune(self) -> None:
         cutoff = self.runtime.clock.now() - FETCH_LOG_RETENTION

@@ -13,6 +13,7 @@ from monitor import __version__
 from monitor.clock import Clock, SystemClock
 from monitor.daemon.bootstrap import Settings
 from monitor.daemon.status import DaemonState
+from monitor.daemon.telemetry import Telemetry
 from monitor.store.db import make_engine, make_sessions
 from monitor.web.app import create_app
 from monitor.web.context import WebContext, no_daemon
@@ -38,6 +39,7 @@ def build_web(
     clock: Clock | None = None,
     daemon_state: Callable[[], DaemonState | None] = no_daemon,
     base_url: str | None = None,
+    telemetry: Telemetry | None = None,
 ) -> WebSurface:
     engine = make_engine(settings.db_url, pool_size=WEB_POOL_SIZE, max_overflow=WEB_MAX_OVERFLOW)
     context = WebContext(
@@ -48,5 +50,7 @@ def build_web(
         config_path=settings.config_path,
         base_url=base_url.rstrip("/") if base_url else None,
         daemon_state=daemon_state,
+        telemetry=telemetry,
+        metrics_refresh_s=settings.metrics_refresh_s,
     )
     return WebSurface(app=create_app(context), context=context, engine=engine)
