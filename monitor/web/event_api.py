@@ -8,7 +8,7 @@ same `event_queries` dataclasses the pages render. Lists page by cursor: `{"item
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ router = APIRouter(tags=["events"])
 
 Reader = Annotated[TokenInfo, Depends(api_user("read"))]
 Writer = Annotated[TokenInfo, Depends(api_user("write"))]
-NOT_FOUND = {404: {"description": "No such event or country"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such event or country"}}
 
 
 class Model(BaseModel):
