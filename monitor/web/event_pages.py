@@ -184,6 +184,8 @@ def subscribe(
             "json_url": f"{base}/feeds/events.json?{query}",
             "back_url": f"/events?{urlencode(view)}",
         },
+        # The answer carries a secret: no cache may keep it.
+        headers={"Cache-Control": "no-store"},
     )
 
 
