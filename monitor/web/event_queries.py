@@ -263,6 +263,7 @@ class Activity:
 
     label: str
     since: datetime
+    until: datetime | None
     new: list[EventSummary]
     moved: list[EventSummary]
 
@@ -316,9 +317,11 @@ class Overview:
 
 
 def overview(session: Session, now: datetime) -> Overview:
+    day_ago = now - timedelta(hours=24)
+    # The week's cards leave out the last day's: those are shown just above them.
     windows = [
-        activity(session, "last 24 hours", now - timedelta(hours=24)),
-        activity(session, "last 7 days", now - timedelta(days=7)),
+        activity(session, "last 24 hours", day_ago, None),
+        activity(session, "rest of the last 7 days", now - timedelta(days=7), day_ago),
     ]
     return Overview(
         windows=windows,
@@ -327,28 +330,32 @@ def overview(session: Session, now: datetime) -> Overview:
     )
 
 
-def activity(session: Session, label: str, since: datetime) -> Activity:
+def activity(session: Session, label: str, since: datetime, until: datetime | None) -> Activity:
+    """Events first seen, and events whose stage moved, in [since, until)."""
     # Both conditions also bound last_seen (first_seen and stage_changed_at never pass it),
     # so the events.last_seen index does the narrowing.
     recent = [EventRow.last_seen >= since, EventRow.status.in_(NOT_DISMISSED)]
-    newest_first = (EventRow.first_seen.desc(), EventRow.id.desc())
+    opened: list[ColumnElement[bool]] = [EventRow.first_seen >= since]
+    changed: list[ColumnElement[bool]] = [
+        EventRow.stage_changed_at >= since,
+        EventRow.stage_changed_at > EventRow.first_seen,
+    ]
+    if until is not None:
+        opened.append(EventRow.first_seen < until)
+        changed.append(EventRow.stage_changed_at < until)
     new = session.scalars(
         select(EventRow)
-        .where(*recent, EventRow.first_seen >= since)
-        .order_by(*newest_first)
+        .where(*recent, *opened)
+        .order_by(EventRow.first_seen.desc(), EventRow.id.desc())
         .limit(MAX_CARDS)
     )
     moved = session.scalars(
         select(EventRow)
-        .where(
-            *recent,
-            EventRow.stage_changed_at >= since,
-            EventRow.stage_changed_at > EventRow.first_seen,
-        )
+        .where(*recent, *changed)
         .order_by(EventRow.stage_changed_at.desc(), EventRow.id.desc())
         .limit(MAX_CARDS)
     )
-    return Activity(label, since, [summarize(r) for r in new], [summarize(r) for r in moved])
+    return Activity(label, since, until, [summarize(r) for r in new], [summarize(r) for r in moved])
 
 
 def stage_matrix(session: Session, since: datetime | None) -> StageMatrix:
