@@ -53,7 +53,7 @@ def create_app(context: WebContext) -> FastAPI:
     with context.sessions.begin() as session:
         app.state.session_key = tokens.session_signing_key(session, context.clock.now())
     templates = Jinja2Templates(directory=HERE / "templates")
-    add_template_helpers(templates.env)
+    add_template_helpers(templates.env, lambda target: context.targets().label(target))
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import Clock
 from monitor.daemon.status import DaemonState
 from monitor.daemon.telemetry import Telemetry
+from monitor.events.targets import TargetReader, load_targets
 
 
 def no_daemon() -> DaemonState | None:
@@ -36,5 +37,12 @@ class WebContext:
     telemetry: Telemetry | None = None
     # /metrics reads the database at most this often (seconds; 0: at every scrape).
     metrics_refresh_s: float = 60.0
-    # Filled by monitor.web.metrics when the app is built (the registry and its collector).
+    # Per-app caches: the metrics registry, feed aggregates, the classifier's threshold.
     extras: dict[str, Any] = field(default_factory=dict)
+    _targets: TargetReader | None = field(default=None, repr=False)
+
+    def targets(self) -> TargetReader:
+        """The target lexicon for labels ('X (Twitter)'), read once per app (about 0.2 s)."""
+        if self._targets is None:
+            self._targets = load_targets()
+        return self._targets

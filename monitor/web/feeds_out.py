@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from monitor.events.targets import TargetReader, load_targets, target_label
+from monitor.events.targets import TargetReader, target_label
 from monitor.store.models import AssessmentRow, EventRow, FeedRow, ItemRow
 from monitor.store.tokens import TokenInfo
 from monitor.web.auth import DbSession, feed_user, web_context
@@ -230,15 +230,6 @@ def newest_items(session: Session, *, relevant_only: bool, limit: int) -> list[F
 # --- Event revisions as entries --------------------------------------------------------------
 
 
-def measure_targets(context: WebContext) -> TargetReader:
-    """The target lexicon for labels ('X (Twitter)'), read once per app (it takes ~0.2 s)."""
-    reader = context.extras.get("feeds_out.targets")
-    if not isinstance(reader, TargetReader):
-        reader = context.extras.setdefault("feeds_out.targets", load_targets())
-    assert isinstance(reader, TargetReader)
-    return reader
-
-
 @dataclass(frozen=True, slots=True)
 class Revision:
     """One announced step of one event, with what the entry says about the event."""
@@ -334,7 +325,7 @@ def event_entries(
     events = newest_events(session, event_filter, limit)
     steps = timelines(session, events)
     evidence = top_evidence(session, [e.id for e in events])
-    revisions = announced_revisions(events, steps, evidence, measure_targets(context))
+    revisions = announced_revisions(events, steps, evidence, context.targets())
     return tuple(revision_entry(r, site) for r in revisions[:limit])
 
 

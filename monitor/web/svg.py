@@ -18,9 +18,18 @@ from monitor.web.event_queries import Lane, StageMatrix
 STAGE_CLASS = "svg-stage-"
 
 
-def _svg(width: int, height: int, title: str, body: Sequence[str], css: str = "chart") -> Markup:
+def _svg(
+    width: int,
+    height: int,
+    title: str,
+    body: Sequence[str],
+    css: str = "chart",
+    role: str = "img",
+) -> Markup:
+    # A chart with links in it is a group, not an image: an image's parts are not reachable.
+    label = f' aria-label="{escape(title)}"' if role != "img" else ""
     head = (
-        f'<svg class="{css}" role="img" xmlns="http://www.w3.org/2000/svg" '
+        f'<svg class="{css}" role="{role}"{label} xmlns="http://www.w3.org/2000/svg" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
         f"<title>{escape(title)}</title>"
     )
@@ -124,4 +133,4 @@ def swimlane(
         y += lane_h + lane_gap
     body.append(f'<text class="axis" x="{label_w}" y="12">{start:%Y-%m-%d}</text>')
     body.append(f'<text class="axis" x="{width}" y="12" text-anchor="end">{end:%Y-%m-%d}</text>')
-    return _svg(width, max(y, axis_h + row_h), title, body)
+    return _svg(width, max(y, axis_h + row_h), title, body, role="group")

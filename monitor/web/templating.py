@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -86,7 +86,10 @@ def country_label(code: str | None) -> str:
     return f"{name} ({code})" if name and name != code else code
 
 
-def add_template_helpers(env: Environment) -> None:
+def add_template_helpers(env: Environment, target_label: Callable[[str], str]) -> None:
+    """`target_label`: 'X (Twitter)' for 'platform:x' (the app's lexicon, read when first
+    needed)."""
+    env.filters["target"] = target_label
     env.filters["when"] = when
     env.filters["country"] = country_label
     env.filters["category"] = lambda value: CATEGORY_LABELS.get(value, value)

@@ -40,15 +40,25 @@ class LiveMonitor:
     daemon: DaemonProcess
 
 
-def _seed(shared_root: Path) -> dict[str, Any]:
+def _seeds(shared_root: Path) -> list[dict[str, Any]]:
+    """The seed articles (read at test time: their text is not copied into the project)."""
     seeds_file = shared_root / "corpus" / "seeds" / "seeds.jsonl"
     if not seeds_file.exists():
         pytest.skip(f"seed articles not found at {seeds_file}")
-    for line in seeds_file.read_text("utf-8").splitlines():
-        seed = json.loads(line) if line.strip() else {}
-        if seed.get("id") == SEED_ID:
-            return seed
-    pytest.skip(f"{SEED_ID} not in {seeds_file}")
+    seeds = [json.loads(line) for line in seeds_file.read_text("utf-8").splitlines() if line]
+    if not any(seed.get("id") == SEED_ID for seed in seeds):
+        pytest.skip(f"{SEED_ID} not in {seeds_file}")
+    return seeds
+
+
+def _as_item(seed: dict[str, Any], hour: int) -> dict[str, str]:
+    return {
+        "title": seed["title"],
+        "link": f"https://seeds.example.org/{seed['id']}",
+        "guid": seed["id"],
+        "description": seed["summary"],
+        "pubDate": f"Thu, 03 Dec 2026 {hour:02d}:00:00 +0000",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -58,22 +68,20 @@ def live(
     require_chromium()
     from tests.conftest import shared_dir
 
-    seed = _seed(shared_dir())
+    seeds = _seeds(shared_dir())
+    seed = next(s for s in seeds if s["id"] == SEED_ID)
     tmp = tmp_path_factory.mktemp("web-browser")
     shots = Path(os.environ.get("MONITOR_SCREENSHOTS", tmp / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     with FeedServer() as server, daemons() as started:
-        item = {
-            "title": seed["title"],
-            "link": "https://seeds.example.org/vn-facebook",
-            "guid": SEED_ID,
-            "description": seed["summary"],
-            "pubDate": "Thu, 03 Dec 2026 06:00:00 +0000",
-        }
-        server.serve("/vn.xml", rss([item]))
+        # The seeds as two outlets would carry them: Vietnam's, and one on Laos.
+        for path, country in (("/vn.xml", "VN"), ("/la.xml", "LA")):
+            mine = [s for s in seeds if s.get("country") == country]
+            server.serve(path, rss([_as_item(s, 1 + n) for n, s in enumerate(mine)]))
         server.fault("/broken.xml", "status", status=500)
         feeds = [
             {"name": "VN News", "url": server.url("/vn.xml"), "country": "VN"},
+            {"name": "Laos Desk", "url": server.url("/la.xml"), "country": "LA"},
             {"name": "Broken Outlet", "url": server.url("/broken.xml"), "country": "TH"},
         ]
         config = write_config(tmp / "feeds.yaml", feeds)
