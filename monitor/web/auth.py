@@ -192,5 +192,9 @@ def same_origin(request: Request, base_url: str | None) -> bool:
 
 
 def csrf_exempt(request: Request) -> bool:
-    """A Bearer-token call cannot be forged by another site: browsers do not add that header."""
-    return request.method not in UNSAFE_METHODS or _bearer(request) is not None
+    """Only a request carrying a session cookie can be forged by another site. A Bearer call
+    cannot (browsers do not add that header), and one with no credentials at all is refused
+    by the route itself (401, or to /login)."""
+    if request.method not in UNSAFE_METHODS or _bearer(request) is not None:
+        return True
+    return SESSION_COOKIE not in request.cookies

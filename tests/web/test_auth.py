@@ -126,3 +126,35 @@ def test_every_route_refuses_without_a_token(web: WebSurface, client: TestClient
         assert response.status_code in (303, 401), (path, response.status_code)
         checked += 1
     assert checked >= 2
+
+
+def _post_routes(web: WebSurface) -> list[str]:
+    routes = [(prefix, route) for prefix, router in ROUTERS for route in router.routes]
+    paths = []
+    for prefix, route in routes:
+        if "POST" in (getattr(route, "methods", None) or set()):
+            path = prefix + route.path
+            for name in ("event_id", "feed_id", "item_id", "alert_id", "token_id"):
+                path = path.replace("{" + name + "}", "1")
+            paths.append(path)
+    return [p for p in paths if p not in ("/login", "/logout")]
+
+
+def test_every_post_needs_a_token_then_the_write_scope(
+    web: WebSurface, client: TestClient, make_token: Callable[..., str]
+) -> None:
+    paths = _post_routes(web)
+    assert len(paths) >= 10
+    reader = {"Authorization": f"Bearer {make_token('read', 'feeds', 'metrics', name='ro')}"}
+    for path in paths:
+        assert client.post(path).status_code in (303, 401), path
+        assert client.post(path, headers=reader).status_code == 403, path
+
+
+def test_a_session_post_from_another_site_is_refused_on_every_route(
+    web: WebSurface, browser_client: TestClient
+) -> None:
+    for path in _post_routes(web):
+        response = browser_client.post(path, headers={"Sec-Fetch-Site": "cross-site"})
+        assert response.status_code == 403, path
+        assert response.text == "cross-site request refused", path
