@@ -42,9 +42,11 @@ def build_web(
     telemetry: Telemetry | None = None,
 ) -> WebSurface:
     engine = make_engine(settings.db_url, pool_size=WEB_POOL_SIZE, max_overflow=WEB_MAX_OVERFLOW)
+    clock = clock or SystemClock()
     context = WebContext(
         sessions=make_sessions(engine),
-        clock=clock or SystemClock(),
+        clock=clock,
+        started_at=clock.now(),
         version=__version__,
         db_backend=make_url(settings.db_url).get_backend_name(),
         config_path=settings.config_path,

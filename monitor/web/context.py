@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ class WebContext:
     telemetry: Telemetry | None = None
     # /metrics reads the database at most this often (seconds; 0: at every scrape).
     metrics_refresh_s: float = 60.0
+    # When this process began serving (the status's uptime).
+    started_at: datetime | None = None
     # Per-app caches: the metrics registry, feed aggregates, the classifier's threshold.
     extras: dict[str, Any] = field(default_factory=dict)
     _targets: TargetReader | None = field(default=None, repr=False)

@@ -210,6 +210,8 @@ class VersionOut(BaseModel):
 class StatusOut(BaseModel):
     version: str
     db_backend: str
+    started_at: datetime | None
+    uptime_s: float | None
     # Only a process that runs the scheduler knows when it ticked; null under `monitor serve`.
     scheduler_running: bool | None
     last_tick_at: datetime | None
@@ -386,9 +388,13 @@ def get_status(request: Request, session: DbSession, _user: Reader) -> StatusOut
     context = web_context(request)
     polling = q.polling_status(session, context.clock.now())
     daemon = context.daemon_state()
+    now = context.clock.now()
+    started = context.started_at
     return StatusOut(
         version=context.version,
         db_backend=context.db_backend,
+        started_at=started,
+        uptime_s=(now - started).total_seconds() if started else None,
         scheduler_running=daemon.scheduler_running if daemon else None,
         last_tick_at=daemon.last_tick_at if daemon else None,
         feeds_due=polling.feeds_due,

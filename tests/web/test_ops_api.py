@@ -119,6 +119,8 @@ def test_alerts_by_status_and_a_retry(
     status = client.get("/api/v1/status", headers=reader).json()
     assert status["outbox"]["pending"] == 1 and status["outbox"]["dead"] == 0
     assert status["feeds_failing"] == 0 and status["scheduler_running"] is None
+    clock.advance(timedelta(minutes=5))
+    assert client.get("/api/v1/status", headers=reader).json()["uptime_s"] == 300.0
     assert client.get("/api/v1/version", headers=reader).json() == {"version": web.context.version}
 
 
