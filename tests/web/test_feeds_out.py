@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from monitor.clock import FrozenClock
 from monitor.store.models import AssessmentRow, EventRow, FeedRow, ItemRow
-from monitor.web import feeds_out
+from monitor.web import feed_writers
 from monitor.web.build import WebSurface
 from tests.support.webdata import Measure, Report, add_measure
 
@@ -369,10 +369,10 @@ def test_ids_and_links_use_the_configured_address(
     ],
 )
 def test_clean_keeps_what_xml_allows(raw: str | None, cleaned: str) -> None:
-    assert feeds_out.clean(raw) == cleaned
+    assert feed_writers.clean(raw) == cleaned
 
 
 def test_only_web_links_become_links() -> None:
-    assert feeds_out.web_url("https://a.example/x?y=1") == "https://a.example/x?y=1"
+    assert feed_writers.web_url("https://a.example/x?y=1") == "https://a.example/x?y=1"
     for bad in ("javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,x", "", None):
-        assert feeds_out.web_url(bad) is None, bad
+        assert feed_writers.web_url(bad) is None, bad
