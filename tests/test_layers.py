@@ -11,7 +11,18 @@ import pytest
 MONITOR = Path(__file__).resolve().parents[1] / "monitor"
 CORE = {"domain", "errors", "clock", "countries"}
 # Lowest first. A package may import any package listed before it.
-LAYERS = ["config", "intake", "classify", "store", "alerts", "events", "daemon", "web", "cli"]
+LAYERS = [
+    "config",
+    "intake",
+    "classify",
+    "store",
+    "alerts",
+    "events",
+    "signals",
+    "daemon",
+    "web",
+    "cli",
+]
 
 
 def _imported_packages(path: Path) -> set[str]:

@@ -37,7 +37,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitor.config.corroboration import CorroborationSpec
 from monitor.config.loader import config_fingerprint, read_config_file, validate_yaml
+from monitor.config.silence import SilenceSpec
 from monitor.config.values import (
     COUNTRY_CODES,
     HEADER_NAME,
@@ -330,6 +332,8 @@ class MonitorConfig(_Frozen):
     defaults: Defaults = Defaults()
     feeds: tuple[FeedSpec, ...] = ()
     alerts: tuple[RouteSpec, ...] = ()
+    corroboration: CorroborationSpec = CorroborationSpec()
+    silence: SilenceSpec = SilenceSpec()
 
     @model_validator(mode="before")
     @classmethod

@@ -118,6 +118,8 @@ class AlertKind(StrEnum):
     NEW = "new"
     UPDATE = "update"
     FEED_HEALTH = "feed_health"
+    # Most of a country's sources silent at once (a possible shutdown), and their return.
+    SIGNAL = "signal"
 
 
 class Delivery(StrEnum):

@@ -319,3 +319,39 @@ class AppSecretRow(Base):
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class CorroborationRow(Base):
+    """One network-measurement service's verdict on an event at one check (monitor.signals)."""
+
+    __tablename__ = "corroborations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    service: Mapped[str] = mapped_column(String(20))  # ooni, ioda, radar
+    checked_at: Mapped[datetime]
+    # corroborated, partial, not_corroborated, no_data, unavailable, not_checked
+    verdict: Mapped[str] = mapped_column(String(20))
+    # The measure was in place before the report (a long-standing block), by the baseline.
+    before_report: Mapped[bool] = mapped_column(Boolean, default=False)
+    summary: Mapped[str] = mapped_column(Text)  # one line for people, with its figures
+    figures: Mapped[dict[str, Any]]
+    link: Mapped[str | None] = mapped_column(Text)
+    attribution: Mapped[str] = mapped_column(Text)
+    # When this service looks at the event again (+6 h, +24 h); None: no more checks.
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class SilenceSignalRow(Base):
+    """Most of a country's sources gone quiet at once: a possible shutdown, until they return."""
+
+    __tablename__ = "silence_signals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), index=True)
+    opened_at: Mapped[datetime]
+    silent_since: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    feeds_total: Mapped[int] = mapped_column(Integer)
+    feeds_silent: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]]

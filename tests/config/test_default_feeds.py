@@ -10,6 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from monitor.config.corroboration import CorroborationSpec
 from monitor.config.schema import (
     Defaults,
     DigestSpec,
@@ -21,6 +22,7 @@ from monitor.config.schema import (
     RouteSpec,
     load_config,
 )
+from monitor.config.silence import SilenceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 FEEDS_YAML = ROOT / "feeds.yaml"
@@ -116,11 +118,15 @@ def model_options() -> set[str]:
     options = set(_fields(Defaults, "defaults"))
     options |= set(_fields(FeedSpec, "feeds[]"))
     options |= set(_fields(RouteSpec, "alerts[]"))
+    options |= set(_fields(CorroborationSpec, "corroboration"))
+    options |= set(_fields(SilenceSpec, "silence"))
     return options
 
 
 def test_top_level_sections_match_docs() -> None:
-    assert set(MonitorConfig.model_fields) == {"defaults", "feeds", "alerts"}
+    assert set(MonitorConfig.model_fields) == {
+        "defaults", "feeds", "alerts", "corroboration", "silence",
+    }  # fmt: skip
 
 
 def test_nested_models_reached() -> None:
