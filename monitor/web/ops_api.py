@@ -2,7 +2,8 @@
 outbox, the status line. Reads need the read scope, writes the write scope.
 
 Lists answer `{"items": [...], "next": cursor-or-null}` with a `Link: rel="next"` header;
-the pages (ops_pages) show the same dataclasses from ops_queries.
+the pages (ops_pages) show the same dataclasses from triage_queries, source_queries and
+outbox_queries.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.responses import Response
 
 from monitor.store import repo
 from monitor.store.tokens import TokenInfo
-from monitor.web import ops_queries as q
+from monitor.web import outbox_queries, source_queries, triage_queries
 from monitor.web.auth import DbSession, api_user, web_context
 from monitor.web.pagination import (
     DEFAULT_LIMIT,
@@ -58,7 +59,7 @@ class ItemOut(BaseModel):
     verdict: VerdictOut | None
 
     @classmethod
-    def of(cls, item: q.TriageItem) -> ItemOut:
+    def of(cls, item: triage_queries.TriageItem) -> ItemOut:
         verdict = item.verdict
         return cls(
             id=item.id, title=item.title, url=item.url, feed_id=item.feed_id, feed=item.feed,
@@ -111,7 +112,7 @@ class FeedOut(BaseModel):
     id: int
     name: str
     url: str
-    state: q.FeedState
+    state: source_queries.FeedState
     country: str | None
     language: str | None
     interval_s: int
@@ -133,7 +134,7 @@ class FeedOut(BaseModel):
     usual_gap_s: float | None
 
     @classmethod
-    def of(cls, feed: q.FeedHealth) -> FeedOut:
+    def of(cls, feed: source_queries.FeedHealth) -> FeedOut:
         return cls(
             id=feed.id, name=feed.name, url=feed.url, state=feed.state,
             country=feed.country, language=feed.language, interval_s=feed.interval_s,
@@ -240,9 +241,9 @@ def list_items(
     """The triage list, with the /items page's filters: relevant=yes|no, score_lt, score_gt,
     language, feed (id), since (7d or a date; default 7 d), all=1 for every item."""
     context = web_context(request)
-    triage = q.parse_triage_filter(dict(request.query_params), context.clock.now())
-    threshold = q.cached_threshold(context.extras)
-    items, after = q.triage_items(
+    triage = triage_queries.parse_triage_filter(dict(request.query_params), context.clock.now())
+    threshold = triage_queries.cached_threshold(context.extras)
+    items, after = triage_queries.triage_items(
         session, triage, threshold, after=decode_cursor(cursor), limit=clamp_limit(limit)
     )
     next_cursor = _page_cursor(after)
@@ -252,7 +253,7 @@ def list_items(
 
 @router.get("/items/{item_id}", response_model=ItemDetailOut)
 def get_item(session: DbSession, _user: Reader, item_id: int) -> ItemDetailOut:
-    detail = q.item_detail(session, item_id)
+    detail = triage_queries.item_detail(session, item_id)
     if detail is None:
         raise HTTPException(404, f"no item with id {item_id}")
     item = ItemOut.of(detail.item)
@@ -273,10 +274,12 @@ def get_item(session: DbSession, _user: Reader, item_id: int) -> ItemDetailOut:
 def post_feedback(
     request: Request, session: DbSession, _user: Writer, item_id: int, body: FeedbackIn
 ) -> Done:
-    detail = q.item_detail(session, item_id)
+    detail = triage_queries.item_detail(session, item_id)
     if detail is None:
         raise HTTPException(404, f"no item with id {item_id}")
-    q.record_verdict(session, detail.item, body.relevant, web_context(request).clock.now())
+    triage_queries.record_verdict(
+        session, detail.item, body.relevant, web_context(request).clock.now()
+    )
     session.commit()
     return Done(ok=True, changed=1)
 
@@ -289,18 +292,18 @@ def list_feeds(
     request: Request,
     session: DbSession,
     _user: Reader,
-    state: q.FeedState | None = None,
+    state: source_queries.FeedState | None = None,
 ) -> FeedList:
     now = web_context(request).clock.now()
-    stats = q.cached_feed_stats(web_context(request).extras, session, now)
-    feeds = q.feed_health(session, now, stats=stats)
+    stats = source_queries.cached_feed_stats(web_context(request).extras, session, now)
+    feeds = source_queries.feed_health(session, now, stats=stats)
     shown = [feed for feed in feeds if state is None or feed.state == state]
-    return FeedList(items=[FeedOut.of(f) for f in shown], counts=q.state_counts(feeds))
+    return FeedList(items=[FeedOut.of(f) for f in shown], counts=source_queries.state_counts(feeds))
 
 
 @router.get("/feeds/{feed_id}", response_model=FeedOut)
 def get_feed(request: Request, session: DbSession, _user: Reader, feed_id: int) -> FeedOut:
-    found = q.feed_health(session, web_context(request).clock.now(), feed_id)
+    found = source_queries.feed_health(session, web_context(request).clock.now(), feed_id)
     if not found:
         raise HTTPException(404, f"no feed with id {feed_id}")
     return FeedOut.of(found[0])
@@ -317,7 +320,7 @@ def list_fetches(
     limit: int = DEFAULT_LIMIT,
 ) -> FetchPage:
     """The feed's polls, newest first (fetch_log keeps 30 days)."""
-    fetches, after = q.fetch_history(
+    fetches, after = source_queries.fetch_history(
         session, feed_id, after=decode_cursor(cursor), limit=clamp_limit(limit)
     )
     next_cursor = _page_cursor(after)
@@ -359,9 +362,9 @@ def list_alerts(
     limit: int = DEFAULT_LIMIT,
 ) -> AlertPage:
     """Outbox rows, newest first; status is one of pending, sending, digest, sent, dead."""
-    alerts, after = q.alerts_page(
+    alerts, after = outbox_queries.alerts_page(
         session,
-        status=q.parse_alert_status(status),
+        status=outbox_queries.parse_alert_status(status),
         route=route or None,
         after=decode_cursor(cursor),
         limit=clamp_limit(limit),
@@ -369,7 +372,9 @@ def list_alerts(
     next_cursor = _page_cursor(after)
     link_next(request, response, next_cursor)
     items = [AlertOut.model_validate(alert, from_attributes=True) for alert in alerts]
-    return AlertPage(items=items, next=next_cursor, counts=q.outbox_counts(session, route or None))
+    return AlertPage(
+        items=items, next=next_cursor, counts=outbox_queries.outbox_counts(session, route or None)
+    )
 
 
 @router.post("/alerts/{alert_id}/retry", response_model=Done)
@@ -386,7 +391,7 @@ def retry_alert(request: Request, session: DbSession, _user: Writer, alert_id: i
 @router.get("/status", response_model=StatusOut)
 def get_status(request: Request, session: DbSession, _user: Reader) -> StatusOut:
     context = web_context(request)
-    polling = q.polling_status(session, context.clock.now())
+    polling = source_queries.polling_status(session, context.clock.now())
     daemon = context.daemon_state()
     now = context.clock.now()
     started = context.started_at
@@ -400,7 +405,7 @@ def get_status(request: Request, session: DbSession, _user: Reader) -> StatusOut
         feeds_due=polling.feeds_due,
         feeds_failing=polling.feeds_failing,
         last_poll_at=polling.last_poll_at,
-        outbox=q.outbox_counts(session),
+        outbox=outbox_queries.outbox_counts(session),
     )
 
 

@@ -19,7 +19,7 @@ from monitor.config.schema import config_fingerprint, load_config
 from monitor.errors import ConfigError
 from monitor.store import repo, tokens
 from monitor.store.tokens import TokenInfo
-from monitor.web import ops_queries as q
+from monitor.web import outbox_queries, source_queries, triage_queries
 from monitor.web.auth import DbSession, login_redirect_target, page_user, web_context
 from monitor.web.pagination import decode_cursor, encode_cursor
 from monitor.web.templating import render
@@ -49,9 +49,9 @@ def _path_with_query(request: Request) -> str:
 def triage_page(request: Request, session: DbSession, _user: Reader) -> Response:
     now = web_context(request).clock.now()
     params = dict(request.query_params)
-    triage = q.parse_triage_filter(params, now)
-    threshold = q.cached_threshold(web_context(request).extras)
-    items, after = q.triage_items(
+    triage = triage_queries.parse_triage_filter(params, now)
+    threshold = triage_queries.cached_threshold(web_context(request).extras)
+    items, after = triage_queries.triage_items(
         session, triage, threshold, after=decode_cursor(params.get("cursor")), limit=PAGE_SIZE
     )
     next_params = {**triage.query_params(), "cursor": encode_cursor(after)} if after else None
@@ -63,8 +63,8 @@ def triage_page(request: Request, session: DbSession, _user: Reader) -> Response
             "filter": triage,
             "items": items,
             "threshold": threshold,
-            "margin": q.TRIAGE_MARGIN,
-            "feeds": q.triage_feed_choices(session),
+            "margin": triage_queries.TRIAGE_MARGIN,
+            "feeds": triage_queries.triage_feed_choices(session),
             "next_params": next_params,
             "here": _path_with_query(request),
         },
@@ -83,10 +83,12 @@ def triage_feedback(
     """ "Relevant" confirms the classifier's labels; "not relevant" says it saw nothing."""
     if verdict not in ("relevant", "not_relevant"):
         raise HTTPException(400, "verdict: use relevant or not_relevant")
-    detail = q.item_detail(session, item_id)
+    detail = triage_queries.item_detail(session, item_id)
     if detail is None:
         raise HTTPException(404, f"no item with id {item_id}")
-    q.record_verdict(session, detail.item, verdict == "relevant", web_context(request).clock.now())
+    triage_queries.record_verdict(
+        session, detail.item, verdict == "relevant", web_context(request).clock.now()
+    )
     session.commit()
     return _back(request, back, "/items")
 
@@ -98,11 +100,15 @@ def triage_feedback(
 def feeds_page(
     request: Request, session: DbSession, _user: Reader, state: str | None = None
 ) -> Response:
-    if state and state not in q.FEED_STATES:
-        raise HTTPException(400, f"state: unknown {state!r}; use {', '.join(q.FEED_STATES)}")
+    if state and state not in source_queries.FEED_STATES:
+        raise HTTPException(
+            400, f"state: unknown {state!r}; use {', '.join(source_queries.FEED_STATES)}"
+        )
     now = web_context(request).clock.now()
-    feeds = q.feed_health(
-        session, now, stats=q.cached_feed_stats(web_context(request).extras, session, now)
+    feeds = source_queries.feed_health(
+        session,
+        now,
+        stats=source_queries.cached_feed_stats(web_context(request).extras, session, now),
     )
     shown = [feed for feed in feeds if state is None or feed.state == state]
     return render(
@@ -111,10 +117,10 @@ def feeds_page(
         {
             "section": "feeds",
             "feeds": shown,
-            "counts": q.state_counts(feeds),
+            "counts": source_queries.state_counts(feeds),
             "total": len(feeds),
             "state": state,
-            "states": q.FEED_STATES,
+            "states": source_queries.FEED_STATES,
         },
     )
 
@@ -135,7 +141,7 @@ CHART_WIDTH = 600
 CHART_HEIGHT = 120
 
 
-def duration_bars(fetches: list[q.FetchEntry]) -> tuple[list[DurationBar], int]:
+def duration_bars(fetches: list[source_queries.FetchEntry]) -> tuple[list[DurationBar], int]:
     """Bars oldest to newest, scaled to the slowest poll; and that slowest duration (ms)."""
     if not fetches:
         return [], 0
@@ -160,10 +166,10 @@ def duration_bars(fetches: list[q.FetchEntry]) -> tuple[list[DurationBar], int]:
 @router.get("/feeds/{feed_id}")
 def feed_page(request: Request, session: DbSession, _user: Reader, feed_id: int) -> Response:
     now = web_context(request).clock.now()
-    found = q.feed_health(session, now, feed_id)
+    found = source_queries.feed_health(session, now, feed_id)
     if not found:
         raise HTTPException(404, f"no feed with id {feed_id}")
-    fetches, _next = q.fetch_history(session, feed_id, limit=FETCHES_SHOWN)
+    fetches, _next = source_queries.fetch_history(session, feed_id, limit=FETCHES_SHOWN)
     bars, slowest = duration_bars(fetches)
     return render(
         request,
@@ -211,14 +217,14 @@ def alerts_page(
     route: str | None = None,
     cursor: str | None = None,
 ) -> Response:
-    status = q.parse_alert_status(status)
+    status = outbox_queries.parse_alert_status(status)
     route = route or None
-    alerts, after = q.alerts_page(
+    alerts, after = outbox_queries.alerts_page(
         session, status=status, route=route, after=decode_cursor(cursor), limit=PAGE_SIZE
     )
     base = {k: v for k, v in (("status", status), ("route", route)) if v}
     next_params = {**base, "cursor": encode_cursor(after)} if after else None
-    counts = q.outbox_counts(session, route)
+    counts = outbox_queries.outbox_counts(session, route)
     return render(
         request,
         "ops/alerts.html",
@@ -229,7 +235,7 @@ def alerts_page(
             "tabs": status_tabs(counts, status, route),
             "status": status,
             "route": route,
-            "routes": q.alert_routes(session),
+            "routes": outbox_queries.alert_routes(session),
             "next_params": next_params,
             "here": _path_with_query(request),
         },
@@ -248,7 +254,7 @@ def status_tabs(counts: dict[str, int], status: str | None, route: str | None) -
     """ "all" and one tab per outbox status, keeping the route filter."""
     keep = {"route": route} if route else {}
     tabs = [Tab("all", "/alerts?" + urlencode(keep), status is None, sum(counts.values()))]
-    for name in q.ALERT_STATUSES:
+    for name in outbox_queries.ALERT_STATUSES:
         href = "/alerts?" + urlencode({"status": name, **keep})
         tabs.append(Tab(name, href, status == name, counts[name]))
     return tabs
@@ -325,7 +331,7 @@ def system_page(request: Request, session: DbSession, _user: Reader) -> Response
             "config": check_config(context.config_path),
             "daemon": context.daemon_state(),
             "tokens": tokens.list_tokens(session),
-            "threshold": q.cached_threshold(context.extras),
+            "threshold": triage_queries.cached_threshold(context.extras),
         },
     )
 

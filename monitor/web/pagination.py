@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -48,3 +49,12 @@ def link_next(request: Request, response: Response, next_cursor: str | None) -> 
     if next_cursor is not None:
         url = request.url.include_query_params(cursor=next_cursor)
         response.headers["Link"] = f'<{url}>; rel="next"'
+
+
+def time_id_cursor(after: list[Any]) -> tuple[datetime, int]:
+    """A cursor of a list sorted by a time, then id: the [time, id] of its last row."""
+    try:
+        raw, last_id = after
+        return datetime.fromisoformat(raw), int(last_id)
+    except (TypeError, ValueError) as exc:
+        raise HTTPException(400, "cursor: not a cursor of this list") from exc

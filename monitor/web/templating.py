@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from monitor.countries import country_name
 from monitor.domain import Category, Stage
-from monitor.web.ops_queries import failing_feed_count
+from monitor.web.source_queries import failing_feed_count
 
 STAGE_ORDER = ("proposed", "enacted", "enforced", "lifted")
 CATEGORY_LABELS = {c.value: c.value.replace("_", " ") for c in Category}

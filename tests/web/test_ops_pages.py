@@ -16,7 +16,7 @@ from monitor.clock import FrozenClock
 from monitor.daemon.status import DaemonState, JobInfo, ReloadStatus
 from monitor.store.models import AlertRow, AssessmentRow, FeedbackRow, FeedRow, ItemRow
 from monitor.web.build import WebSurface
-from monitor.web.ops_queries import FeedHealth, feed_state
+from monitor.web.source_queries import FeedHealth, feed_state
 from tests.support.webdata import Measure, Report, add_feed, add_measure
 
 # The packaged model's threshold is 0.80; the triage band is 0.65..0.95.
