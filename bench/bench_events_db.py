@@ -52,6 +52,7 @@ from monitor.events.recorder import (  # noqa: E402
 from monitor.events.targets import load_targets  # noqa: E402
 from monitor.store import event_repo  # noqa: E402
 from monitor.store.db import make_engine, make_sessions, upgrade  # noqa: E402
+from monitor.store.event_repo import EventRecord  # noqa: E402
 from monitor.store.models import EventRow  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
@@ -200,7 +201,7 @@ def statements_seen(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-def candidate_query(session: Session, item: NewItem) -> list[EventRow]:
+def candidate_query(session: Session, item: NewItem) -> list[EventRecord]:
     """event_repo.stored_events exactly as record_batch calls it for one flagged item."""
     probe = RECORDER.probe(item.entry, item.assessment, NOW)
     return BatchEvents.load(session, [probe]).loaded

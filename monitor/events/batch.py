@@ -2,10 +2,11 @@
 
 Loaded in a few statements (`event_repo.stored_events`), then kept current as the batch starts and
 moves events, so placing an item costs no query; written back once, by `save`: new events in
-one insert, moved ones in one update per changed column set, the keys they gained in one
-insert. Events the batch starts have no database id until then, so the batch names every
-event by a key of its own (the database id for a stored event, a negative number for a new
-one); `event_id` translates after `save`.
+one insert, moved ones in one update, the keys they gained in one insert. Events are plain
+records (`EventRecord`), not ORM rows, which cost several times as much to load. Events the
+batch starts have no database id until then, so the batch names every event by a key of its
+own (the database id for a stored event, a negative number for a new one); `event_id`
+translates after `save`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from monitor.events.fingerprint import TextFingerprint
 from monitor.events.identity import EventCandidate, ItemForClustering
 from monitor.events.targets import TargetSet
 from monitor.store import event_repo
-from monitor.store.models import EventRow
+from monitor.store.event_repo import EventRecord
 
 __all__ = ["BatchEvents", "Probe"]
 
@@ -78,7 +79,10 @@ class BatchEvents:
     """
 
     def __init__(self, stored: event_repo.StoredEvents) -> None:
-        self._rows: dict[int, EventRow] = {row.id: row for row in stored.events}
+        # Stored events are named by their database ids.
+        self._rows: dict[int, EventRecord] = {
+            row.id: row for row in stored.events if row.id is not None
+        }
         self._candidates: dict[int, EventCandidate] = {}
         self._filed_under: dict[str, _Recent] = {}
         self._newest: dict[str | None, _Recent] = {}
@@ -86,10 +90,10 @@ class BatchEvents:
         self._new: list[int] = []
         self._unsaved: list[tuple[int, str]] = []
         # Oldest first, so the newest end up at the head of each bounded list.
-        by_age = sorted(self._rows.values(), key=lambda row: (row.last_seen, row.id))
-        age = {row.id: position for position, row in enumerate(by_age)}
-        for row in by_age:
-            self._newest_of(row.country).touch(row.id)
+        by_age = sorted(self._rows.items(), key=lambda pair: (pair[1].last_seen, pair[0]))
+        age = {event_id: position for position, (event_id, _) in enumerate(by_age)}
+        for event_id, row in by_age:
+            self._newest_of(row.country).touch(event_id)
         filed = sorted(
             (age[event_id], event_id, key) for event_id, key in stored.filed if event_id in age
         )
@@ -121,11 +125,11 @@ class BatchEvents:
         return found
 
     @property
-    def loaded(self) -> list[EventRow]:
+    def loaded(self) -> list[EventRecord]:
         """Every event the batch holds."""
         return list(self._rows.values())
 
-    def row(self, event: int) -> EventRow:
+    def row(self, event: int) -> EventRecord:
         return self._rows[event]
 
     def candidate(self, event: int) -> EventCandidate:
@@ -163,7 +167,7 @@ class BatchEvents:
         return sorted(chosen, key=lambda c: (c.last_seen, c.event_id), reverse=True)
 
     def add(
-        self, row: EventRow, fingerprint: TextFingerprint, targets: TargetSet, keys: list[str]
+        self, row: EventRecord, fingerprint: TextFingerprint, targets: TargetSet, keys: list[str]
     ) -> int:
         """A new event of this batch, filed under `keys`; returns the batch's key for it."""
         event = -(len(self._new) + 1)
@@ -189,16 +193,20 @@ class BatchEvents:
 
     def event_id(self, event: int) -> int:
         """The database id of a batch event (after `save`, for the batch's new ones)."""
-        return self._rows[event].id
+        event_id = self._rows[event].id
+        if event_id is None:
+            raise RuntimeError("a new event of the batch has no id before save")
+        return event_id
 
     def save(self, session: Session) -> None:
-        """Write the batch's events: fingerprints serialized once, one flush for the new
-        and moved rows, then the keys they gained in one statement (pairs already filed
-        are skipped by the database)."""
+        """Write the batch's events: fingerprints serialized once, the new events in one
+        insert, the moved stored ones in one update, then the keys they gained in one
+        statement (pairs already filed are skipped by the database)."""
         for event in self._moved:
             self._rows[event].fingerprint = self._candidates[event].fingerprint.to_bytes()
-        session.add_all(self._rows[event] for event in self._new)
-        session.flush()
+        event_repo.insert_events(session, [self._rows[event] for event in self._new])
+        moved = [self._rows[event] for event in self._moved if event > 0]  # stored: ids > 0
+        event_repo.update_events(session, sorted(moved, key=lambda row: row.id or 0))
         event_repo.add_event_bands(session, [(self.event_id(e), key) for e, key in self._unsaved])
         self._moved.clear()
         self._new.clear()
@@ -206,7 +214,7 @@ class BatchEvents:
 
 
 def _candidate_of(
-    event: int, row: EventRow, fingerprint: TextFingerprint, targets: TargetSet
+    event: int, row: EventRecord, fingerprint: TextFingerprint, targets: TargetSet
 ) -> EventCandidate:
     """The matcher's view of a batch event: its row's fields, its current fingerprint."""
     return EventCandidate(
