@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,8 @@ from monitor.store import event_repo
 from monitor.store.event_repo import EventRecord
 
 __all__ = ["BatchEvents", "Probe"]
+
+_NEWEST = attrgetter("last_seen", "event_id")  # the candidates' order, newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +60,32 @@ class _Recent:
         self._capacity = capacity
         self._ids: OrderedDict[int, None] = OrderedDict()
 
+    @classmethod
+    def of(cls, events: Sequence[int], capacity: int) -> _Recent:
+        """The newest `capacity` of `events` (oldest first), as touching each in turn would."""
+        recent = cls(capacity)
+        recent._ids = ids = OrderedDict.fromkeys(events)
+        while len(ids) > capacity:
+            ids.popitem(last=False)
+        return recent
+
     def touch(self, event: int) -> bool:
         """Mark an event as the newest; False if it was already filed here."""
-        known = event in self._ids
-        self._ids[event] = None
-        self._ids.move_to_end(event)
-        if len(self._ids) > self._capacity:
-            self._ids.popitem(last=False)
-        return not known
+        ids = self._ids
+        if event in ids:
+            ids.move_to_end(event)
+            return False
+        ids[event] = None
+        if len(ids) > self._capacity:
+            ids.popitem(last=False)
+        return True
 
     def __iter__(self) -> Iterator[int]:
         return reversed(self._ids)
+
+    def members(self) -> Iterable[int]:
+        """The events filed here, in no particular order (cheaper than newest first)."""
+        return self._ids.keys()
 
 
 class BatchEvents:
@@ -94,11 +112,15 @@ class BatchEvents:
         age = {event_id: position for position, (event_id, _) in enumerate(by_age)}
         for event_id, row in by_age:
             self._newest_of(row.country).touch(event_id)
-        filed = sorted(
-            (age[event_id], event_id, key) for event_id, key in stored.filed if event_id in age
-        )
-        for _, event_id, key in filed:
-            self._under(key).touch(event_id)
+        # Each key's events in order of age, as touching them oldest first would leave them:
+        # a heavy batch loads hundreds of thousands of (event, key) pairs.
+        per_key: dict[str, list[int]] = {}
+        for event_id, key in stored.filed:
+            if event_id in age:
+                per_key.setdefault(key, []).append(event_id)
+        for key, events in per_key.items():
+            events.sort(key=age.__getitem__)
+            self._filed_under[key] = _Recent.of(events, event_repo.KEY_EVENTS_CHECKED)
 
     @classmethod
     def load(cls, session: Session, probes: Sequence[Probe]) -> BatchEvents:
@@ -151,20 +173,29 @@ class BatchEvents:
         for key in keys:
             recent = self._filed_under.get(key)
             if recent is not None:
-                found.update(recent)
+                found.update(recent.members())
         return found
 
     def candidates(self, probe: Probe) -> list[EventCandidate]:
         """The events a query for this item would return; newest first."""
-        text = self._filed(probe.keys) | set(self._newest_of(probe.item.country))
-        identity = self._filed(probe.identity)
-        country, candidate = probe.item.country, self.candidate
+        country = probe.item.country
+        text = self._filed(probe.keys)
+        text.update(self._newest_of(country).members())
+        identity = self._filed(probe.identity) if probe.identity else set()
+        text -= identity
+        # Heavy batches ask for 40-60 events per item, so the matcher's views are looked up
+        # in the dict first and built only on a miss.
+        built, build = self._candidates, self.candidate
+        chosen: list[EventCandidate] = []
         # A key is scoped by country, but a hash can collide: keep the item's country only.
         # An event found both ways is held to the longer window, its identity's.
-        chosen = [c for e in identity if (c := candidate(e)).last_seen >= probe.identity_since]
-        chosen += [c for e in text - identity if (c := candidate(e)).last_seen >= probe.since]
-        chosen = [c for c in chosen if c.country == country]
-        return sorted(chosen, key=lambda c: (c.last_seen, c.event_id), reverse=True)
+        for events, since in ((identity, probe.identity_since), (text, probe.since)):
+            for event in events:
+                found = built.get(event) or build(event)
+                if found.last_seen >= since and found.country == country:
+                    chosen.append(found)
+        chosen.sort(key=_NEWEST, reverse=True)
+        return chosen
 
     def add(
         self, row: EventRecord, fingerprint: TextFingerprint, targets: TargetSet, keys: list[str]

@@ -123,12 +123,17 @@ def band_keys(fp: TextFingerprint) -> list[str]:
     """LSH keys ('band:hash'): texts with Jaccard s share at least one with p = 1-(1-s^4)^16."""
     if fp.empty:
         return []  # every empty text would collide with every other
-    keys = []
-    for band in range(BANDS):
-        rows = fp.signature[band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]
-        digest = hashlib.blake2b(struct.pack(f"<{ROWS_PER_BAND}I", *rows), digest_size=6)
-        keys.append(f"{band:02d}:{digest.hexdigest()}")
-    return keys
+    # The signature's little-endian bytes, as struct.pack("<4I") packs each band's rows.
+    packed = np.asarray(fp.array, dtype="<u4").tobytes()
+    width = 4 * ROWS_PER_BAND
+    blake2b = hashlib.blake2b
+    return [
+        label + blake2b(packed[start : start + width], digest_size=6).hexdigest()
+        for label, start in zip(_BAND_LABELS, range(0, len(packed), width), strict=True)
+    ]
+
+
+_BAND_LABELS = [f"{band:02d}:" for band in range(BANDS)]
 
 
 def similarity(a: TextFingerprint, b: TextFingerprint) -> float:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
@@ -286,5 +287,7 @@ def identity_lookup_keys(
     return [f"{scope}|i:{_digest(key)}" for key in identity_keys(country, categories, targets)]
 
 
+@lru_cache(maxsize=65_536)
 def _digest(text: str) -> str:
+    """A short stable hash of a key (terms and identities recur across items: cached)."""
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
