@@ -8,7 +8,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from monitor.store.models import EventBandRow, EventRow
@@ -86,8 +96,9 @@ def stored_events(
     filed: list[tuple[int, str]] = []
     for key_set, seen_since in ((keys, since), (identity_keys, identity_since or since)):
         for chunk in chunks(sorted(set(key_set)), 500):
-            rows = connection.execute(_FILED_UNDER, {"keys": chunk, "since": seen_since})
-            filed.extend(rows.tuples())
+            per_key = connection.execute(_FILED_UNDER, {"keys": chunk, "since": seen_since})
+            for key, event_ids in per_key.tuples():
+                filed.extend((int(event_id), key) for event_id in event_ids.split(","))
     wanted = {event_id for event_id, _ in filed}
     for country in set(countries):
         statement = _NEWEST_WITHOUT_COUNTRY if country is None else _NEWEST_OF_COUNTRY
@@ -97,7 +108,7 @@ def stored_events(
     for ids in chunks(sorted(wanted), 500):
         rows = connection.execute(_EVENTS_SEEN_SINCE, {"ids": ids, "since": oldest})
         # The columns are the record's fields, in its order.
-        events.extend(EventRecord(*row) for row in rows)  # type: ignore[call-arg]
+        events.extend(EventRecord(*row) for row in rows)
     return StoredEvents(events, filed)
 
 
@@ -125,10 +136,12 @@ def update_events(session: Session, events: Sequence[EventRecord]) -> None:
 
 # Built once, with bound parameters: building statements per batch (and hashing their
 # literal values for the compiled cache) costs more than running them.
-def _filed_under() -> Select[int, str]:
-    """(event id, key) for the newest KEY_EVENTS_CHECKED events seen since `since` under each
-    of `keys`: the rank is computed in the database, so a crowded key costs a scan of its
-    index entries there, not rows and objects here."""
+def _filed_under() -> Select[str, str]:
+    """(key, "id,id,...") for the newest KEY_EVENTS_CHECKED events seen since `since` under
+    each of `keys`: the rank is computed in the database, so a crowded key costs a scan of its
+    index entries there, not rows and objects here. One row per key, not per (event, key):
+    the sqlite3 module lets go of the GIL for every row it steps to, and the writer, beside
+    the fetch threads, waits to get it back (a heavy batch's keys hold ~6,000 such pairs)."""
     ranked = (
         select(
             EventBandRow.event_id,
@@ -147,7 +160,11 @@ def _filed_under() -> Select[int, str]:
         )
         .subquery()
     )
-    return select(ranked.c.event_id, ranked.c.band_key).where(ranked.c.rank <= KEY_EVENTS_CHECKED)
+    return (
+        select(ranked.c.band_key, func.aggregate_strings(cast(ranked.c.event_id, String), ","))
+        .where(ranked.c.rank <= KEY_EVENTS_CHECKED)
+        .group_by(ranked.c.band_key)
+    )
 
 
 _FILED_UNDER = _filed_under()
