@@ -79,7 +79,7 @@ class Figures:
     events: int
     assign_us: float  # record_batch of one item, per item
     batch_us: float  # record_batch of all the items at once, per item
-    query_us: float  # event_repo.stored_events alone (SQL + ORM rows), per item
+    query_us: float  # event_repo.stored_events alone (SQL + records), per item
     sql_us: float  # its SELECTs alone, raw driver calls
     candidates: float  # events loaded per item
     statements: float  # SQL statements per record_batch of one item
