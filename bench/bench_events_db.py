@@ -52,6 +52,7 @@ from monitor.events.recorder import (  # noqa: E402
 from monitor.events.targets import load_targets  # noqa: E402
 from monitor.store import event_repo  # noqa: E402
 from monitor.store.db import make_engine, make_sessions, upgrade  # noqa: E402
+from monitor.store.event_repo import EventRecord  # noqa: E402
 from monitor.store.models import EventRow  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
@@ -78,7 +79,7 @@ class Figures:
     events: int
     assign_us: float  # record_batch of one item, per item
     batch_us: float  # record_batch of all the items at once, per item
-    query_us: float  # event_repo.stored_events alone (SQL + ORM rows), per item
+    query_us: float  # event_repo.stored_events alone (SQL + records), per item
     sql_us: float  # its SELECTs alone, raw driver calls
     candidates: float  # events loaded per item
     statements: float  # SQL statements per record_batch of one item
@@ -200,7 +201,7 @@ def statements_seen(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-def candidate_query(session: Session, item: NewItem) -> list[EventRow]:
+def candidate_query(session: Session, item: NewItem) -> list[EventRecord]:
     """event_repo.stored_events exactly as record_batch calls it for one flagged item."""
     probe = RECORDER.probe(item.entry, item.assessment, NOW)
     return BatchEvents.load(session, [probe]).loaded

@@ -2,10 +2,11 @@
 
 Loaded in a few statements (`event_repo.stored_events`), then kept current as the batch starts and
 moves events, so placing an item costs no query; written back once, by `save`: new events in
-one insert, moved ones in one update per changed column set, the keys they gained in one
-insert. Events the batch starts have no database id until then, so the batch names every
-event by a key of its own (the database id for a stored event, a negative number for a new
-one); `event_id` translates after `save`.
+one insert, moved ones in one update, the keys they gained in one insert. Events are plain
+records (`EventRecord`), not ORM rows, which cost several times as much to load. Events the
+batch starts have no database id until then, so the batch names every event by a key of its
+own (the database id for a stored event, a negative number for a new one); `event_id`
+translates after `save`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from sqlalchemy.orm import Session
 
@@ -21,9 +23,11 @@ from monitor.events.fingerprint import TextFingerprint
 from monitor.events.identity import EventCandidate, ItemForClustering
 from monitor.events.targets import TargetSet
 from monitor.store import event_repo
-from monitor.store.models import EventRow
+from monitor.store.event_repo import EventRecord
 
 __all__ = ["BatchEvents", "Probe"]
+
+_NEWEST = attrgetter("last_seen", "event_id")  # the candidates' order, newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +60,32 @@ class _Recent:
         self._capacity = capacity
         self._ids: OrderedDict[int, None] = OrderedDict()
 
+    @classmethod
+    def of(cls, events: Sequence[int], capacity: int) -> _Recent:
+        """The newest `capacity` of `events` (oldest first), as touching each in turn would."""
+        recent = cls(capacity)
+        recent._ids = ids = OrderedDict.fromkeys(events)
+        while len(ids) > capacity:
+            ids.popitem(last=False)
+        return recent
+
     def touch(self, event: int) -> bool:
         """Mark an event as the newest; False if it was already filed here."""
-        known = event in self._ids
-        self._ids[event] = None
-        self._ids.move_to_end(event)
-        if len(self._ids) > self._capacity:
-            self._ids.popitem(last=False)
-        return not known
+        ids = self._ids
+        if event in ids:
+            ids.move_to_end(event)
+            return False
+        ids[event] = None
+        if len(ids) > self._capacity:
+            ids.popitem(last=False)
+        return True
 
     def __iter__(self) -> Iterator[int]:
         return reversed(self._ids)
+
+    def members(self) -> Iterable[int]:
+        """The events filed here, in no particular order (cheaper than newest first)."""
+        return self._ids.keys()
 
 
 class BatchEvents:
@@ -78,7 +97,10 @@ class BatchEvents:
     """
 
     def __init__(self, stored: event_repo.StoredEvents) -> None:
-        self._rows: dict[int, EventRow] = {row.id: row for row in stored.events}
+        # Stored events are named by their database ids.
+        self._rows: dict[int, EventRecord] = {
+            row.id: row for row in stored.events if row.id is not None
+        }
         self._candidates: dict[int, EventCandidate] = {}
         self._filed_under: dict[str, _Recent] = {}
         self._newest: dict[str | None, _Recent] = {}
@@ -86,15 +108,19 @@ class BatchEvents:
         self._new: list[int] = []
         self._unsaved: list[tuple[int, str]] = []
         # Oldest first, so the newest end up at the head of each bounded list.
-        by_age = sorted(self._rows.values(), key=lambda row: (row.last_seen, row.id))
-        age = {row.id: position for position, row in enumerate(by_age)}
-        for row in by_age:
-            self._newest_of(row.country).touch(row.id)
-        filed = sorted(
-            (age[event_id], event_id, key) for event_id, key in stored.filed if event_id in age
-        )
-        for _, event_id, key in filed:
-            self._under(key).touch(event_id)
+        by_age = sorted(self._rows.items(), key=lambda pair: (pair[1].last_seen, pair[0]))
+        age = {event_id: position for position, (event_id, _) in enumerate(by_age)}
+        for event_id, row in by_age:
+            self._newest_of(row.country).touch(event_id)
+        # Each key's events in order of age, as touching them oldest first would leave them:
+        # a heavy batch loads hundreds of thousands of (event, key) pairs.
+        per_key: dict[str, list[int]] = {}
+        for event_id, key in stored.filed:
+            if event_id in age:
+                per_key.setdefault(key, []).append(event_id)
+        for key, events in per_key.items():
+            events.sort(key=age.__getitem__)
+            self._filed_under[key] = _Recent.of(events, event_repo.KEY_EVENTS_CHECKED)
 
     @classmethod
     def load(cls, session: Session, probes: Sequence[Probe]) -> BatchEvents:
@@ -121,11 +147,11 @@ class BatchEvents:
         return found
 
     @property
-    def loaded(self) -> list[EventRow]:
+    def loaded(self) -> list[EventRecord]:
         """Every event the batch holds."""
         return list(self._rows.values())
 
-    def row(self, event: int) -> EventRow:
+    def row(self, event: int) -> EventRecord:
         return self._rows[event]
 
     def candidate(self, event: int) -> EventCandidate:
@@ -147,23 +173,32 @@ class BatchEvents:
         for key in keys:
             recent = self._filed_under.get(key)
             if recent is not None:
-                found.update(recent)
+                found.update(recent.members())
         return found
 
     def candidates(self, probe: Probe) -> list[EventCandidate]:
         """The events a query for this item would return; newest first."""
-        text = self._filed(probe.keys) | set(self._newest_of(probe.item.country))
-        identity = self._filed(probe.identity)
-        country, candidate = probe.item.country, self.candidate
+        country = probe.item.country
+        text = self._filed(probe.keys)
+        text.update(self._newest_of(country).members())
+        identity = self._filed(probe.identity) if probe.identity else set()
+        text -= identity
+        # Heavy batches ask for 40-60 events per item, so the matcher's views are looked up
+        # in the dict first and built only on a miss.
+        built, build = self._candidates, self.candidate
+        chosen: list[EventCandidate] = []
         # A key is scoped by country, but a hash can collide: keep the item's country only.
         # An event found both ways is held to the longer window, its identity's.
-        chosen = [c for e in identity if (c := candidate(e)).last_seen >= probe.identity_since]
-        chosen += [c for e in text - identity if (c := candidate(e)).last_seen >= probe.since]
-        chosen = [c for c in chosen if c.country == country]
-        return sorted(chosen, key=lambda c: (c.last_seen, c.event_id), reverse=True)
+        for events, since in ((identity, probe.identity_since), (text, probe.since)):
+            for event in events:
+                found = built.get(event) or build(event)
+                if found.last_seen >= since and found.country == country:
+                    chosen.append(found)
+        chosen.sort(key=_NEWEST, reverse=True)
+        return chosen
 
     def add(
-        self, row: EventRow, fingerprint: TextFingerprint, targets: TargetSet, keys: list[str]
+        self, row: EventRecord, fingerprint: TextFingerprint, targets: TargetSet, keys: list[str]
     ) -> int:
         """A new event of this batch, filed under `keys`; returns the batch's key for it."""
         event = -(len(self._new) + 1)
@@ -189,16 +224,20 @@ class BatchEvents:
 
     def event_id(self, event: int) -> int:
         """The database id of a batch event (after `save`, for the batch's new ones)."""
-        return self._rows[event].id
+        event_id = self._rows[event].id
+        if event_id is None:
+            raise RuntimeError("a new event of the batch has no id before save")
+        return event_id
 
     def save(self, session: Session) -> None:
-        """Write the batch's events: fingerprints serialized once, one flush for the new
-        and moved rows, then the keys they gained in one statement (pairs already filed
-        are skipped by the database)."""
+        """Write the batch's events: fingerprints serialized once, the new events in one
+        insert, the moved stored ones in one update, then the keys they gained in one
+        statement (pairs already filed are skipped by the database)."""
         for event in self._moved:
             self._rows[event].fingerprint = self._candidates[event].fingerprint.to_bytes()
-        session.add_all(self._rows[event] for event in self._new)
-        session.flush()
+        event_repo.insert_events(session, [self._rows[event] for event in self._new])
+        moved = [self._rows[event] for event in self._moved if event > 0]  # stored: ids > 0
+        event_repo.update_events(session, sorted(moved, key=lambda row: row.id or 0))
         event_repo.add_event_bands(session, [(self.event_id(e), key) for e, key in self._unsaved])
         self._moved.clear()
         self._new.clear()
@@ -206,7 +245,7 @@ class BatchEvents:
 
 
 def _candidate_of(
-    event: int, row: EventRow, fingerprint: TextFingerprint, targets: TargetSet
+    event: int, row: EventRecord, fingerprint: TextFingerprint, targets: TargetSet
 ) -> EventCandidate:
     """The matcher's view of a batch event: its row's fields, its current fingerprint."""
     return EventCandidate(

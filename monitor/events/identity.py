@@ -204,13 +204,31 @@ def match_event(
     window: timedelta = DEFAULT_WINDOW,
 ) -> Match | None:
     """Pick the event this item reports on, or None when it is a new measure."""
-    compatible = [event for event in candidates if _compatible(item, event, window)]
-    if not compatible:
+    events = list(candidates)
+    if not events:
         return None
-    scores = similarities(item.fingerprint, [event.fingerprint for event in compatible])
+    scores = similarities(item.fingerprint, [event.fingerprint for event in events])
+    # Most similar first; stable, so candidates that tie keep their given order, and the
+    # first of equal keys still wins. The best key ranks similarity right after "same
+    # identity or copy", so once a match is in hand a less similar event can only beat it
+    # by identity; where none can have one (no country or no target named), the rest are
+    # not judged: with ~40 candidates per item and a match among the first, that is most
+    # of the work of a report joining an event.
+    order = sorted(range(len(events)), key=scores.__getitem__, reverse=True)
+    identity_possible = item.country is not None and not item.targets.empty
     best: Match | None = None
     best_key: tuple[bool, float, int, datetime] | None = None
-    for event, score in zip(compatible, scores, strict=True):
+    for index in order:
+        event, score = events[index], scores[index]
+        if best_key is not None and score < best_key[1]:
+            if best_key[0] or not identity_possible:
+                break
+            if event.targets.empty:
+                continue  # no identity: it cannot beat the match in hand on text
+        if not identity_possible and score < RELATED_THRESHOLD:
+            break  # the text path needs at least this much; identity cannot apply
+        if not _compatible(item, event, window):
+            continue
         found = _judge(item, event, window, score)
         if found is None:
             continue

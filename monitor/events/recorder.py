@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ from monitor.events.targets import (
     load_targets,
     target_label,
 )
-from monitor.store.models import EventRow
+from monitor.store.event_repo import EventRecord
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class EventChange:
     """How an item moved its event (a new measure, a stage update, or just another source),
     and the event as it stood then: later items of the batch may move it further."""
 
-    event: EventRow
+    event: EventRecord
     kind: str | None  # "new", "update" or None
     stage: str
     categories: tuple[str, ...]
@@ -60,7 +61,9 @@ class EventChange:
     previous_stage: str | None = None
 
     @classmethod
-    def of(cls, row: EventRow, kind: str | None, previous_stage: str | None = None) -> EventChange:
+    def of(
+        cls, row: EventRecord, kind: str | None, previous_stage: str | None = None
+    ) -> EventChange:
         return cls(
             row,
             kind,
@@ -189,7 +192,8 @@ class MeasureRecorder:
         item = probe.item
         match = match_event(item, events.candidates(probe), window=self.window)
         if match is None:
-            row = EventRow(
+            row = EventRecord(
+                id=None,
                 country=item.country,
                 categories=sorted(item.categories),
                 stage=item.stage,
@@ -200,6 +204,7 @@ class MeasureRecorder:
                 max_score=score,
                 targets=item.targets.ids(),
                 stage_changed_at=item.published,
+                fingerprint=b"",  # written by save, from the batch's fingerprint
             )
             event = events.add(row, item.fingerprint, item.targets, probe.all_keys)
             return event, EventChange.of(row, "new")
@@ -231,7 +236,7 @@ class MeasureRecorder:
 
     @staticmethod
     def _carry_forward(
-        stored: TextFingerprint, row: EventRow, item: ItemForClustering, match: Match
+        stored: TextFingerprint, row: EventRecord, item: ItemForClustering, match: Match
     ) -> tuple[TextFingerprint, TargetSet]:
         """Let the event follow its newest wording, without letting it swallow other measures.
 
@@ -282,5 +287,7 @@ def identity_lookup_keys(
     return [f"{scope}|i:{_digest(key)}" for key in identity_keys(country, categories, targets)]
 
 
+@lru_cache(maxsize=65_536)
 def _digest(text: str) -> str:
+    """A short stable hash of a key (terms and identities recur across items: cached)."""
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

@@ -4,11 +4,21 @@ per batch of feeds, whatever the number of stored events."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from monitor.store.models import EventBandRow, EventRow
@@ -22,11 +32,43 @@ NEWEST_EVENTS_CHECKED = 10
 KEY_EVENTS_CHECKED = 32
 
 
+@dataclass(slots=True)
+class EventRecord:
+    """An events row as plain data, which clustering changes in memory and writes back in
+    bulk (`insert_events`, `update_events`). Not an ORM object: a busy batch loads a thousand
+    and more candidate events and moves few of them, and ORM rows cost several times as much
+    to load as these."""
+
+    id: int | None  # None until inserted
+    country: str | None
+    categories: list[str]
+    stage: str
+    title: str
+    fingerprint: bytes
+    first_seen: datetime
+    last_seen: datetime
+    item_count: int
+    max_score: float
+    targets: list[str]
+    stage_changed_at: datetime | None
+
+
+_EVENTS = table_of(EventRow)
+# The columns of EventRecord, in its order (the record is built from a row positionally).
+_RECORD_FIELDS = tuple(f.name for f in fields(EventRecord))
+_RECORD_COLUMNS = [_EVENTS.c[name] for name in _RECORD_FIELDS]
+# What clustering changes on an event it moves.
+_MOVED_COLUMNS = (
+    "stage", "fingerprint", "last_seen", "item_count", "max_score", "categories", "targets",
+    "stage_changed_at",
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvents:
     """What the database holds for a batch of flagged items' clustering, loaded at once."""
 
-    events: list[EventRow]  # those filed under a batch key and each country's newest, once
+    events: list[EventRecord]  # those filed under a batch key and each country's newest, once
     filed: list[tuple[int, str]]  # (event id, key) for every batch key an event is filed under
 
 
@@ -48,28 +90,58 @@ def stored_events(
     keys, the (country, last_seen) index the newest. The cost does not grow with the stored
     events. The caller keeps the result current as the batch adds and moves events.
     """
+    # Core statements on the session's connection: no ORM rows, nothing to autoflush (events
+    # and their keys are written in Core too).
+    connection = session.connection()
     filed: list[tuple[int, str]] = []
     for key_set, seen_since in ((keys, since), (identity_keys, identity_since or since)):
         for chunk in chunks(sorted(set(key_set)), 500):
-            rows = session.execute(_FILED_UNDER, {"keys": chunk, "since": seen_since})
-            filed.extend(rows.tuples())
+            per_key = connection.execute(_FILED_UNDER, {"keys": chunk, "since": seen_since})
+            for key, event_ids in per_key.tuples():
+                filed.extend((int(event_id), key) for event_id in event_ids.split(","))
     wanted = {event_id for event_id, _ in filed}
     for country in set(countries):
         statement = _NEWEST_WITHOUT_COUNTRY if country is None else _NEWEST_OF_COUNTRY
-        wanted.update(session.scalars(statement, {"since": since, "country": country}))
-    events: list[EventRow] = []
+        wanted.update(connection.execute(statement, {"since": since, "country": country}).scalars())
+    events: list[EventRecord] = []
     oldest = min(since, identity_since or since)
     for ids in chunks(sorted(wanted), 500):
-        events.extend(session.scalars(_EVENTS_SEEN_SINCE, {"ids": ids, "since": oldest}))
+        rows = connection.execute(_EVENTS_SEEN_SINCE, {"ids": ids, "since": oldest})
+        # The columns are the record's fields, in its order.
+        events.extend(EventRecord(*row) for row in rows)
     return StoredEvents(events, filed)
+
+
+def insert_events(session: Session, events: Sequence[EventRecord]) -> None:
+    """Insert new events in one statement and give each record its id."""
+    if not events:
+        return
+    rows = [
+        {name: getattr(event, name) for name in _RECORD_FIELDS if name != "id"} for event in events
+    ]
+    ids = session.connection().execute(_INSERT_EVENTS, rows).scalars().all()
+    for event, event_id in zip(events, ids, strict=True):
+        event.id = event_id
+
+
+def update_events(session: Session, events: Sequence[EventRecord]) -> None:
+    """Write back what clustering changed on stored events, in one executemany."""
+    rows = [
+        {"event_id": event.id, **{f"new_{name}": getattr(event, name) for name in _MOVED_COLUMNS}}
+        for event in events
+    ]
+    if rows:
+        session.connection().execute(_UPDATE_EVENTS, rows)
 
 
 # Built once, with bound parameters: building statements per batch (and hashing their
 # literal values for the compiled cache) costs more than running them.
-def _filed_under() -> Select[int, str]:
-    """(event id, key) for the newest KEY_EVENTS_CHECKED events seen since `since` under each
-    of `keys`: the rank is computed in the database, so a crowded key costs a scan of its
-    index entries there, not rows and objects here."""
+def _filed_under() -> Select[str, str]:
+    """(key, "id,id,...") for the newest KEY_EVENTS_CHECKED events seen since `since` under
+    each of `keys`: the rank is computed in the database, so a crowded key costs a scan of its
+    index entries there, not rows and objects here. One row per key, not per (event, key):
+    the sqlite3 module lets go of the GIL for every row it steps to, and the writer, beside
+    the fetch threads, waits to get it back (a heavy batch's keys hold ~6,000 such pairs)."""
     ranked = (
         select(
             EventBandRow.event_id,
@@ -88,12 +160,23 @@ def _filed_under() -> Select[int, str]:
         )
         .subquery()
     )
-    return select(ranked.c.event_id, ranked.c.band_key).where(ranked.c.rank <= KEY_EVENTS_CHECKED)
+    return (
+        select(ranked.c.band_key, func.aggregate_strings(cast(ranked.c.event_id, String), ","))
+        .where(ranked.c.rank <= KEY_EVENTS_CHECKED)
+        .group_by(ranked.c.band_key)
+    )
 
 
 _FILED_UNDER = _filed_under()
-_EVENTS_SEEN_SINCE = select(EventRow).where(
-    EventRow.id.in_(bindparam("ids", expanding=True)), EventRow.last_seen >= bindparam("since")
+_EVENTS_SEEN_SINCE = select(*_RECORD_COLUMNS).where(
+    _EVENTS.c.id.in_(bindparam("ids", expanding=True)), _EVENTS.c.last_seen >= bindparam("since")
+)
+# In the parameters' order, so each new record gets its own id back.
+_INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
+_UPDATE_EVENTS = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values({name: bindparam(f"new_{name}") for name in _MOVED_COLUMNS})
 )
 
 

@@ -27,7 +27,7 @@ from monitor.events.recorder import (
 from monitor.events.targets import TargetSet, load_targets
 from monitor.store import event_repo
 from monitor.store.db import make_engine, make_sessions, upgrade
-from monitor.store.models import EventRow
+from monitor.store.event_repo import EventRecord
 
 T0 = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 READER = load_targets()
@@ -127,12 +127,12 @@ def test_stage_moves_and_which_of_them_alert() -> None:
     assert move("lifted", "enforced", 40, since_hours=30) == ("enforced", True)
 
 
-def _row(event_id: int, when: datetime, country: str = "PK") -> EventRow:
+def _row(event_id: int, when: datetime, country: str = "PK") -> EventRecord:
     fingerprint = text_fingerprint(f"event {event_id}", "").to_bytes()
-    return EventRow(id=event_id, country=country, categories=["platform_block"],
+    return EventRecord(id=event_id, country=country, categories=["platform_block"],
                     stage="enforced", title=f"event {event_id}", fingerprint=fingerprint,
                     first_seen=when, last_seen=when, item_count=1, max_score=0.9,
-                    targets=["platform:x"])  # fmt: skip
+                    targets=["platform:x"], stage_changed_at=None)  # fmt: skip
 
 
 def test_candidates_stay_bounded_however_many_events_share_a_key() -> None:
