@@ -134,7 +134,8 @@ def item_baselines(session: Session, since: datetime, until: datetime) -> dict[i
         select(gaps.c.feed_id, func.count(), func.max(gaps.c.gap)).group_by(gaps.c.feed_id)
     )
     return {
-        int(feed_id): Baseline(int(count), timedelta(seconds=float(longest or 0.0)))
+        # Whole seconds: SQLite's julianday arithmetic is a few microseconds off.
+        int(feed_id): Baseline(int(count), timedelta(seconds=round(float(longest or 0.0))))
         for feed_id, count, longest in rows
     }
 
