@@ -191,14 +191,30 @@ def open_signal_rows(session: Session) -> list[SilenceSignalRow]:
     )
 
 
-def open_signal_of(session: Session, country: str) -> SilenceSignalRow | None:
+@dataclass(frozen=True, slots=True)
+class SilenceNotice:
+    """An open signal as the web shows it."""
+
+    country: str
+    opened_at: datetime
+    silent_since: datetime
+    feeds_total: int
+    feeds_silent: int
+
+
+def open_signal_of(session: Session, country: str) -> SilenceNotice | None:
     """The country's open silence signal, if any (for the web)."""
-    return session.scalars(
+    row = session.scalars(
         select(SilenceSignalRow)
         .where(SilenceSignalRow.country == country.upper(), SilenceSignalRow.closed_at.is_(None))
         .order_by(SilenceSignalRow.id.desc())
         .limit(1)
     ).first()
+    if row is None:
+        return None
+    return SilenceNotice(
+        row.country, row.opened_at, row.silent_since, row.feeds_total, row.feeds_silent
+    )
 
 
 def _open_signal(row: SilenceSignalRow) -> OpenSignal:
