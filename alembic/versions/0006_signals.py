@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("feeds_total", sa.Integer(), nullable=False),
         sa.Column("feeds_silent", sa.Integer(), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("clearing_since", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("id", name="pk_silence_signals"),
     )
     op.create_index("ix_silence_signals_country", "silence_signals", ["country"])

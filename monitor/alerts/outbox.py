@@ -16,12 +16,22 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.alerts.routing import Decision, RouteRules, decide, matches, quiet_end_after
+from monitor.alerts.routing import (
+    Decision,
+    RouteRules,
+    decide,
+    in_quiet_hours,
+    matches,
+    quiet_end_after,
+)
 from monitor.domain import AlertMessage
 from monitor.store import repo
 from monitor.store.models import ItemRow
 
 HEALTH_KINDS = ("feed_broken", "feed_recovered", "feed_gone")
+# Not a measure (monitor.signals): sent as it happens, never folded into a digest or held
+# back by a rate limit, but quiet hours apply as to a measure of its categories.
+SIGNAL_KINDS = ("signal",)
 
 
 class Outbox:
@@ -78,6 +88,9 @@ class Outbox:
             stage=message.stage,
         ):
             return None, now
+        if message.kind in SIGNAL_KINDS:
+            quiet = rules.quiet_except.isdisjoint(message.categories) and in_quiet_hours(rules, now)
+            return "pending", quiet_end_after(rules, now) if quiet else now
         sent = 0
         if rules.rate_limit_count is not None and rules.rate_limit_per is not None:
             sent = repo.count_sent_since(session, rules.name, now - rules.rate_limit_per)

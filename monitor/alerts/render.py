@@ -58,6 +58,8 @@ def alert_title(message: AlertMessage) -> str:
         return f"Feed recovered: {headline}"
     if message.kind == "test":
         return f"Test alert: {headline}"
+    if message.kind == "signal":
+        return headline  # it says what it is: "Possible shutdown: …", "…: sources back"
     summary = clip(measure_summary(message), MAX_TITLE_CHARS)
     return f"Update · {summary}" if message.kind == "update" else summary
 
@@ -116,7 +118,7 @@ def render(message: AlertMessage, fmt: BodyFormat, *, now: datetime | None = Non
     """Render one alert for a target; `now` enables the relative age of the story."""
     title = alert_title(message)
     link = safe_link(message.link)
-    if message.kind in FEED_HEALTH_KINDS or message.kind == "test":
+    if message.kind in FEED_HEALTH_KINDS or message.kind in ("test", "signal"):
         body = _render_simple(_simple_lines(message), link, fmt)
     else:
         body = _render_measure(message, link, fmt, now)
@@ -124,7 +126,7 @@ def render(message: AlertMessage, fmt: BodyFormat, *, now: datetime | None = Non
 
 
 def _simple_lines(message: AlertMessage) -> list[str]:
-    """Body lines for feed-health and test alerts."""
+    """Body lines for feed-health, signal and test alerts."""
     lines = [clip(message.title, 500)]
     if message.source:
         lines.append(f"Source: {message.source}")

@@ -31,7 +31,7 @@ __all__ = [
     "route_kind",
 ]
 
-ALL_KINDS = frozenset({"new", "update", "feed_health"})
+ALL_KINDS = frozenset({"new", "update", "feed_health", "signal"})
 # Categories sent even in quiet hours unless a route says otherwise: a network cut is worth
 # waking someone up for.
 URGENT_CATEGORIES = frozenset({"shutdown"})
@@ -88,13 +88,21 @@ def matches(
         return False
     if rkind == "feed_health":
         return True  # measure filters do not apply to feed-health notices
+    if rkind == "signal":
+        # A country's sources falling silent is no measure: no score, category or stage to
+        # filter on, but a route watching some countries wants only theirs.
+        return _country_matches(rules, country)
     if score < rules.min_score:
         return False
-    if rules.countries and (country or "").upper() not in {c.upper() for c in rules.countries}:
+    if not _country_matches(rules, country):
         return False
     if rules.categories and not rules.categories.intersection(categories):
         return False
     return not rules.stages or stage in rules.stages
+
+
+def _country_matches(rules: RouteRules, country: str | None) -> bool:
+    return not rules.countries or (country or "").upper() in {c.upper() for c in rules.countries}
 
 
 def _aware(now: datetime) -> datetime:

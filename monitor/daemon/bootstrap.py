@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.delivery import Delivery
 from monitor.alerts.notify import AppriseNotifier, ConsoleNotifier, Notifier
+from monitor.alerts.outbox import Outbox
 from monitor.alerts.routing import RouteRules, RouteTarget
 from monitor.classify import Classifier
 from monitor.clock import Clock, SystemClock
@@ -33,6 +34,7 @@ from monitor.intake.fetch import FetchLimits, make_client, user_agent
 from monitor.intake.hostgate import HostGate
 from monitor.intake.netguard import redirect_guard
 from monitor.intake.reader import make_reader
+from monitor.signals.silence_store import SilenceReport, SilenceWatch
 from monitor.store import repo
 from monitor.store.db import make_engine, make_sessions, redact_db_url
 
@@ -181,6 +183,7 @@ class Runtime:
     _poller: Poller | None = None
     _delivery: Delivery | None = None
     _measure_targets: TargetReader | None = None
+    _silence: SilenceWatch | None = None
 
     def load_classifier(self) -> Classifier:
         """Load the classifier and the targets lexicon now (the daemon does so at start, not
@@ -241,6 +244,13 @@ class Runtime:
                 self.sessions, self.targets, self.notifier_for, self.clock.now, meter=self.telemetry
             )
         return self._delivery
+
+    def watch_silence(self) -> SilenceReport:
+        """One look for countries whose sources fell silent together (the `silence` job)."""
+        if self._silence is None:
+            self._silence = SilenceWatch(self.sessions, self.clock.now)
+        outbox = Outbox(tuple(t.rules for t in self.targets.values()))
+        return self._silence.run(self.config.silence, outbox)
 
     def sync_feeds(self) -> None:
         """Make the feeds table match the current config."""

@@ -2,8 +2,9 @@
 
 Jobs (each max_instances=1 and coalesced, so a slow run never piles up behind itself):
 poll tick (lease due feeds, store finished ones), alert delivery, digests, config reload,
-pruning, and handing freed heap memory back to the system. Delivery runs in its own job
-thread, so polling never waits on a slow target.
+pruning, the silence signal (a country's sources going quiet together), and handing freed
+heap memory back to the system. Delivery runs in its own job thread, so polling never waits
+on a slow target.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 TICK_BUSY_SHARE = 0.7
 
 FETCH_LOG_RETENTION = timedelta(days=30)
+# Feeds are polled every few minutes at best: looking for silent countries more often than
+# this would only re-read the same states.
+SILENCE_SECONDS = 60
 
 # A stop must end within 10 s (container runtimes kill at 10 s). Jobs finish their current
 # transaction first; one stuck in a slow send or a database wait past this deadline is cut
@@ -85,6 +89,7 @@ class Daemon:
         self._add(self._digests, 30, "digests")
         self._add(self._reload_if_changed, self.runtime.settings.reload_seconds, "reload")
         self._add(self._prune, 3600, "prune")
+        self._add(self.runtime.watch_silence, SILENCE_SECONDS, "silence")
         self._add(release_free_memory, 60, "trim")
         self._scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
         self._scheduler.start()

@@ -355,3 +355,6 @@ class SilenceSignalRow(Base):
     feeds_total: Mapped[int] = mapped_column(Integer)
     feeds_silent: Mapped[int] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]]
+    # Since when the country's sources have been back: it closes after silence.close_after,
+    # so one good poll in the middle of a shutdown does not end it.
+    clearing_since: Mapped[datetime | None]

@@ -20,7 +20,15 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.alerts.quote import evidence_quote
 from monitor.daemon.status import ReloadStatus
-from monitor.store.models import AlertRow, AssessmentRow, EventRow, FeedRow, ItemRow
+from monitor.signals.silence_store import SilenceNotice, open_signal_of
+from monitor.store.models import (
+    AlertRow,
+    AssessmentRow,
+    EventRow,
+    FeedRow,
+    ItemRow,
+    SilenceSignalRow,
+)
 from monitor.web.filters import CATEGORIES, STAGES, EventFilter, cursor_of, event_query
 from monitor.web.pagination import decode_cursor, encode_cursor
 from monitor.web.revisions import StageStep, timeline, timelines
@@ -307,6 +315,8 @@ class SystemStrip:
     outbox_dead: int
     reload: ReloadStatus | None
     daemon_here: bool
+    # Countries with an open silence signal (monitor.signals): a possible shutdown each.
+    silent_countries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,7 +439,7 @@ def top_countries(session: Session, now: datetime) -> list[CountryActivity]:
 
 
 def system_strip(session: Session, reload: ReloadStatus | None, daemon_here: bool) -> SystemStrip:
-    """Three small aggregate queries: feeds, failing feeds, the outbox by status."""
+    """Small aggregate queries: feeds, failing feeds, the outbox by status, open signals."""
     last_poll, feeds, failing = session.execute(
         select(
             func.max(FeedRow.last_polled_at),
@@ -444,7 +454,14 @@ def system_strip(session: Session, reload: ReloadStatus | None, daemon_here: boo
             .group_by(AlertRow.status)
         ).all()
     )
+    silent = session.scalars(
+        select(SilenceSignalRow.country)
+        .where(SilenceSignalRow.closed_at.is_(None))
+        .distinct()
+        .order_by(SilenceSignalRow.country)
+    )
     return SystemStrip(
+        silent_countries=tuple(silent),
         last_poll_at=last_poll,
         feeds=int(feeds),
         feeds_failing=int(failing),
@@ -550,6 +567,9 @@ class CountryDetail:
     # Set when most of the country's feeds are silent: the newest success among them.
     silent_since: datetime | None
     mostly_silent: bool
+    # The open silence signal, when the detector raised one: it says since when, and how
+    # many, better than this page's own count (it knows each source's rhythm).
+    signal: SilenceNotice | None = None
 
 
 def country_detail(session: Session, code: str, now: datetime) -> CountryDetail:
@@ -570,6 +590,10 @@ def country_detail(session: Session, code: str, now: datetime) -> CountryDetail:
     enabled = [feed for feed in feeds if feed.enabled]
     mostly_silent = bool(enabled) and len(silent) * 2 > len(enabled)
     successes = [feed.last_success_at for feed in silent if feed.last_success_at is not None]
+    since = max(successes) if mostly_silent and successes else None
+    signal = open_signal_of(session, code)
+    if signal is not None:
+        mostly_silent, since = True, signal.silent_since
     return CountryDetail(
         code=code,
         window_start=window_start,
@@ -577,8 +601,9 @@ def country_detail(session: Session, code: str, now: datetime) -> CountryDetail:
         lanes=swimlanes(in_window, steps, window_start, now),
         events=[summarize(row) for row in rows],
         feeds=feeds,
-        silent_since=max(successes) if mostly_silent and successes else None,
+        silent_since=since,
         mostly_silent=mostly_silent,
+        signal=signal,
     )
 
 
