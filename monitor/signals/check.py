@@ -117,8 +117,15 @@ class Checker:
             return v.not_checked("radar", self.services.off_reason("radar"))
         start = event.reported_at - RADAR_LEAD
         outages = client.outages(country, start, now)
-        # Annotations are listed by date; keep the ones that overlap the window.
-        outages = [o for o in outages if o.start <= now and (o.end is None or o.end >= start)]
+        # Keep the annotations of this country that overlap the window: a cached or
+        # replayed answer, or one for an ASN seen in several countries, may hold others.
+        outages = [
+            o
+            for o in outages
+            if (not o.locations or country.upper() in o.locations)
+            and o.start <= now
+            and (o.end is None or o.end >= start)
+        ]
         anomalies = [] if outages else client.anomalies(country, start, now)
         return v.radar_verdict(
             country, outages, anomalies, link=f"{OUTAGE_CENTER}?location={country.lower()}"

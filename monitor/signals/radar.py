@@ -28,6 +28,7 @@ class RadarOutage:
     description: str
     networks: tuple[str, ...]
     link: str | None
+    locations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class RadarClient:
                         description=str(item.get("description") or item.get("scope") or ""),
                         networks=tuple(names or (f"AS{a}" for a in item.get("asns") or [])),
                         link=item.get("linkedUrl") or None,
+                        locations=tuple(str(c).upper() for c in item.get("locations") or []),
                     )
                 )
             except (KeyError, TypeError, ValueError):
