@@ -2,8 +2,8 @@
 
 Jobs (each max_instances=1 and coalesced, so a slow run never piles up behind itself):
 poll tick (lease due feeds, store finished ones), alert delivery, digests, config reload,
-pruning, and handing freed heap memory back to the system. Delivery runs in its own job
-thread, so polling never waits on a slow target.
+measurement checks of events (corroborate), pruning, and handing freed heap memory back
+to the system. Delivery runs in its own job thread, so polling never waits on a slow target.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class Daemon:
         self._add(self._deliver, tick, "deliver", now=True)
         self._add(self._digests, 30, "digests")
         self._add(self._reload_if_changed, self.runtime.settings.reload_seconds, "reload")
+        self._add(self._corroborate, 60, "corroborate")
         self._add(self._prune, 3600, "prune")
         self._add(release_free_memory, 60, "trim")
         self._scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
@@ -156,6 +157,10 @@ class Daemon:
 
     def _deliver(self) -> None:
         self.runtime.delivery.deliver_due(stop=self.stop_requested.is_set)
+
+    def _corroborate(self) -> None:
+        # Its own job and HTTP client: measurement services never delay polling or alerts.
+        self.runtime.corroborator.run(self.runtime.sessions, stop=self.stop_requested.is_set)
 
     def _digests(self) -> None:
         self.runtime.delivery.send_digests()

@@ -27,6 +27,12 @@ from monitor.store.models import AlertRow, CorroborationRow, EventRow
 from tests.signals.replay import FIXTURES, ReplayServer, Reply
 
 AGG = "/api/v1/aggregation"
+TELEGRAM = "ooni-aggregation-telegram-CN-IR-RU-2025-03-01.json"
+TELEGRAM_BASELINE = FIXTURES / "ooni-baseline-telegram-IR-long-standing.synthetic.json"
+WEB_AS15598 = "ooni-aggregation-web_connectivity-by-domain-AS15598-2025-04-07.json"
+RADAR_SD = "radar-annotations-outages-SD-2026-04-22-government-directed.json"
+RADAR_DOCS = "radar-annotations-outages-UA-US-2022-docs-example.json"
+NO_ANOMALIES = FIXTURES / "radar-traffic-anomalies-empty.synthetic.json"
 
 
 @pytest.fixture
@@ -82,10 +88,12 @@ def add_event(
         session.add(row)
         session.flush()
         # The event's own new-measure alert, queued before any check (as the recorder does).
-        message = AlertMessage("new", row.title, None, "feed", country, tuple(categories),
-                               stage, 0.9, (), (), reported)  # fmt: skip
-        Outbox([RouteRules(name="ops")]).queue(session, message, f"event:{row.id}:new", reported,
-                                               event_id=row.id)  # fmt: skip
+        message = AlertMessage(
+            "new", row.title, None, "feed", country, tuple(categories), stage, 0.9, (), (), reported
+        )
+        Outbox([RouteRules(name="ops")]).queue(
+            session, message, f"event:{row.id}:new", reported, event_id=row.id
+        )
         return row.id
 
 
@@ -98,8 +106,11 @@ def verdicts(sessions: sessionmaker[Session], event_id: int) -> dict[str, Corrob
 
 def alerts(sessions: sessionmaker[Session], event_id: int) -> list[AlertRow]:
     with sessions() as session:
-        rows = list(session.scalars(select(AlertRow).where(AlertRow.event_id == event_id)
-                                    .order_by(AlertRow.id)))  # fmt: skip
+        rows = list(
+            session.scalars(
+                select(AlertRow).where(AlertRow.event_id == event_id).order_by(AlertRow.id)
+            )
+        )
         session.expunge_all()
     return rows
 
@@ -115,12 +126,16 @@ def serve_ooni(
 def test_platform_block_gets_ooni_counts_and_long_standing_block_is_told_apart(
     sessions: sessionmaker[Session], replay: ReplayServer, signals_dir: Path
 ) -> None:
-    serve_ooni(replay, signals_dir, "telegram", "ooni-aggregation-telegram-CN-IR-RU-2025-03-01.json",
-               FIXTURES / "ooni-baseline-telegram-IR-long-standing.synthetic.json")  # fmt: skip
+    serve_ooni(replay, signals_dir, "telegram", TELEGRAM, TELEGRAM_BASELINE)
     reported = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     clock = FrozenClock(reported + timedelta(hours=2))
-    event = add_event(sessions, country="IR", categories=["platform_block"],
-                      targets=["platform:telegram"], reported=reported)  # fmt: skip
+    event = add_event(
+        sessions,
+        country="IR",
+        categories=["platform_block"],
+        targets=["platform:telegram"],
+        reported=reported,
+    )
     checker, client = corroborator(spec_for(replay), clock)
     with client:
         assert checker.run(sessions) == 1
@@ -158,16 +173,25 @@ def test_platform_block_gets_ooni_counts_and_long_standing_block_is_told_apart(
 def test_new_block_and_recheck_without_repeat_alert(
     sessions: sessionmaker[Session], replay: ReplayServer, signals_dir: Path
 ) -> None:
-    serve_ooni(replay, signals_dir, "facebook_messenger",
-               "ooni-aggregation-facebook_messenger-CN-IR-RU-2025-03-01.json",
-               FIXTURES / "ooni-baseline-facebook_messenger-IR-new.synthetic.json")  # fmt: skip
+    serve_ooni(
+        replay,
+        signals_dir,
+        "facebook_messenger",
+        "ooni-aggregation-facebook_messenger-CN-IR-RU-2025-03-01.json",
+        FIXTURES / "ooni-baseline-facebook_messenger-IR-new.synthetic.json",
+    )
     reported = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     clock = FrozenClock(reported + timedelta(minutes=5))
-    event = add_event(sessions, country="IR", categories=["platform_block"],
-                      targets=["platform:facebook"], reported=reported)  # fmt: skip
-    checker, client = corroborator(spec_for(replay, ooni={"base_url": replay.url,
-                                                          "min_interval": 0, "cache_ttl": "0s"}),
-                                   clock)  # fmt: skip
+    event = add_event(
+        sessions,
+        country="IR",
+        categories=["platform_block"],
+        targets=["platform:facebook"],
+        reported=reported,
+    )
+    checker, client = corroborator(
+        spec_for(replay, ooni={"base_url": replay.url, "min_interval": 0, "cache_ttl": "0s"}), clock
+    )
     with client:
         checker.run(sessions)
         ooni = verdicts(sessions, event)["ooni"]
@@ -201,16 +225,30 @@ def test_contradicting_and_thin_data(
     serve_ooni(
         replay, signals_dir, "signal", "ooni-aggregation-signal-CN-IR-RU-2025-03-01.json", None
     )
-    replay.add(AGG, Reply.file(signals_dir / "ooni-aggregation-web_connectivity-by-domain-AS15598-2025-04-07.json"),
-               test_name="web_connectivity")  # fmt: skip
+    replay.add(AGG, Reply.file(signals_dir / WEB_AS15598), test_name="web_connectivity")
     reported = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     clock = FrozenClock(reported + timedelta(hours=1))
-    whatsapp = add_event(sessions, country="IR", categories=["platform_block"],
-                         targets=["platform:whatsapp"], reported=reported)  # fmt: skip
-    signal_ru = add_event(sessions, country="RU", categories=["platform_block"],
-                          targets=["platform:signal"], reported=reported)  # fmt: skip
-    x_event = add_event(sessions, country="IR", categories=["platform_block"],
-                        targets=["platform:x"], reported=reported)  # fmt: skip
+    whatsapp = add_event(
+        sessions,
+        country="IR",
+        categories=["platform_block"],
+        targets=["platform:whatsapp"],
+        reported=reported,
+    )
+    signal_ru = add_event(
+        sessions,
+        country="RU",
+        categories=["platform_block"],
+        targets=["platform:signal"],
+        reported=reported,
+    )
+    x_event = add_event(
+        sessions,
+        country="IR",
+        categories=["platform_block"],
+        targets=["platform:x"],
+        reported=reported,
+    )
     checker, client = corroborator(spec_for(replay), clock)
     with client:
         assert checker.run(sessions) == 3
@@ -236,12 +274,16 @@ def test_shutdown_gets_ioda_and_radar_verdicts(
 ) -> None:
     replay.add("/v2/outages/events", Reply.file(FIXTURES / "ioda-outages-events-SD.synthetic.json"))
     replay.add("/v2/outages/alerts", Reply.file(FIXTURES / "ioda-outages-alerts-SD.synthetic.json"))
-    replay.add("/client/v4/radar/annotations/outages",
-               Reply.file(signals_dir / "radar-annotations-outages-SD-2026-04-22-government-directed.json"))  # fmt: skip
+    replay.add("/client/v4/radar/annotations/outages", Reply.file(signals_dir / RADAR_SD))
     reported = datetime(2026, 4, 22, 12, 30, tzinfo=UTC)
     clock = FrozenClock(datetime(2026, 4, 22, 16, 0, tzinfo=UTC))
-    event = add_event(sessions, country="SD", categories=["shutdown"],
-                      targets=["network:internet"], reported=reported)  # fmt: skip
+    event = add_event(
+        sessions,
+        country="SD",
+        categories=["shutdown"],
+        targets=["network:internet"],
+        reported=reported,
+    )
     checker, client = corroborator(spec_for(replay), clock)
     with client:
         checker.run(sessions)
@@ -249,13 +291,17 @@ def test_shutdown_gets_ioda_and_radar_verdicts(
     assert set(found) == {"ioda", "radar"}
     ioda = found["ioda"]
     assert ioda.verdict == "corroborated"
-    assert ioda.summary == ("critical drop in active probing for Sudan (country/SD) since 11:45 UTC "
-                            "22 Apr (12% of normal); 2 datasources: BGP, active probing")  # fmt: skip
+    assert ioda.summary == (
+        "critical drop in active probing for Sudan (country/SD) since 11:45 UTC 22 Apr "
+        "(12% of normal); 2 datasources: BGP, active probing"
+    )
     assert "Georgia Tech" in ioda.attribution
     radar = found["radar"]
     assert radar.verdict == "corroborated"
-    assert radar.summary == ("curated: government-directed nationwide outage in Sudan, Sudatel, "
-                             "SDN-MOBITEL, MTNSD, 22 Apr 11:45–15:15 UTC, 3.5 h")  # fmt: skip
+    assert radar.summary == (
+        "curated: government-directed nationwide outage in Sudan, Sudatel, "
+        "SDN-MOBITEL, MTNSD, 22 Apr 11:45–15:15 UTC, 3.5 h"
+    )
     assert radar.link == "https://bsky.app/profile/radar.cloudflare.com/post/3mjf6c7xbn22c"
     assert "CC BY-NC 4.0" in radar.attribution
     # The token went to Radar only, as a Bearer header.
@@ -278,8 +324,13 @@ def test_radar_without_token_is_not_checked_and_costs_no_request(
     )
     reported = datetime(2026, 4, 22, 12, 30, tzinfo=UTC)
     clock = FrozenClock(reported + timedelta(hours=1))
-    event = add_event(sessions, country="SD", categories=["shutdown"],
-                      targets=["network:internet"], reported=reported)  # fmt: skip
+    event = add_event(
+        sessions,
+        country="SD",
+        categories=["shutdown"],
+        targets=["network:internet"],
+        reported=reported,
+    )
     spec = CorroborationSpec.model_validate(
         {
             "ooni": {"base_url": replay.url},
@@ -306,10 +357,20 @@ def test_429_500_and_hang_leave_alerts_alone_and_are_retried(
     replay.add("/client/v4/radar/annotations/outages", Reply(delay=3.0))  # past the 1 s timeout
     reported = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     clock = FrozenClock(reported + timedelta(minutes=2))
-    platform = add_event(sessions, country="IR", categories=["platform_block"],
-                         targets=["platform:telegram"], reported=reported)  # fmt: skip
-    shutdown = add_event(sessions, country="SD", categories=["shutdown"],
-                         targets=["network:internet"], reported=reported)  # fmt: skip
+    platform = add_event(
+        sessions,
+        country="IR",
+        categories=["platform_block"],
+        targets=["platform:telegram"],
+        reported=reported,
+    )
+    shutdown = add_event(
+        sessions,
+        country="SD",
+        categories=["shutdown"],
+        targets=["network:internet"],
+        reported=reported,
+    )
     before = [(a.id, a.status, a.due_at) for e in (platform, shutdown) for a in alerts(sessions, e)]
     checker, client = corroborator(spec_for(replay), clock)
     with client:
@@ -318,8 +379,10 @@ def test_429_500_and_hang_leave_alerts_alone_and_are_retried(
         assert time.monotonic() - started < 2.8  # the hang cost one timeout, not more
         found = {**verdicts(sessions, platform), **verdicts(sessions, shutdown)}
         assert {s: r.verdict for s, r in found.items()} == {
-            "ooni": "unavailable", "ioda": "unavailable", "radar": "unavailable",
-        }  # fmt: skip
+            "ooni": "unavailable",
+            "ioda": "unavailable",
+            "radar": "unavailable",
+        }
         assert found["ooni"].summary == "service unreachable (HTTP 429)"
         assert found["ioda"].summary == "service unreachable (HTTP 500)"
         assert found["radar"].summary == "service unreachable (timed out)"
@@ -333,15 +396,12 @@ def test_429_500_and_hang_leave_alerts_alone_and_are_retried(
         assert retry is not None and retry.replace(tzinfo=UTC) == clock.now() + timedelta(
             minutes=30
         )
-        serve_ooni(replay, signals_dir, "telegram", "ooni-aggregation-telegram-CN-IR-RU-2025-03-01.json",
-                   FIXTURES / "ooni-baseline-telegram-IR-long-standing.synthetic.json")  # fmt: skip
+        serve_ooni(replay, signals_dir, "telegram", TELEGRAM, TELEGRAM_BASELINE)
         replay.add(
             "/v2/outages/events", Reply.file(FIXTURES / "ioda-outages-events-empty.synthetic.json")
         )
-        replay.add("/client/v4/radar/annotations/outages",
-                   Reply.file(signals_dir / "radar-annotations-outages-UA-US-2022-docs-example.json"))  # fmt: skip
-        replay.add("/client/v4/radar/traffic_anomalies",
-                   Reply.file(FIXTURES / "radar-traffic-anomalies-empty.synthetic.json"))  # fmt: skip
+        replay.add("/client/v4/radar/annotations/outages", Reply.file(signals_dir / RADAR_DOCS))
+        replay.add("/client/v4/radar/traffic_anomalies", Reply.file(NO_ANOMALIES))
         clock.advance(timedelta(minutes=29))
         assert checker.run(sessions) == 0
         clock.advance(timedelta(minutes=1))
@@ -356,7 +416,7 @@ def test_cache_serves_a_repeated_question(replay: ReplayServer, signals_dir: Pat
     from monitor.signals.http import ServiceHttp
     from monitor.signals.ooni import OoniClient, OoniQuery
 
-    replay.add(AGG, Reply.file(signals_dir / "ooni-aggregation-telegram-CN-IR-RU-2025-03-01.json"))
+    replay.add(AGG, Reply.file(signals_dir / TELEGRAM))
     clock = FrozenClock(datetime(2025, 3, 1, 20, tzinfo=UTC))
     with httpx.Client() as client:
         ooni = OoniClient(ServiceHttp("ooni", client, replay.url, clock, timedelta(hours=1)))
