@@ -169,7 +169,7 @@ class Corroborator:
                     before_report=verdict.before_report,
                     summary=verdict.summary,
                     figures=verdict.figures,
-                    link=verdict.link,
+                    link=_web_link(verdict.link),
                     attribution=verdict.attribution,
                     next_check_at=self.next_check(event, verdict, now),
                 )
@@ -199,8 +199,10 @@ class Corroborator:
         who = ", ".join(v.SERVICE_NAMES[x.service] for x in changed)
         headline = f"{MEASUREMENTS_CHANGED}{' and '.join(heads)} the report ({who})"
         lines = [headline, *(x.line() for x in changed)]
-        lines += [f"Link: {x.link}" for x in changed if x.link]
-        lines.append("Data: " + "; ".join(dict.fromkeys(x.attribution for x in changed)))
+        lines += [f"Data: {link}" for x in changed if (link := _web_link(x.link))]
+        lines.append(
+            "Sources of the data: " + "; ".join(dict.fromkeys(x.attribution for x in changed))
+        )
         label = self.target_label(event.targets) if self.target_label else ""
         message = AlertMessage(
             kind="update",
@@ -224,6 +226,11 @@ class Corroborator:
             f"{x.service}={x.verdict}" for x in sorted(changed, key=lambda x: x.service)
         )
         return self.outbox.queue(session, message, key, now, event_id=event.id)
+
+
+def _web_link(link: str | None) -> str | None:
+    """Only http(s) links are kept: Radar's linkedUrl is curated text, shown as an href."""
+    return link if link and link.startswith(("https://", "http://")) else None
 
 
 def _changes_belief(previous: CorroborationRow | None, verdict: v.Verdict) -> bool:

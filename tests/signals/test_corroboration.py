@@ -166,7 +166,7 @@ def test_platform_block_gets_ooni_counts_and_long_standing_block_is_told_apart(
     body = render(payload_to_message(update[0].payload), BodyFormat.TEXT).body
     assert "What changed: Measurements now corroborate the report (OONI)" in body
     assert "OONI: 71 of 71 Telegram" in body
-    assert "Data: OONI (ooni.org), data CC BY-NC-SA 4.0" in body
+    assert "Sources of the data: OONI (ooni.org), data CC BY-NC-SA 4.0" in body
     assert "now 2 reports" not in body
 
 
