@@ -22,7 +22,6 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from monitor.config.values import (
     PLACEHOLDER,
@@ -91,11 +90,10 @@ class RadarSpec(_Frozen):
         if value is None:
             return None
         if not PLACEHOLDER.fullmatch(value.strip()):
-            raise PydanticCustomError(
-                "token_literal",
-                "write the token as a ${{VAR}} placeholder (e.g. ${{CLOUDFLARE_RADAR_TOKEN}}) "
-                "and set it in the environment; value not shown",
-                {},
+            # A ValueError: the loader then shows the message without the value (a secret).
+            raise ValueError(
+                "write the token as a ${VAR} placeholder (e.g. ${CLOUDFLARE_RADAR_TOKEN}) "
+                "and set it in the environment; value not shown"
             )
         return check_placeholders(value.strip(), info)
 
