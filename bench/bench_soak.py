@@ -121,6 +121,8 @@ def write_feeds_yaml(path: Path, urls: Sequence[str], webhook: str) -> None:
     for index, url in enumerate(urls):
         lines += [f"  - name: farm-{index:04d}", f"    url: {url}", "    language: en"]
     lines += ["alerts:", f"  - name: {ROUTE}", f"    url: {webhook}", "    format: text"]
+    # The measurement services are outside hosts: a benchmark contacts none.
+    lines += ["corroboration:", "  enabled: false"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -26,6 +26,10 @@ from monitor.alerts.markup import (
 from monitor.countries import country_name
 from monitor.domain import AlertMessage
 
+# The first extra line of an update that measurements earned (monitor.signals) starts so:
+# it is then what changed, not the report count.
+MEASUREMENTS_CHANGED = "Measurements now "
+
 
 def stage_text(message: AlertMessage) -> str:
     """'lifted', or 'enforced → lifted' for an update that moved the stage."""
@@ -76,6 +80,8 @@ def _changes(message: AlertMessage) -> str | None:
     """What an update changed, in words: 'stage enforced → lifted · now 5 reports'."""
     if message.kind != "update":
         return None
+    if message.extra_lines and message.extra_lines[0].startswith(MEASUREMENTS_CHANGED):
+        return message.extra_lines[0]
     parts = []
     if message.previous_stage not in (None, message.stage):
         parts.append(f"stage {message.previous_stage} → {message.stage}")
@@ -171,7 +177,10 @@ def _render_measure(
     when = _when(message, now)
     if when:
         lines.append(markup.field.format(label="Published", value=escape(when, fmt)))
-    lines += [markup.paragraph.format(escape(clip(x, 300), fmt)) for x in message.extra_lines]
+    extra = message.extra_lines
+    if changed and extra and changed == extra[0]:
+        extra = extra[1:]  # already shown as what changed
+    lines += [markup.paragraph.format(escape(clip(x, 300), fmt)) for x in extra]
     lines += markup.closing(link)
     return "\n".join(lines)
 

@@ -11,6 +11,8 @@ import click
 from sqlalchemy import select
 
 from monitor.cli.common import CliContext, parse_since, pass_ctx, session_for
+from monitor.signals.corroborate import latest_verdicts
+from monitor.signals.verdicts import SERVICE_NAMES
 from monitor.store.models import AlertRow, AssessmentRow, EventRow, FeedRow, ItemRow
 
 
@@ -133,6 +135,21 @@ def events_show(obj: CliContext, event_id: int, as_json: bool) -> None:
             select(AlertRow).where(AlertRow.event_id == event_id).order_by(AlertRow.id)
         ).all()
         record = _event_record(event, reports, alerts)
+        measured = latest_verdicts(session, event_id)
+        record["measurements"] = [
+            {
+                "service": m.service,
+                "verdict": m.verdict,
+                "before_report": m.before_report,
+                "summary": m.summary,
+                "figures": m.figures,
+                "link": m.link,
+                "attribution": m.attribution,
+                "checked_at": _iso(m.checked_at),
+                "next_check_at": _iso(m.next_check_at),
+            }
+            for m in measured
+        ]
     # The daemon stores rules, stage and country reasons; the model's features are read
     # again from each report's text, with the model in use now.
     from monitor.classify import Classifier
@@ -162,6 +179,15 @@ def events_show(obj: CliContext, event_id: int, as_json: bool) -> None:
     for alert in alerts:
         click.echo(f"  alert {alert.kind} to {alert.route}: {alert.status} "
                    f"{_iso(alert.sent_at) or ''}")  # fmt: skip
+    if record["measurements"]:
+        click.echo("  measurements:")
+    for m in record["measurements"]:
+        name = SERVICE_NAMES.get(m["service"], m["service"])
+        click.echo(f"    {name}: {m['verdict']} - {m['summary']}")
+        nxt = f", next check {m['next_check_at']}" if m["next_check_at"] else ""
+        click.echo(f"      checked {m['checked_at']}{nxt}; {m['attribution']}")
+        if m["link"]:
+            click.echo(f"      {m['link']}")
 
 
 def _event_record(

@@ -29,11 +29,12 @@ from monitor.daemon.poller import Poller
 from monitor.daemon.telemetry import Telemetry
 from monitor.domain import Assessment, ItemText
 from monitor.events.recorder import MeasureRecorder
-from monitor.events.targets import TargetReader, load_targets
+from monitor.events.targets import TargetReader, load_targets, target_label
 from monitor.intake.fetch import FetchLimits, make_client, user_agent
 from monitor.intake.hostgate import HostGate
 from monitor.intake.netguard import redirect_guard
 from monitor.intake.reader import make_reader
+from monitor.signals.corroborate import Corroborator, build_services
 from monitor.signals.silence_store import SilenceReport, SilenceWatch
 from monitor.store import repo
 from monitor.store.db import make_engine, make_sessions, redact_db_url
@@ -184,6 +185,8 @@ class Runtime:
     _delivery: Delivery | None = None
     _measure_targets: TargetReader | None = None
     _silence: SilenceWatch | None = None
+    _corroborator: Corroborator | None = None
+    _signals_http: httpx.Client | None = None
 
     def load_classifier(self) -> Classifier:
         """Load the classifier and the targets lexicon now (the daemon does so at start, not
@@ -252,6 +255,36 @@ class Runtime:
         outbox = Outbox(tuple(t.rules for t in self.targets.values()))
         return self._silence.run(self.config.silence, outbox)
 
+    @property
+    def corroborator(self) -> Corroborator:
+        """The measurement checks, with their own HTTP client: a slow service never takes a
+        connection or a timeout from feed polling, and its timeouts are its own."""
+        if self._corroborator is None:
+            spec = self.config.corroboration
+            contact = self.config.defaults.user_agent_contact
+            self._signals_http = httpx.Client(
+                timeout=httpx.Timeout(spec.timeout, connect=min(spec.timeout, 10.0)),
+                headers={"User-Agent": user_agent(contact)},
+                limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+                follow_redirects=True,
+            )
+            reader = self.measure_targets
+            self._corroborator = Corroborator(
+                spec,
+                build_services(spec, self._signals_http, self.clock, self.env),
+                Outbox(tuple(t.rules for t in self.targets.values())),
+                self.clock,
+                target_label=lambda targets: target_label(reader, targets),
+            )
+        return self._corroborator
+
+    def _drop_corroborator(self) -> None:
+        """Rebuilt at its next run from the current config and routes."""
+        self._corroborator = None
+        if self._signals_http is not None:
+            self._signals_http.close()
+            self._signals_http = None
+
     def sync_feeds(self) -> None:
         """Make the feeds table match the current config."""
         with self.sessions.begin() as session:
@@ -262,6 +295,7 @@ class Runtime:
         removed = sorted(set(self.targets) - {spec.name for spec in config.alerts})
         self.config = config
         self.targets = route_targets(config, self.env)
+        self._drop_corroborator()
         if self._delivery is not None:
             self._delivery.targets = dict(self.targets)
         if self._poller is not None:
@@ -292,6 +326,7 @@ class Runtime:
             self._poller.fetch_context.reader.close()
         if self._delivery is not None:
             self._delivery.close()
+        self._drop_corroborator()
         self.http.close()
         self.engine.dispose()
 

@@ -2,9 +2,9 @@
 
 Jobs (each max_instances=1 and coalesced, so a slow run never piles up behind itself):
 poll tick (lease due feeds, store finished ones), alert delivery, digests, config reload,
-pruning, the silence signal (a country's sources going quiet together), and handing freed
-heap memory back to the system. Delivery runs in its own job thread, so polling never waits
-on a slow target.
+pruning, the silence signal (a country's sources going quiet together), measurement checks
+of events (corroborate), and handing freed heap memory back to the system. Delivery runs in
+its own job thread, so polling never waits on a slow target.
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ class Daemon:
         self._add(self._deliver, tick, "deliver", now=True)
         self._add(self._digests, 30, "digests")
         self._add(self._reload_if_changed, self.runtime.settings.reload_seconds, "reload")
+        self._add(self._corroborate, 60, "corroborate")
         self._add(self._prune, 3600, "prune")
         self._add(self.runtime.watch_silence, SILENCE_SECONDS, "silence")
         self._add(release_free_memory, 60, "trim")
@@ -161,6 +162,10 @@ class Daemon:
 
     def _deliver(self) -> None:
         self.runtime.delivery.deliver_due(stop=self.stop_requested.is_set)
+
+    def _corroborate(self) -> None:
+        # Its own job and HTTP client: measurement services never delay polling or alerts.
+        self.runtime.corroborator.run(self.runtime.sessions, stop=self.stop_requested.is_set)
 
     def _digests(self) -> None:
         self.runtime.delivery.send_digests()

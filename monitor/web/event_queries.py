@@ -20,7 +20,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.alerts.quote import evidence_quote
 from monitor.daemon.status import ReloadStatus
+from monitor.signals.corroborate import latest_verdicts
 from monitor.signals.silence_store import SilenceNotice, open_signal_of
+from monitor.signals.verdicts import SERVICE_NAMES
 from monitor.store.models import (
     AlertRow,
     AssessmentRow,
@@ -158,6 +160,20 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class Measurement:
+    """One service's latest verdict on the event (monitor.signals)."""
+
+    service: str
+    verdict: str
+    summary: str
+    link: str | None
+    attribution: str
+    checked_at: datetime
+    next_check_at: datetime | None
+    before_report: bool
+
+
+@dataclass(frozen=True, slots=True)
 class EventDetail:
     event: EventSummary
     timeline: list[StageStep]
@@ -165,6 +181,7 @@ class EventDetail:
     item_total: int
     alerts: list[SentAlert]
     corroboration: list[Link]
+    measurements: tuple[Measurement, ...] = ()
 
 
 def segments(text: str, marks: Sequence[tuple[int, int]]) -> tuple[QuoteSegment, ...]:
@@ -205,6 +222,24 @@ def event_detail(session: Session, event_id: int) -> EventDetail | None:
         item_total=int(total),
         alerts=event_alerts(session, event_id),
         corroboration=corroboration_links(row.country),
+        measurements=measurements(session, event_id),
+    )
+
+
+def measurements(session: Session, event_id: int) -> tuple[Measurement, ...]:
+    """Each measurement service's newest verdict, in service order."""
+    return tuple(
+        Measurement(
+            service=SERVICE_NAMES.get(r.service, r.service),
+            verdict=r.verdict,
+            summary=r.summary,
+            link=r.link,
+            attribution=r.attribution,
+            checked_at=r.checked_at,
+            next_check_at=r.next_check_at,
+            before_report=r.before_report,
+        )
+        for r in latest_verdicts(session, event_id)
     )
 
 

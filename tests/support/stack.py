@@ -15,8 +15,13 @@ def write_config(
     feeds: Sequence[Mapping[str, str]],
     routes: Sequence[Mapping[str, object]] = (),
     defaults: str = "",
+    extra: str = "",
 ) -> Path:
-    """Write a feeds.yaml with the given feeds (name, url, country...) and alert routes."""
+    """Write a feeds.yaml with the given feeds (name, url, country...) and alert routes.
+
+    Corroboration is off unless `extra` says otherwise: its services are outside hosts, and
+    no test may contact one (a daemon running a minute would start asking them).
+    """
     lines = []
     if defaults:
         lines += ["defaults:", *(f"  {line}" for line in defaults.strip().splitlines())]
@@ -32,6 +37,10 @@ def write_config(
         for key, value in route.items():
             if key != "name":
                 lines.append(f"    {key}: {value}")
+    if "corroboration:" not in extra:
+        lines += ["corroboration:", "  enabled: false"]
+    if extra:
+        lines += extra.strip().splitlines()
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
