@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.cli.common import CliContext, pass_ctx, session_for
 from monitor.daemon.status import DaemonState
-from monitor.daemon.telemetry import Telemetry
 from monitor.errors import ConfigError
 from monitor.store import db, tokens
-from monitor.web.build import WebSurface, build_web
-from monitor.web.context import no_daemon
 from monitor.web.server import (
     DEFAULT_LISTEN,
     ListenAddress,
@@ -22,6 +20,10 @@ from monitor.web.server import (
     parse_listen,
     serve_until_signalled,
 )
+
+if TYPE_CHECKING:
+    from monitor.daemon.telemetry import Telemetry
+    from monitor.web.build import WebSurface
 
 
 def listen_option(function: Callable[..., None]) -> Callable[..., None]:
@@ -62,6 +64,10 @@ def start_web(
     telemetry: Telemetry | None = None,
 ) -> tuple[WebServer, WebSurface]:
     """Bind and serve beside the daemon; a taken port fails here, before polling starts."""
+    # Imported here, not at the top: `--no-web` and the other commands skip the web stack
+    # (about 14 MB of modules).
+    from monitor.web.build import build_web
+
     surface = build_web(
         obj.settings,
         daemon_state=daemon_state,
@@ -82,6 +88,9 @@ def start_web(
 @pass_ctx
 def serve(obj: CliContext, listen: str) -> None:
     """Serve the web surface alone, against the same database (a second box, a replica)."""
+    from monitor.web.build import build_web
+    from monitor.web.context import no_daemon
+
     address = listen_address(listen)
     db.upgrade(obj.settings.db_url)
     surface = build_web(

@@ -13,11 +13,13 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass
-
-import uvicorn
-from fastapi import FastAPI
+from typing import TYPE_CHECKING
 
 from monitor.errors import ConfigError
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,9 @@ def bind_socket(address: ListenAddress) -> socket.socket:
 
 
 def uvicorn_server(app: FastAPI, log_level: str) -> uvicorn.Server:
+    # Imported here: `monitor run --no-web` and the other commands never load the web stack.
+    import uvicorn
+
     config = uvicorn.Config(
         app,
         lifespan="off",  # resources belong to the runtime, not the app

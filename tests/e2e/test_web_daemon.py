@@ -124,3 +124,15 @@ def test_serve_alone_answers_on_the_same_database(tmp_path: Path) -> None:
         serve.terminate()
         out, _ = serve.communicate(timeout=15)
     assert serve.returncode == 0, out
+
+
+def test_commands_other_than_the_web_do_not_load_the_web_stack() -> None:
+    """`monitor run --no-web`, `feeds validate` and the rest skip about 14 MB of modules."""
+    probe = (
+        "import sys, monitor.cli.main; web = ('fastapi', 'uvicorn', 'jinja2', 'starlette'); "
+        "print(sorted(m for m in web if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
