@@ -29,7 +29,7 @@ class CliContext:
             runtime = build_runtime(self.settings, **overrides)  # type: ignore[arg-type]
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
-        self.secret_filter.update(secrets_of(runtime.config))
+        self.secret_filter.update(secrets_of(runtime.config, runtime.env))
         return runtime
 
 

@@ -159,9 +159,14 @@ def feed_headers(config: MonitorConfig) -> dict[str, dict[str, str]]:
     return {feed.name: feed.resolved_headers() for feed in config.feeds if feed.headers}
 
 
-def secrets_of(config: MonitorConfig) -> list[str]:
-    """Every secret value the config resolved, so log output can be scrubbed of them."""
-    return [value for value in config.secret_values() if len(value) >= 4]
+def secrets_of(config: MonitorConfig, env: Mapping[str, str] | None = None) -> list[str]:
+    """Every secret value the config resolved, so log output can be scrubbed of them: the
+    routes' and feeds' placeholders, and the measurement services' token from `env`."""
+    found = list(config.secret_values())
+    radar_token = config.corroboration.radar.resolved_token(os.environ if env is None else env)
+    if radar_token:
+        found.append(radar_token)
+    return [value for value in found if len(value) >= 4]
 
 
 @dataclass

@@ -185,7 +185,7 @@ class Daemon:
             self.runtime.telemetry.config_reloaded("invalid")
             return
         if self.secret_filter is not None:
-            self.secret_filter.update(secrets_of(config))
+            self.secret_filter.update(secrets_of(config, self.runtime.env))
         try:
             self.runtime.apply_config(config)
         except Exception:

@@ -62,3 +62,14 @@ def test_bad_values_name_their_line(tmp_path: Path) -> None:
     path = write(tmp_path, "corroboration:\n  ooni:\n    enabeld: false\n")
     with pytest.raises(ConfigError, match="enabeld"):
         load_config(path, {})
+
+
+def test_the_radar_token_is_among_the_secrets_scrubbed_from_logs() -> None:
+    from monitor.config.schema import parse_config_text
+    from monitor.daemon.bootstrap import secrets_of
+
+    env = {"RADAR_KEY": "radar-secret-value-123"}
+    text = "feeds: []\ncorroboration:\n  radar:\n    token: ${RADAR_KEY}\n"
+    config = parse_config_text(text, env)
+    assert "radar-secret-value-123" in secrets_of(config, env)
+    assert "radar-secret-value-123" not in secrets_of(config, {})
