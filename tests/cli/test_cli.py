@@ -192,3 +192,21 @@ def test_opml_round_trip(tmp_path: Path, stack: dict[str, str]) -> None:
     opml.write_text(exported.output, encoding="utf-8")
     imported = _run(stack, "feeds", "import-opml", str(opml))
     assert imported.exit_code == 0 and "/mm.xml" in imported.output
+
+
+def test_tokens_are_shown_once_listed_without_their_text_and_revoked(
+    stack: dict[str, str],
+) -> None:
+    made = _run(stack, "tokens", "create", "--name", "alice-laptop", "--scope", "read,write")
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip().splitlines()[0]
+    assert token.startswith("mon_") and "not shown again" in made.stderr
+    listed = _run(stack, "tokens", "list")
+    assert "alice-laptop" in listed.output and "read,write" in listed.output
+    assert token not in listed.output
+    wrong = _run(stack, "tokens", "create", "--name", "x", "--scope", "admin")
+    assert wrong.exit_code != 0 and "unknown scope admin" in wrong.output
+    assert _run(stack, "tokens", "revoke", "alice-laptop").exit_code == 0
+    assert "revoked" in _run(stack, "tokens", "list").output
+    again = _run(stack, "tokens", "revoke", "alice-laptop")
+    assert again.exit_code != 0 and "no active token" in again.output
