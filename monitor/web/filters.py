@@ -84,8 +84,9 @@ def _listed(name: str, raw: str | None, allowed: tuple[str, ...] | None) -> tupl
     return values
 
 
-def _moment(name: str, raw: str | None, now: datetime) -> datetime | None:
-    """A duration back from now (7d, 24h) or an ISO date/time."""
+def parse_moment(name: str, raw: str | None, now: datetime) -> datetime | None:
+    """A duration back from now (7d, 24h) or an ISO date/time; a 400 naming the parameter.
+    (Every list that takes a `since`: events, triage, stats.)"""
     if not raw:
         return None
     try:
@@ -123,8 +124,8 @@ def parse_event_filter(params: dict[str, str], now: datetime) -> EventFilter:
         categories=_listed("category", params.get("category"), CATEGORIES),
         stages=_listed("stage", params.get("stage"), STAGES),
         statuses=statuses,
-        since=_moment("since", params.get("since"), now),
-        until=_moment("until", params.get("until"), now),
+        since=parse_moment("since", params.get("since"), now),
+        until=parse_moment("until", params.get("until"), now),
         q=(params.get("q") or "").strip() or None,
         min_sources=_number("min_sources", params.get("min_sources"), int),
         min_score=_number("min_score", params.get("min_score"), float),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from monitor.classify.model import load_model
 from monitor.classify.training import DEFAULT_MODEL
-from monitor.config.schema import parse_duration
 from monitor.errors import ModelError
 from monitor.store.feedback import record_feedback
 from monitor.store.models import (
@@ -27,6 +26,7 @@ from monitor.store.models import (
     FeedRow,
     ItemRow,
 )
+from monitor.web.filters import parse_moment
 from monitor.web.pagination import time_id_cursor
 
 # ------------------------------------------------------------------------------ triage
@@ -88,19 +88,6 @@ class TriageFilter:
         return params
 
 
-def _moment(name: str, raw: str, now: datetime) -> datetime:
-    """A duration back from now (7d, 24h) or an ISO date/time; a 400 naming the parameter."""
-    try:
-        return now - parse_duration(raw)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError as exc:
-        raise HTTPException(400, f"{name}: {raw!r} is not a duration (7d, 24h) or a date") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _score(name: str, raw: str | None) -> float | None:
     if not raw:
         return None
@@ -123,7 +110,7 @@ def parse_triage_filter(params: Mapping[str, str], now: datetime) -> TriageFilte
         raise HTTPException(400, f"feed: {feed_raw!r} is not a feed id")
     since_raw = params.get("since") or ""
     return TriageFilter(
-        since=_moment("since", since_raw, now) if since_raw else now - TRIAGE_WINDOW,
+        since=parse_moment("since", since_raw, now) or now - TRIAGE_WINDOW,
         relevant=None if not relevant_raw else relevant_raw == "yes",
         score_lt=_score("score_lt", params.get("score_lt")),
         score_gt=_score("score_gt", params.get("score_gt")),
