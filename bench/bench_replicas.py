@@ -79,7 +79,7 @@ def main() -> None:
             upgrade(db_url)
             config = Path(tmp) / "feeds.yaml"
             urls = [feed_url(spec, farm.port, i) for i in range(spec.feeds)]
-            write_config(config, urls, args.interval, farm.webhook_apprise_url())
+            write_config(config, urls, args.interval, farm.webhook_apprise_url)
             report = run(args, seconds, farm, spec, config, db_url, Path(tmp))
         print(report)
     finally:
