@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from monitor.store.db import make_engine
+from monitor.store.locks import MIGRATIONS, hold_connection_for_transaction
 from monitor.store.models import Base
 
 config = context.config
@@ -32,6 +33,9 @@ def run_migrations_online() -> None:
             connection=connection, target_metadata=target_metadata, render_as_batch=True
         )
         with context.begin_transaction():
+            # Replicas starting together: one migrates, the others wait and then find the
+            # database at head (the lock is held until this transaction ends).
+            hold_connection_for_transaction(connection, MIGRATIONS)
             context.run_migrations()
     connectable.dispose()
 

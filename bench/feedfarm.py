@@ -12,6 +12,7 @@ default), "one" (80% Pakistan) or "none" (no state at all, as keyword-search fee
 A share of the feeds can be faulty (500, 404, hang, malformed XML, oversize, gzip bomb,
 connection reset). Control endpoints on 127.0.0.1:PORT: `POST /_farm/advance?cycle=N` adds
 new items to some healthy feeds, `GET /_farm/served` lists the GUIDs served with status 200,
+`GET /_farm/requests` each feed's request times,
 `POST /hook` is a JSON webhook (Apprise `json://`) and `GET /_farm/posts` returns its posts.
 """
 
@@ -29,6 +30,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -523,6 +525,8 @@ class FarmServer:
         self.served: dict[int, set[str]] = {}
         self.posts: list[dict[str, Any]] = []
         self.stats: Counter[str] = Counter()
+        # Feed index -> arrival times (time.time()) of its requests: polls per interval.
+        self.request_times: dict[int, list[float]] = {}
         self.port = 0
         self._bomb = _gzip_bomb(BOMB_BYTES) if "gzip_bomb" in spec.faults().values() else b""
         self._servers: list[asyncio.Server] = []
@@ -582,6 +586,9 @@ class FarmServer:
             return await _send_json(writer, served)
         if path == "/_farm/posts":
             return await _send_json(writer, self.posts)
+        if path == "/_farm/requests":
+            times = {str(i): at for i, at in self.request_times.items()}
+            return await _send_json(writer, times)
         if path == "/_farm/stats":
             return await _send_json(writer, dict(self.stats))
         return await _send(writer, 404, b"not found", {"Content-Type": "text/plain"})
@@ -596,6 +603,7 @@ class FarmServer:
         """A feed document, a 304, or the feed's fault."""
         fault = feed.fault
         self.stats[f"feed:{fault or 'ok'}"] += 1
+        self.request_times.setdefault(feed.index, []).append(time.time())
         if fault in (None, "malformed"):
             headers = {"ETag": feed.etag, "Last-Modified": feed.modified}
             if request.headers.get("if-none-match") == feed.etag:
@@ -771,6 +779,10 @@ class FeedFarm:
     def posts(self) -> list[dict[str, Any]]:
         """The JSON bodies the webhook received, in order."""
         return list(self._call("/_farm/posts"))
+
+    def request_times(self) -> dict[int, list[float]]:
+        """Arrival times (epoch seconds) of each feed's requests, per feed index."""
+        return {int(k): list(v) for k, v in self._call("/_farm/requests").items()}
 
     def stats(self) -> dict[str, int]:
         """Request counters of the farm."""

@@ -30,7 +30,7 @@ from monitor.intake.dedup import FeedEntries, plan_batch
 from monitor.intake.fetch import FetchLimits, fetch_feed, redact_url
 from monitor.intake.hostgate import HostGate, host_wait_s
 from monitor.intake.reader import InlineReader, Reader, ReadRequest
-from monitor.store import repo
+from monitor.store import locks, repo
 from monitor.store.models import HELD_BACK, FeedRow, FetchLogRow
 
 logger = logging.getLogger(__name__)
@@ -251,6 +251,9 @@ class Writer:
         Dedup, classification and inserts run once for the whole batch; events and alerts
         then follow the items in feed order, as if the feeds had been stored one by one.
         """
+        # Replicas store one batch at a time: dedup and clustering must see the batch before,
+        # or one story polled from two feeds by two replicas becomes two items, two events.
+        locks.hold_for_transaction(session, locks.WRITES)
         ids = [outcome.job.feed_id for outcome in outcomes]
         # Held in a variable: the session's identity map only keeps weak references.
         rows = {row.id: row for row in session.scalars(select(FeedRow).where(FeedRow.id.in_(ids)))}

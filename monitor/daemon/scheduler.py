@@ -5,6 +5,10 @@ poll tick (lease due feeds, store finished ones), alert delivery, digests, confi
 pruning, the silence signal (a country's sources going quiet together), measurement checks
 of events (corroborate), and handing freed heap memory back to the system. Delivery runs in
 its own job thread, so polling never waits on a slow target.
+
+Replicas (several daemons on one PostgreSQL database): poll and deliver split the work row
+by row through leases; digests, corroborate, silence and prune work on the whole database
+and run in one replica at a time (monitor/store/locks.py says how and why).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from monitor.daemon.bootstrap import Runtime, release_free_memory, secrets_of
 from monitor.daemon.logsetup import SecretFilter
 from monitor.daemon.status import DaemonState, JobInfo, ReloadStatus
 from monitor.errors import ConfigError
+from monitor.store import locks
 from monitor.store.models import FetchLogRow
 
 logger = logging.getLogger(__name__)
@@ -86,11 +91,12 @@ class Daemon:
         # Polling and delivery start at once: an interval job would first run a tick later.
         self._add(self._poll_tick, tick, "poll", now=True)
         self._add(self._deliver, tick, "deliver", now=True)
-        self._add(self._digests, 30, "digests")
+        # Whole-database jobs run in one replica at a time (the others skip that run).
+        self._add(self._digests, 30, "digests", singleton=True)
         self._add(self._reload_if_changed, self.runtime.settings.reload_seconds, "reload")
-        self._add(self._corroborate, 60, "corroborate")
-        self._add(self._prune, 3600, "prune")
-        self._add(self.runtime.watch_silence, SILENCE_SECONDS, "silence")
+        self._add(self._corroborate, 60, "corroborate", singleton=True)
+        self._add(self._prune, 3600, "prune", singleton=True)
+        self._add(self.runtime.watch_silence, SILENCE_SECONDS, "silence", singleton=True)
         self._add(release_free_memory, 60, "trim")
         self._scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
         self._scheduler.start()
@@ -100,19 +106,35 @@ class Daemon:
             len(self.runtime.targets),
         )
 
-    def _add(self, job: Callable[[], Any], seconds: float, name: str, now: bool = False) -> None:
+    def _add(
+        self,
+        job: Callable[[], Any],
+        seconds: float,
+        name: str,
+        now: bool = False,
+        singleton: bool = False,
+    ) -> None:
         first = {"next_run_time": datetime.now(UTC)} if now else {}
         self._scheduler.add_job(
-            self._guarded(job, name), "interval", seconds=seconds, id=name, **first
+            self._guarded(job, name, singleton), "interval", seconds=seconds, id=name, **first
         )
 
-    def _guarded(self, job: Callable[[], Any], name: str) -> Callable[[], None]:
+    def _guarded(
+        self, job: Callable[[], Any], name: str, singleton: bool = False
+    ) -> Callable[[], None]:
         def run() -> None:
             if self.stop_requested.is_set():
                 return
             result = "error"
             try:
-                job()
+                if singleton:
+                    with locks.singleton(self.runtime.engine, name) as mine:
+                        if not mine:
+                            result = "elsewhere"  # another replica is running it now
+                            return
+                        job()
+                else:
+                    job()
                 result = "ok"
             except SQLAlchemyError as exc:
                 # The database may be restarting; the next run reconnects (pool_pre_ping).

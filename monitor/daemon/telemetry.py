@@ -45,7 +45,8 @@ DELIVERY_RESULTS = ("sent", "failed", "dead")
 RELOAD_RESULTS = ("ok", "invalid", "error")
 # The scheduler's job ids (monitor/daemon/scheduler.py) and how a run ended.
 JOBS = ("poll", "deliver", "digests", "reload", "prune", "trim")
-JOB_RESULTS = ("ok", "error", "missed")
+# elsewhere: a whole-database job skipped because another replica was running it.
+JOB_RESULTS = ("ok", "error", "missed", "elsewhere")
 
 # The error_kind words of intake (monitor/intake/fetch.py, netguard.py, inflate.py) and the
 # pipeline, folded into eleven classes: `http_{code}` alone could make a series per status

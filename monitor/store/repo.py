@@ -24,6 +24,7 @@ from sqlalchemy.sql.dml import Insert
 
 from monitor.domain import Assessment, Entry
 from monitor.intake.dedup import DedupPlan, FeedEntries, KnownItems, NewItemKey
+from monitor.store import locks
 from monitor.store.models import (
     HELD_BACK,
     AlertRow,
@@ -51,7 +52,12 @@ class FeedSettings:
 
 
 def sync_feeds(session: Session, feeds: Sequence[FeedSettings], now: datetime) -> None:
-    """Make the feeds table match the config: add, update, and disable what was removed."""
+    """Make the feeds table match the config: add, update, and disable what was removed.
+
+    Replicas that start (or reload) together sync one after the other: the second then finds
+    the feeds the first inserted instead of inserting them again (feeds.name is unique).
+    """
+    locks.hold_for_transaction(session, locks.WRITES)
     existing = {row.name: row for row in session.scalars(select(FeedRow))}
     wanted = {feed.name for feed in feeds}
     for feed in feeds:

@@ -287,3 +287,25 @@ def by_measure(posts: Sequence[tuple[str, dict[str, Any]]]) -> Counter[tuple[str
         keys = [key for key, _, _ in MEASURES if f"/measures/{key.lower()}" in message]
         counts[(path, keys[0] if len(keys) == 1 else f"?{body.get('title', '')}")] += 1
     return counts
+
+
+def pid_of_local_port(port: int, pids: Sequence[int]) -> int | None:
+    """Which of `pids` owns the local TCP socket on 127.0.0.1:`port` (Linux /proc): the
+    socket's inode from /proc/net/tcp, then the process holding a descriptor on it."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            inode = fields[9]
+            break
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        fds = Path(f"/proc/{pid}/fd")
+        try:
+            if any(os.readlink(fd) == target for fd in fds.iterdir()):
+                return pid
+        except OSError:
+            continue  # the process ended, or a descriptor closed while being read
+    return None

@@ -33,6 +33,7 @@ class RecordedRequest:
     method: str
     headers: dict[str, str]
     time: float  # time.monotonic() at arrival
+    client_port: int = 0  # the client's port: tells which process asked (tests/support/faults)
 
 
 @dataclass
@@ -191,7 +192,11 @@ class FeedServer:
         """Record the request, then answer per the route configured for its path."""
         headers = {k: v for k, v in h.headers.items()}
         with self._lock:
-            self._requests.append(RecordedRequest(h.path, h.command, headers, time.monotonic()))
+            self._requests.append(
+                RecordedRequest(
+                    h.path, h.command, headers, time.monotonic(), int(h.client_address[1])
+                )
+            )
             route = self._routes.get(h.path) or self._routes.get(h.path.split("?", 1)[0])
         if route is None:
             self._send(h, 404, b"not found", {"Content-Type": "text/plain"})
