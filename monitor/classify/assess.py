@@ -54,7 +54,7 @@ class Classifier:
             )
         self.rules = rules
         self.model = model
-        self._features = FeatureBuilder(model.config, rules.negative_groups)
+        self._features = FeatureBuilder(model.config, rules.negative_groups, rules.class_names)
         if self._features.rule_names != model.rule_names:
             raise ModelError("the model's rule features do not match these rules; retrain it")
         if model.weights.shape[0] != self._features.width:

@@ -76,6 +76,9 @@ class FeatureConfig:
     # The title's words hashed once more on their own, so that a word can weigh
     # differently in a headline (the news) than in a lede (often background).
     title_words: bool = False
+    # Flags for each action and object class the rules see anywhere in the text, and for each
+    # category whose action and object both occur (RuleSet.class_names).
+    class_flags: bool = False
 
     @property
     def text_width(self) -> int:
@@ -144,14 +147,17 @@ class TextCounts:
     norm: npt.NDArray[np.float64]  # l2 norm of each document's counts (1 for empty ones)
 
 
-def rule_feature_names(negative_groups: Sequence[str]) -> tuple[str, ...]:
-    """The names of the rule columns, in order."""
+def rule_feature_names(
+    negative_groups: Sequence[str], class_names: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The names of the rule columns, in order (class flags last, when given)."""
     names = ["actor", "any_pair", "any_phrase", "triple", "triple_title", "negative", "n_cats"]
     for category in Category:
         names += [f"{category.value}:{k}" for k in ("seen", "phrase", "actor")]
     names += [f"negative:{group}" for group in negative_groups]
     names += ["actor_title", "actor_acts", "platform_acts"]
     names += [f"stage:{stage}:{part}" for stage in STAGES for part in ("title", "summary")]
+    names += list(class_names)
     return tuple(names)
 
 
@@ -164,15 +170,19 @@ def _stage_values(evidence: RuleEvidence) -> list[float]:
     return [min(counts[(s, t)], _STAGE_CAP) / _STAGE_CAP for s in STAGES for t in (True, False)]
 
 
-def rule_vector(evidence: RuleEvidence, negative_groups: Sequence[str]) -> list[float]:
+def rule_vector(
+    evidence: RuleEvidence, negative_groups: Sequence[str], class_names: Sequence[str] = ()
+) -> list[float]:
     """The rule flags of one item, in rule_feature_names order."""
     width = 7 + 3 * len(CATEGORIES) + len(negative_groups)
+    present = evidence.classes
     tail = [
         float(evidence.actor_in_title),
         float(evidence.actor_acts),
         float(evidence.platform_acts),
         *_stage_values(evidence),
     ]
+    tail += [1.0 if name in present else 0.0 for name in class_names]
     if not evidence.categories and not evidence.negatives:
         values = [0.0] * width
         values[0] = float(evidence.actor)
@@ -202,11 +212,19 @@ def rule_vector(evidence: RuleEvidence, negative_groups: Sequence[str]) -> list[
 class FeatureBuilder:
     """Hashes a batch of analysed items into the model's feature space."""
 
-    def __init__(self, config: FeatureConfig, negative_groups: Sequence[str]) -> None:
-        """Prepare for `config` (hashing is stateless)."""
+    def __init__(
+        self,
+        config: FeatureConfig,
+        negative_groups: Sequence[str],
+        class_names: Sequence[str] = (),
+    ) -> None:
+        """Prepare for `config` (hashing is stateless); class names count if it asks."""
         self.config = config
         self.negative_groups = tuple(negative_groups)
-        self.rule_names = rule_feature_names(self.negative_groups)
+        self.class_names = tuple(class_names) if config.class_flags else ()
+        self.rule_names = rule_feature_names(self.negative_groups, self.class_names)
+        self._platform_acts = self.rule_names.index("platform_acts")
+        self._class_columns = {name: self.rule_names.index(name) for name in self.class_names}
         self._hash_cache: dict[str, int] = {}
 
     def _hashes(self, tokens: list[str]) -> UIntArray:
@@ -259,15 +277,21 @@ class FeatureBuilder:
     def rule_values(self, evidence: RuleEvidence) -> list[float]:
         """The scaled rule flags of one item."""
         scale = self.config.rule_scale
-        return [v * scale for v in rule_vector(evidence, self.negative_groups)]
+        return [v * scale for v in rule_vector(evidence, self.negative_groups, self.class_names)]
 
     def rule_matrix(self, evidence: Sequence[RuleEvidence]) -> FloatArray:
         """The scaled rule flags of a batch, one row per item."""
         rows = np.zeros((len(evidence), len(self.rule_names)), dtype=np.float32)
+        columns = self._class_columns
         for index, e in enumerate(evidence):
             # Most items carry no rule evidence at all: their row stays zeros.
             if e.categories or e.negatives or e.actor or e.stage_cues:
-                rows[index] = rule_vector(e, self.negative_groups)
+                rows[index] = rule_vector(e, self.negative_groups, self.class_names)
+            elif e.classes and columns:
+                # Words of some class and nothing else (many ordinary items): the same row as
+                # rule_vector's, whose other columns are all zero here but platform_acts.
+                rows[index, [columns[name] for name in e.classes]] = 1.0
+                rows[index, self._platform_acts] = float(e.platform_acts)
         scaled: FloatArray = rows * np.float32(self.config.rule_scale)
         return scaled
 

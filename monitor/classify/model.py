@@ -57,11 +57,25 @@ class TrainedModel:
         return self.heads.index(name) if name in self.heads else None
 
 
+# Feature options added after format 2 came out, with the value that means "as before": they
+# are stored only when set, so the files of older models keep their content hash (version).
+_LATER_OPTIONS = {"class_flags": False}
+
+
+def _config_meta(config: FeatureConfig) -> dict[str, Any]:
+    """The feature configuration as stored, without later options left at their old value."""
+    stored = asdict(config)
+    for name, old in _LATER_OPTIONS.items():
+        if stored.get(name) == old:
+            del stored[name]
+    return stored
+
+
 def _meta(model: TrainedModel) -> dict[str, Any]:
     """Everything but the arrays, as JSON-ready values."""
     return {
         "format": FORMAT,
-        "config": asdict(model.config),
+        "config": _config_meta(model.config),
         "heads": list(model.heads),
         "threshold": model.threshold,
         "rules_digest": model.rules_digest,

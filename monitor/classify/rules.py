@@ -88,6 +88,11 @@ class RuleSet:
     stage_weights: Mapping[str, float]
     negative_groups: tuple[str, ...]
     digest: str  # sha256 of the rule files, so a model knows which rules it was trained with
+    # Names of the class flags (`RuleEvidence.classes`): each action and object class seen
+    # anywhere in the text (and in the title), and each category whose action and object both
+    # occur however far apart (and with a state actor named). Wording differs by language;
+    # which kinds of words occur, and together, carries across languages and stories.
+    class_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,7 @@ class RuleEvidence:
     actor_in_title: bool = False
     actor_acts: bool = False  # a state body is the subject of an action ("Turkey blocks")
     platform_acts: bool = False  # a platform is, and no state body is ("Meta bans accounts")
+    classes: frozenset[str] = frozenset()  # class flags present (RuleSet.class_names)
 
     def terms(self) -> tuple[str, ...]:
         """Distinct matched surface texts, in order, for the recipient."""
@@ -200,6 +206,12 @@ def load_rules(rules_path: Path | None = None, gazetteer_path: Path | None = Non
         str(name): float(block.get("weight", 1.0)) for name, block in rules["stages"].items()
     }
     digest = hashlib.sha256(rules_raw + b"\0" + gazetteer_raw).hexdigest()
+    kinds = [f"act:{name}" for name in rules.get("actions") or {}]
+    kinds += [f"obj:{name}" for name in rules.get("objects") or {}]
+    loose = [f"loose:{category.value}" for category in categories]
+    class_names = tuple(
+        kinds + [f"title:{k}" for k in kinds] + loose + [f"actor+{k}" for k in loose]
+    )
     matcher = TermMatcher(_collect_terms(rules, gazetteer))
     return RuleSet(
         matcher=matcher,
@@ -209,6 +221,7 @@ def load_rules(rules_path: Path | None = None, gazetteer_path: Path | None = Non
         stage_weights=stage_weights,
         negative_groups=tuple(rules.get("negatives", {})),
         digest=digest,
+        class_names=class_names,
     )
 
 
@@ -278,6 +291,32 @@ def _who_acts(
     return state, platform and not state
 
 
+_NO_FLAGS: frozenset[str] = frozenset()
+
+
+def _class_flags(
+    rules: RuleSet,
+    actions: Mapping[str, list[Hit]],
+    objects: Mapping[str, list[Hit]],
+    actor: bool,
+    title_end: int,
+) -> frozenset[str]:
+    """The class flags of a text (RuleSet.class_names) from its action and object hits."""
+    if not actions and not objects:
+        return _NO_FLAGS  # most items: no word of any class
+    flags = {f"act:{name}" for name in actions} | {f"obj:{name}" for name in objects}
+    for prefix, by_class in (("act:", actions), ("obj:", objects)):
+        for name, class_hits in by_class.items():
+            if any(hit.start < title_end for hit in class_hits):
+                flags.add(f"title:{prefix}{name}")
+    for category, rule in rules.categories.items():
+        if not rule.actions.isdisjoint(actions) and not rule.objects.isdisjoint(objects):
+            flags.add(f"loose:{category.value}")
+            if actor:
+                flags.add(f"actor+loose:{category.value}")
+    return frozenset(flags)
+
+
 def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
     """Run the rules over one item's title and summary."""
     text, title_end = join_item(title, summary)
@@ -331,4 +370,5 @@ def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
         actor_in_title=any(hit.start < title_end for hit in actors),
         actor_acts=actor_acts,
         platform_acts=platform_acts,
+        classes=_class_flags(rules, actions, objects, bool(actors), title_end),
     )
