@@ -12,7 +12,8 @@ default), "one" (80% Pakistan) or "none" (no state at all, as keyword-search fee
 A share of the feeds can be faulty (500, 404, hang, malformed XML, oversize, gzip bomb,
 connection reset). Control endpoints on 127.0.0.1:PORT: `POST /_farm/advance?cycle=N` adds
 new items to some healthy feeds, `GET /_farm/served` lists the GUIDs served with status 200,
-`POST /hook` is a JSON webhook (Apprise `json://`) and `GET /_farm/posts` returns its posts.
+`POST /hook` is a JSON webhook (Apprise `json://`), `GET /_farm/posts` returns its posts and
+`GET /_farm/requests` the number of requests for each feed.
 """
 
 from __future__ import annotations
@@ -523,6 +524,7 @@ class FarmServer:
         self.served: dict[int, set[str]] = {}
         self.posts: list[dict[str, Any]] = []
         self.stats: Counter[str] = Counter()
+        self.requests: Counter[int] = Counter()  # feed index → requests for its URL
         self.port = 0
         self._bomb = _gzip_bomb(BOMB_BYTES) if "gzip_bomb" in spec.faults().values() else b""
         self._servers: list[asyncio.Server] = []
@@ -584,6 +586,9 @@ class FarmServer:
             return await _send_json(writer, self.posts)
         if path == "/_farm/stats":
             return await _send_json(writer, dict(self.stats))
+        if path == "/_farm/requests":
+            counts = [self.requests[i] for i in range(self.spec.feeds)]
+            return await _send_json(writer, counts)
         return await _send(writer, 404, b"not found", {"Content-Type": "text/plain"})
 
     async def _feed(
@@ -596,6 +601,7 @@ class FarmServer:
         """A feed document, a 304, or the feed's fault."""
         fault = feed.fault
         self.stats[f"feed:{fault or 'ok'}"] += 1
+        self.requests[feed.index] += 1
         if fault in (None, "malformed"):
             headers = {"ETag": feed.etag, "Last-Modified": feed.modified}
             if request.headers.get("if-none-match") == feed.etag:
@@ -775,6 +781,10 @@ class FeedFarm:
     def stats(self) -> dict[str, int]:
         """Request counters of the farm."""
         return dict(self._call("/_farm/stats"))
+
+    def requests(self) -> list[int]:
+        """Requests for each feed's URL so far, by feed index."""
+        return [int(n) for n in self._call("/_farm/requests")]
 
     def _call(self, path: str, post: bool = False) -> Any:
         request = urllib.request.Request(
