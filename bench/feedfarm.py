@@ -788,6 +788,11 @@ class FeedFarm:
         """Request counters of the farm."""
         return dict(self._call("/_farm/stats"))
 
+    def requests(self) -> list[int]:
+        """Requests for each feed's URL so far, by feed index."""
+        times = self.request_times()
+        return [len(times.get(i, [])) for i in range(self.spec.feeds)]
+
     def _call(self, path: str, post: bool = False) -> Any:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}{path}", data=b"" if post else None
