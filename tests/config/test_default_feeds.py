@@ -22,6 +22,7 @@ from monitor.config.schema import (
     RouteSpec,
     load_config,
 )
+from monitor.config.retention import RetentionSpec
 from monitor.config.silence import SilenceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,12 +121,13 @@ def model_options() -> set[str]:
     options |= set(_fields(RouteSpec, "alerts[]"))
     options |= set(_fields(CorroborationSpec, "corroboration"))
     options |= set(_fields(SilenceSpec, "silence"))
+    options |= set(_fields(RetentionSpec, "retention"))
     return options
 
 
 def test_top_level_sections_match_docs() -> None:
     assert set(MonitorConfig.model_fields) == {
-        "defaults", "feeds", "alerts", "corroboration", "silence",
+        "defaults", "feeds", "alerts", "corroboration", "silence", "retention",
     }  # fmt: skip
 
 
