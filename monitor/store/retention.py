@@ -90,11 +90,11 @@ def _items_prunable(cutoff: datetime) -> list[ColumnElement[bool]]:
 
 def _assessments_prunable(cutoff: datetime) -> list[ColumnElement[bool]]:
     # Only the classifier's reasons for dismissing an item; its item stays (until `items`),
-    # and so does anything an analyst looked at or an event holds.
+    # and the whole of what an event holds or an analyst or an alert refers to stays.
     loose_item = exists().where(
         ItemRow.id == AssessmentRow.item_id,
         ItemRow.event_id.is_(None),
-        ~exists().where(FeedbackRow.item_id == ItemRow.id),
+        *_unreferenced_item(ItemRow.id),
     )
     return [AssessmentRow.relevant.is_(False), loose_item]
 
@@ -183,7 +183,7 @@ def _batch(
             statement = statement.where(~_past(target, upto))
         # The conditions are checked again by the DELETE itself: an item linked to an event,
         # or an alert retried, since the SELECT is not deleted.
-        result = session.execute(statement.execution_options(synchronize_session=False))
+        result = session.connection().execute(statement)
         return max(result.rowcount, 0), upto
 
 

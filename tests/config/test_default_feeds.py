@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel
 
 from monitor.config.corroboration import CorroborationSpec
+from monitor.config.retention import RetentionSpec
 from monitor.config.schema import (
     Defaults,
     DigestSpec,
@@ -22,7 +23,6 @@ from monitor.config.schema import (
     RouteSpec,
     load_config,
 )
-from monitor.config.retention import RetentionSpec
 from monitor.config.silence import SilenceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
