@@ -46,7 +46,6 @@ Key = tuple[datetime, int]
 class _Target:
     """One kind of prunable row: its table's age and id columns, and what must stay."""
 
-    name: str
     model: type[AlertRow | AssessmentRow | FetchLogRow | ItemRow]
     age: InstrumentedAttribute[datetime]
     id: InstrumentedAttribute[int]
@@ -101,16 +100,15 @@ def _assessments_prunable(cutoff: datetime) -> list[ColumnElement[bool]]:
 
 TARGETS: dict[str, _Target] = {
     # Alerts first: an item an old alert pointed to can then go in the same run.
-    "alerts": _Target("alerts", AlertRow, AlertRow.created_at, AlertRow.id, _alerts_prunable),
-    "items": _Target("items", ItemRow, ItemRow.fetched_at, ItemRow.id, _items_prunable),
+    "alerts": _Target(AlertRow, AlertRow.created_at, AlertRow.id, _alerts_prunable),
+    "items": _Target(ItemRow, ItemRow.fetched_at, ItemRow.id, _items_prunable),
     "assessments": _Target(
-        "assessments",
         AssessmentRow,
         AssessmentRow.created_at,
         AssessmentRow.id,
         _assessments_prunable,
     ),
-    "fetch_log": _Target("fetch_log", FetchLogRow, FetchLogRow.started_at, FetchLogRow.id),
+    "fetch_log": _Target(FetchLogRow, FetchLogRow.started_at, FetchLogRow.id),
 }
 
 
@@ -181,8 +179,8 @@ def _batch(
         statement = delete(target.model).where(*where)
         if upto is not None:
             statement = statement.where(~_past(target, upto))
-        # The conditions are checked again by the DELETE itself: an item linked to an event,
-        # or an alert retried, since the SELECT is not deleted.
+        # The DELETE applies the conditions again: a row that stopped qualifying since the
+        # SELECT (an item just linked to an event, an alert just retried) stays.
         result = session.connection().execute(statement)
         return max(result.rowcount, 0), upto
 
