@@ -191,7 +191,8 @@ def run_backend(name: str, make_url: Callable[[], str], args: argparse.Namespace
         report = prune(sessions, spec, now)
         per_batch = 1000 * report.seconds / max(report.batches, 1)
         return report.deleted["fetch_log"], (
-            f" ({report.batches} batches of {spec.batch_size:,}, {per_batch:.0f} ms each, "
+            f" ({report.batches} transactions of up to {spec.batch_size:,} rows, "
+            f"{per_batch:.0f} ms each, longest {1000 * report.longest_batch_s:.0f} ms, "
             f"finished={report.finished})"
         )
 

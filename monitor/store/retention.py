@@ -62,6 +62,8 @@ class PruneReport:
     # False: the time budget ran out with rows left; the next run goes on.
     finished: bool = True
     seconds: float = 0.0
+    # The longest transaction: about how long a poll's commit may have waited for it.
+    longest_batch_s: float = 0.0
 
     @property
     def total(self) -> int:
@@ -145,7 +147,9 @@ def prune(
                 report.finished = False
                 report.seconds = monotonic() - started
                 return report
+            batch_started = monotonic()
             deleted, cursor = _batch(sessions, target, limits[name], cursor, spec.batch_size)
+            report.longest_batch_s = max(report.longest_batch_s, monotonic() - batch_started)
             report.batches += 1
             report.deleted[name] += deleted
             if cursor is None:
@@ -178,7 +182,7 @@ def _batch(
         upto = None if last is None else (last[0], last[1])
         statement = delete(target.model).where(*where)
         if upto is not None:
-            statement = statement.where(~_past(target, upto))
+            statement = statement.where(_upto(target, upto))
         # The DELETE applies the conditions again: a row that stopped qualifying since the
         # SELECT (an item just linked to an event, an alert just retried) stays.
         result = session.connection().execute(statement)
@@ -189,3 +193,10 @@ def _past(target: _Target, key: Key) -> ColumnElement[bool]:
     """(age, id) > key, written so the index on age can start its range at key's age."""
     at, row_id = key
     return and_(target.age >= at, or_(target.age > at, target.id > row_id))
+
+
+def _upto(target: _Target, key: Key) -> ColumnElement[bool]:
+    """(age, id) <= key, written so the index on age can end its range at key's age: a
+    negated _past would leave the range open, and each batch would read every older row."""
+    at, row_id = key
+    return and_(target.age <= at, or_(target.age < at, target.id <= row_id))

@@ -221,17 +221,25 @@ def test_time_budget_stops_the_run_and_the_next_one_goes_on(
 ) -> None:
     with sessions.begin() as session:
         _logs(session, _feed(session), OLD, 1000)
-    ticks = iter(range(0, 10_000, 10))  # each look at the clock: 10 s later
+    elapsed = [0.0]
 
+    def each_batch_takes_10_s(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE"):
+            elapsed[0] += 10.0
+
+    engine = sessions.kw["bind"]
+    event.listen(engine, "after_cursor_execute", each_batch_takes_10_s)
     spec = RetentionSpec(batch_size=100, time_budget=timedelta(seconds=65))
-    first = prune(sessions, spec, NOW, monotonic=lambda: float(next(ticks)))
+    first = prune(sessions, spec, NOW, monotonic=lambda: elapsed[0])
+    event.remove(engine, "after_cursor_execute", each_batch_takes_10_s)
 
-    # The checks at 10, 20 and 30 s looked at alerts, items and assessments (none old);
-    # those at 40, 50 and 60 s ran a batch of log each; the one at 70 s stopped the run.
+    # Alerts, items and assessments (none old) took a batch each, 30 s; four batches of log
+    # brought it to 70 s, past the budget, and the run stopped there.
     assert not first.finished
-    assert first.deleted["fetch_log"] == 300 and first.batches == 6
+    assert first.deleted["fetch_log"] == 400 and first.batches == 7
+    assert first.longest_batch_s == 10.0
     rest = prune(sessions, RetentionSpec(batch_size=100), NOW)
-    assert rest.finished and rest.deleted["fetch_log"] == 700
+    assert rest.finished and rest.deleted["fetch_log"] == 600
 
 
 def test_stop_request_ends_the_run(sessions: sessionmaker[Session]) -> None:
