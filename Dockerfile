@@ -1,4 +1,5 @@
-# Slim runtime image; the install step is the README's quick start (`pip install .`).
+# Slim runtime image; the install step is the README's quick start with the PostgreSQL
+# driver (`pip install ".[postgres]"`), so one image runs on SQLite or PostgreSQL (compose.yaml).
 FROM python:3.11-slim
 
 LABEL org.opencontainers.image.title="monitor" \
@@ -13,7 +14,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 COPY alembic ./alembic
-RUN pip install --no-cache-dir . && rm -rf /src
+RUN pip install --no-cache-dir ".[postgres]" && rm -rf /src
 
 COPY feeds.yaml /etc/monitor/feeds.yaml
 RUN useradd --system --uid 10001 --home /data monitor && mkdir -p /data && chown monitor /data

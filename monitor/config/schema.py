@@ -39,6 +39,7 @@ from pydantic_core import PydanticCustomError
 
 from monitor.config.corroboration import CorroborationSpec
 from monitor.config.loader import config_fingerprint, read_config_file, validate_yaml
+from monitor.config.retention import RetentionSpec
 from monitor.config.silence import SilenceSpec
 from monitor.config.values import (
     COUNTRY_CODES,
@@ -97,6 +98,7 @@ __all__ = [
     "Name",
     "QuietHours",
     "RateLimit",
+    "RetentionSpec",
     "RouteSpec",
     "Score",
     "Tag",
@@ -334,6 +336,7 @@ class MonitorConfig(_Frozen):
     alerts: tuple[RouteSpec, ...] = ()
     corroboration: CorroborationSpec = CorroborationSpec()
     silence: SilenceSpec = SilenceSpec()
+    retention: RetentionSpec = RetentionSpec()
 
     @model_validator(mode="before")
     @classmethod

@@ -20,13 +20,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config.schema import config_fingerprint, load_config
@@ -35,13 +34,11 @@ from monitor.daemon.logsetup import SecretFilter
 from monitor.daemon.status import DaemonState, JobInfo, ReloadStatus
 from monitor.errors import ConfigError
 from monitor.store import locks
-from monitor.store.models import FetchLogRow
+from monitor.store.retention import prune
 
 logger = logging.getLogger(__name__)
 
 TICK_BUSY_SHARE = 0.7
-
-FETCH_LOG_RETENTION = timedelta(days=30)
 # Feeds are polled every few minutes at best: looking for silent countries more often than
 # this would only re-read the same states.
 SILENCE_SECONDS = 60
@@ -222,9 +219,22 @@ class Daemon:
         self.runtime.telemetry.config_reloaded("ok", at=now)
 
     def _prune(self) -> None:
-        cutoff = self.runtime.clock.now() - FETCH_LOG_RETENTION
-        with self.runtime.sessions.begin() as session:
-            session.execute(delete(FetchLogRow).where(FetchLogRow.started_at < cutoff))
+        # In short batches within a time budget (monitor.store.retention): polls commit
+        # between them; what is left over waits for the next run.
+        report = prune(
+            self.runtime.sessions,
+            self.runtime.config.retention,
+            self.runtime.clock.now(),
+            stop=self.stop_requested.is_set,
+        )
+        if report.total or not report.finished:
+            logger.info(
+                "pruned %s in %d batches, %.1f s%s",
+                " ".join(f"{name}={count}" for name, count in report.deleted.items()),
+                report.batches,
+                report.seconds,
+                "" if report.finished else " (time budget spent, more at the next run)",
+            )
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask for a stop; the main thread then shuts down cleanly."""

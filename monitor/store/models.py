@@ -234,7 +234,7 @@ class AssessmentRow(Base):
     matched_terms: Mapped[list[str]]
     evidence: Mapped[list[str]]
     model_version: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class FeedbackRow(Base):
@@ -265,7 +265,10 @@ class AlertRow(Base):
     event_id: Mapped[int | None] = mapped_column(
         ForeignKey("events.id", ondelete="SET NULL"), index=True
     )
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
+    # Indexed: deleting an item (retention) sets this to NULL, which must not scan the outbox.
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("items.id", ondelete="SET NULL"), index=True
+    )
     feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(12), index=True)  # see alerts.outbox
     payload: Mapped[dict[str, Any]]
@@ -273,7 +276,7 @@ class AlertRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
     sent_at: Mapped[datetime | None]
     digest_id: Mapped[int | None] = mapped_column(Integer)
 

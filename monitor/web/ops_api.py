@@ -319,7 +319,7 @@ def list_fetches(
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> FetchPage:
-    """The feed's polls, newest first (fetch_log keeps 30 days)."""
+    """The feed's polls, newest first (kept for retention.fetch_log, 30 days by default)."""
     fetches, after = source_queries.fetch_history(
         session, feed_id, after=decode_cursor(cursor), limit=clamp_limit(limit)
     )

@@ -254,7 +254,7 @@ class FetchEntry:
 def fetch_history(
     session: Session, feed_id: int, *, after: list[Any] | None = None, limit: int = 50
 ) -> tuple[list[FetchEntry], list[Any] | None]:
-    """A feed's polls, newest first (fetch_log keeps 30 d), and the next page's cursor."""
+    """A feed's polls, newest first (kept for retention.fetch_log), and the next page's cursor."""
     query = select(FetchLogRow).where(FetchLogRow.feed_id == feed_id)
     if after is not None:
         started, last_id = time_id_cursor(after)

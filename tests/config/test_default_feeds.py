@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel
 
 from monitor.config.corroboration import CorroborationSpec
+from monitor.config.retention import RetentionSpec
 from monitor.config.schema import (
     Defaults,
     DigestSpec,
@@ -120,12 +121,13 @@ def model_options() -> set[str]:
     options |= set(_fields(RouteSpec, "alerts[]"))
     options |= set(_fields(CorroborationSpec, "corroboration"))
     options |= set(_fields(SilenceSpec, "silence"))
+    options |= set(_fields(RetentionSpec, "retention"))
     return options
 
 
 def test_top_level_sections_match_docs() -> None:
     assert set(MonitorConfig.model_fields) == {
-        "defaults", "feeds", "alerts", "corroboration", "silence",
+        "defaults", "feeds", "alerts", "corroboration", "silence", "retention",
     }  # fmt: skip
 
 

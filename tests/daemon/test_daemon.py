@@ -325,3 +325,38 @@ def test_removing_a_route_with_unsent_alerts_says_they_wait(
     assert "route team was removed from the config with 2 alerts not yet sent" in caplog.text
     assert "ops" not in caplog.text
     runtime.close()
+
+
+def test_the_prune_job_applies_the_retention_of_feeds_yaml(
+    tmp_path: Path, feed_server: FeedServer, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The job deletes the fetch log older than retention.fetch_log by the runtime's clock."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, insert
+
+    from monitor.store.db import upgrade
+    from monitor.store.models import FetchLogRow
+
+    feed_server.serve("/a.xml", rss([]))
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(db)
+    path = write_config(
+        tmp_path / "feeds.yaml",
+        [{"name": "A", "url": feed_server.url("/a.xml")}],
+        extra="retention:\n  fetch_log: 10d\n  batch_size: 100",
+    )
+    runtime = make_runtime(path, db, clock)
+    runtime.sync_feeds()
+    with runtime.sessions.begin() as session:
+        feed_id = session.scalar(select(FeedRow.id))
+        for age_days, count in ((11, 250), (9, 5)):
+            row = {"feed_id": feed_id, "started_at": clock.now() - timedelta(days=age_days)}
+            session.execute(insert(FetchLogRow), [{**row, "outcome": "ok"}] * count)
+    daemon = Daemon(runtime)
+    with caplog.at_level(logging.INFO, logger="monitor.daemon.scheduler"):
+        daemon._prune()
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count(FetchLogRow.id))) == 5
+    assert "fetch_log=250 in 6 batches" in caplog.text  # 3 of log, one look at each other
+    runtime.close()
