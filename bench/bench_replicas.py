@@ -15,6 +15,7 @@ killed replica's leases were all taken over within the lease time.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import subprocess
@@ -187,7 +188,9 @@ def summary(
     # Whole intervals each feed's log covers, from its first request to the end.
     spans = [(ended - times[i][0]) / interval for i in healthy if times.get(i)]
     counts = [len(times[i]) for i in healthy if times.get(i)]
-    per_interval = sum(counts) / max(sum(s + 1 for s in spans), 1e-9)  # +1: the first poll
+    # A feed first asked at t0 is due again every interval: floor(span) + 1 requests by the
+    # end (the first poll counts); 1.000 means each due feed was polled once per interval.
+    per_interval = sum(counts) / max(sum(math.floor(s) + 1 for s in spans), 1)
     unpolled = sum(1 for i in healthy if not times.get(i))
     served = farm.served()
     posts = farm.posts()
