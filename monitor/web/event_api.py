@@ -17,7 +17,7 @@ from monitor.config.schema import parse_duration
 from monitor.store import feedback
 from monitor.store.feedback import EventCorrection
 from monitor.store.tokens import TokenInfo
-from monitor.web import event_queries as queries
+from monitor.web import country_queries, event_queries, overview_queries
 from monitor.web.auth import DbSession, api_user, web_context
 from monitor.web.filters import parse_event_filter
 from monitor.web.pagination import DEFAULT_LIMIT, MAX_LIMIT, clamp_limit, link_next
@@ -198,14 +198,14 @@ def list_events(
 ) -> EventsOut:
     # The declared parameters document the API; the filter parses them all in one place.
     event_filter = parse_event_filter(_filter_params(request), web_context(request).clock.now())
-    page = queries.events_page(session, event_filter, cursor, clamp_limit(limit))
+    page = event_queries.events_page(session, event_filter, cursor, clamp_limit(limit))
     link_next(request, response, page.next_cursor)
     return EventsOut(items=[EventOut.model_validate(e) for e in page.events], next=page.next_cursor)
 
 
 @router.get("/events/{event_id}", response_model=EventDetailOut, responses=NOT_FOUND)
 def get_event(event_id: int, session: DbSession, user: Reader) -> EventDetailOut:
-    detail = queries.event_detail(session, event_id)
+    detail = event_queries.event_detail(session, event_id)
     if detail is None:
         raise HTTPException(404, f"no event with id {event_id}")
     return EventDetailOut.model_validate(detail)
@@ -233,19 +233,21 @@ def event_feedback(
         session.rollback()
         raise HTTPException(422, str(exc)) from exc
     session.commit()
-    return EventOut.model_validate(queries.summarize(row))
+    return EventOut.model_validate(event_queries.summarize(row))
 
 
 @router.get("/countries", response_model=CountriesOut)
 def list_countries(session: DbSession, user: Reader) -> CountriesOut:
-    return CountriesOut(items=[CountryOut.model_validate(c) for c in queries.countries(session)])
+    return CountriesOut(
+        items=[CountryOut.model_validate(c) for c in country_queries.countries(session)]
+    )
 
 
 @router.get("/countries/{code}", response_model=CountryDetailOut, responses=NOT_FOUND)
 def get_country(request: Request, code: str, session: DbSession, user: Reader) -> CountryDetailOut:
     if len(code) != 2 or not code.isalpha():
         raise HTTPException(404, f"{code!r} is not an ISO alpha-2 country code")
-    detail = queries.country_detail(session, code, web_context(request).clock.now())
+    detail = country_queries.country_detail(session, code, web_context(request).clock.now())
     if not detail.events and not detail.feeds:
         raise HTTPException(404, f"no events and no feeds for country {code.upper()}")
     return CountryDetailOut.model_validate(detail)
@@ -265,7 +267,7 @@ def get_stats(
     if back.days > 366:
         raise HTTPException(400, "since: at most 366d")
     now = web_context(request).clock.now()
-    found = queries.stats(session, now - back, now)
+    found = overview_queries.stats(session, now - back, now)
     matrix = found.matrix
     cells = [
         MatrixCellOut(category=c, stage=s, count=matrix.count(c, s))

@@ -19,8 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from monitor.store import feedback, tokens
 from monitor.store.feedback import EventCorrection
 from monitor.store.tokens import TokenInfo
-from monitor.web import event_queries as queries
-from monitor.web import svg
+from monitor.web import country_queries, event_queries, overview_queries, svg
 from monitor.web.auth import DbSession, page_user, web_context
 from monitor.web.filters import CATEGORIES, SORTS, STAGES, STATUSES, parse_event_filter
 from monitor.web.templating import CATEGORY_LABELS, render
@@ -59,10 +58,14 @@ def overview(request: Request, session: DbSession, user: Reader) -> Response:
     context = web_context(request)
     now = context.clock.now()
     state = context.daemon_state()
-    found = queries.overview(session, now)
-    strip = queries.system_strip(session, state.reload if state else None, state is not None)
+    found = overview_queries.overview(session, now)
+    strip = overview_queries.system_strip(
+        session, state.reload if state else None, state is not None
+    )
     sparks = {
-        c.code: svg.sparkline(c.per_day, f"{c.code}: {c.total} in {queries.SPARK_DAYS} days")
+        c.code: svg.sparkline(
+            c.per_day, f"{c.code}: {c.total} in {overview_queries.SPARK_DAYS} days"
+        )
         for c in found.countries
     }
     return render(
@@ -86,7 +89,7 @@ def overview(request: Request, session: DbSession, user: Reader) -> Response:
 def events(request: Request, session: DbSession, user: Reader) -> Response:
     params = dict(request.query_params)
     event_filter = parse_event_filter(params, web_context(request).clock.now())
-    page = queries.events_page(session, event_filter, params.get("cursor"), PAGE_SIZE)
+    page = event_queries.events_page(session, event_filter, params.get("cursor"), PAGE_SIZE)
     view = view_params(params)
     query = urlencode(view)
     next_url = (
@@ -125,7 +128,7 @@ def events_csv(request: Request, session: DbSession, user: Reader) -> Response:
         ["id", "country", "categories", "targets", "stage", "status", "title",
          "first_seen", "last_change", "sources", "max_score"]
     )  # fmt: skip
-    for event in queries.all_events(session, event_filter, CSV_MAX_ROWS):
+    for event in event_queries.all_events(session, event_filter, CSV_MAX_ROWS):
         writer.writerow(
             [event.id, event.country or "", ";".join(event.categories),
              ";".join(event.targets), event.stage, event.status, _cell(event.title),
@@ -207,7 +210,7 @@ def _event_page(
     note: str | None = None,
     error: str | None = None,
 ) -> Response:
-    detail = queries.event_detail(session, event_id)
+    detail = event_queries.event_detail(session, event_id)
     if detail is None:
         return render(
             request,
@@ -288,7 +291,7 @@ def countries(request: Request, session: DbSession, user: Reader) -> Response:
     return render(
         request,
         "events/countries.html",
-        {"section": "countries", "countries": queries.countries(session)},
+        {"section": "countries", "countries": country_queries.countries(session)},
     )
 
 
@@ -296,10 +299,9 @@ def countries(request: Request, session: DbSession, user: Reader) -> Response:
 def country(request: Request, code: str, session: DbSession, user: Reader) -> Response:
     if len(code) != 2 or not code.isalpha():
         raise HTTPException(404, f"{code!r} is not an ISO alpha-2 country code")
-    detail = queries.country_detail(session, code, web_context(request).clock.now())
-    title = (
-        f"{code.upper()}: events by category over {queries.SWIMLANE_DAYS} days, coloured by stage"
-    )
+    detail = country_queries.country_detail(session, code, web_context(request).clock.now())
+    days = country_queries.SWIMLANE_DAYS
+    title = f"{code.upper()}: events by category over {days} days, coloured by stage"
     chart = svg.swimlane(
         detail.lanes, detail.window_start, detail.window_end, CATEGORY_LABELS, title
     )

@@ -13,7 +13,8 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-from monitor.web.event_queries import Lane, StageMatrix
+from monitor.web.country_queries import Lane
+from monitor.web.overview_queries import StageMatrix
 
 STAGE_CLASS = "svg-stage-"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.web.event_queries import StageMatrix, stage_spans, swimlanes
+from monitor.web.country_queries import stage_spans, swimlanes
+from monitor.web.overview_queries import StageMatrix
 from monitor.web.revisions import StageStep
 from monitor.web.svg import sparkline, stacked_matrix, swimlane
 
