@@ -88,7 +88,9 @@ def run(obj: CliContext, no_migrate: bool, listen: str, no_web: bool) -> None:
     daemon.install_signal_handlers()
     web = None
     if address is not None:
-        web, _surface = start_web(obj, address, daemon.state, runtime.telemetry)
+        web, _surface = start_web(
+            obj, address, daemon.state, runtime.telemetry, runtime.measure_targets
+        )
         announce_login(obj, web.address)
     # The web stops first, so no request is answered after the database is closed.
     daemon.run_until_stopped(before_stop=web.stop if web is not None else None)

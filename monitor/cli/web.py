@@ -23,6 +23,7 @@ from monitor.web.server import (
 
 if TYPE_CHECKING:
     from monitor.daemon.telemetry import Telemetry
+    from monitor.events.targets import TargetReader
     from monitor.web.build import WebSurface
 
 
@@ -62,6 +63,7 @@ def start_web(
     address: ListenAddress,
     daemon_state: Callable[[], DaemonState | None],
     telemetry: Telemetry | None = None,
+    targets: TargetReader | None = None,
 ) -> tuple[WebServer, WebSurface]:
     """Bind and serve beside the daemon; a taken port fails here, before polling starts."""
     # Imported here, not at the top: `--no-web` and the other commands skip the web stack
@@ -73,6 +75,7 @@ def start_web(
         daemon_state=daemon_state,
         base_url=os.environ.get("MONITOR_BASE_URL"),
         telemetry=telemetry,
+        targets=targets,
     )
     server = WebServer(surface.app, address)
     try:

@@ -14,6 +14,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.daemon.bootstrap import Settings
 from monitor.daemon.status import DaemonState
 from monitor.daemon.telemetry import Telemetry
+from monitor.events.targets import TargetReader
 from monitor.store.db import make_engine, make_sessions
 from monitor.web.app import create_app
 from monitor.web.context import WebContext, no_daemon
@@ -40,6 +41,7 @@ def build_web(
     daemon_state: Callable[[], DaemonState | None] = no_daemon,
     base_url: str | None = None,
     telemetry: Telemetry | None = None,
+    targets: TargetReader | None = None,
 ) -> WebSurface:
     engine = make_engine(settings.db_url, pool_size=WEB_POOL_SIZE, max_overflow=WEB_MAX_OVERFLOW)
     clock = clock or SystemClock()
@@ -53,6 +55,8 @@ def build_web(
         base_url=base_url.rstrip("/") if base_url else None,
         daemon_state=daemon_state,
         telemetry=telemetry,
+        # Beside the daemon: its lexicon, not a second copy read from targets.yaml.
+        _targets=targets,
         metrics_refresh_s=settings.metrics_refresh_s,
     )
     return WebSurface(app=create_app(context), context=context, engine=engine)
