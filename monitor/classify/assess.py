@@ -19,16 +19,14 @@ from .country import guess_country
 from .features import FeatureBuilder
 from .model import RELEVANT, FloatArray, TrainedModel, load_model
 from .rules import RuleEvidence, RuleSet, analyze, load_rules
-from .stage import StageGuess, stage_scores
-from .training import CATEGORY_HEAD, DEFAULT_MODEL, STAGE_HEAD, STAGES
+from .stage import stage_scores
+from .training import CATEGORY_HEAD, DEFAULT_MODEL
 
 # A category the rules see is kept unless the model is fairly sure it is not there; one the
 # rules do not see needs the model to be sure it is.
 _CATEGORY_KEEP = 0.2
 _CATEGORY_ADD = 0.6
-# A stage head overrides the "in force" default of an item without stage words only when
-# it is this sure.
-_STAGE_HEAD_SURE = 0.8
+_NO_STAGE_WORDS = "no stage words: reports mostly tell of a measure in force"
 _MAX_TERMS = 20
 CATEGORIES = tuple(Category)
 _TOP_FEATURES = 3
@@ -66,11 +64,6 @@ class Classifier:
         self._relevant_weights: FloatArray = np.ascontiguousarray(self._weights[:, relevant_head])
         self._category_heads = tuple(
             (category, model.head(CATEGORY_HEAD + category.value)) for category in CATEGORIES
-        )
-        self._stage_heads = tuple(
-            (stage, head)
-            for stage in STAGES
-            if (head := model.head(STAGE_HEAD + stage.value)) is not None
         )
         self.threshold = model.threshold
         self.version = f"{model.version}+rules-{rules.digest[:8]}"
@@ -123,7 +116,8 @@ class Classifier:
         stage = Stage.NONE
         if categories or relevant:
             guess = stage_scores(self.rules, evidence)
-            stage, why = self._stage(guess, probs)
+            stage = guess.stage
+            why = "stage words" if guess.cues else _NO_STAGE_WORDS
             reasons.append(f"stage {stage.value} ({why}): " + (", ".join(guess.cues[:6]) or "-"))
             reasons.append(country.reason)
         return Assessment(
@@ -136,20 +130,6 @@ class Classifier:
             evidence=tuple(reasons),
             model_version=self.version,
         )
-
-    def _stage(self, by_rules: StageGuess, probs: list[float]) -> tuple[Stage, str]:
-        """The stage its words say; without stage words, a stage head only if it is sure.
-
-        Measured on events held out, the cue words (tense, modality, who acts) carry across
-        stories and languages better than the heads, which learn the words of the events
-        they were trained on; the heads are kept for items whose wording has no cue.
-        """
-        if by_rules.cues or not self._stage_heads:
-            return by_rules.stage, "stage words"
-        p, stage = max((probs[head], stage) for stage, head in self._stage_heads)
-        if p >= _STAGE_HEAD_SURE:
-            return stage, f"model {p:.2f}"
-        return by_rules.stage, "no stage words: reports mostly describe a measure in force"
 
     def _categories(
         self, evidence: RuleEvidence, probs: list[float], relevant: bool

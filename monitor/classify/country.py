@@ -42,6 +42,7 @@ _SCRIPT_COUNTRY = tuple(
         ("[\u067e\u0686\u0698\u06af]", "IR"),
         ("[\u0454\u0457\u0491]", "UA"),
         ("[\u01a1\u01b0\u0111\u1ea0-\u1ef9]", "VN"),
+        ("[\u0259]", "AZ"),  # Azerbaijani schwa, before the letters it shares with Turkish
         ("[\u0131\u011f]", "TR"),
         ("[\u3400-\u9fff]", "CN"),
     )

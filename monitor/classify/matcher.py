@@ -190,13 +190,15 @@ def _render_root(root: _Node, group_of: dict[int, int] | None) -> str:
 class _Group:
     """The expressions of one script group's terms, and its span -> term cache."""
 
-    __slots__ = ("scan", "regex", "group_term", "term_at")
+    __slots__ = ("scan", "_root", "_regex", "group_term", "term_at")
 
     def __init__(self, root: _Node, term_at: dict[tuple[str, str, str], int]) -> None:
-        group_of: dict[int, int] = {}
-        self.regex = re.compile(_render_root(root, group_of))
-        # Group numbers are assigned left to right in the source, as `_render` counted them.
-        self.group_term = group_of
+        # The grouped expression names a span's term only the first time that span is seen,
+        # so it is compiled then: half the compile time moves off loading, and a script no
+        # text uses is never compiled twice.
+        self._root = root
+        self._regex: re.Pattern[str] | None = None
+        self.group_term: dict[int, int] = {}
         body = "(?=(" + _render_root(root, None) + "))"
         firsts = _first_chars(root)
         if firsts is not None:
@@ -206,6 +208,16 @@ class _Group:
             body = "[" + "".join(sorted(map(re.escape, firsts))) + "](?<=" + body + "[\\s\\S])"
         self.scan = re.compile(body)
         self.term_at = term_at
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        """The expression with one empty group per term (compiled on first use)."""
+        if self._regex is None:
+            group_of: dict[int, int] = {}
+            self._regex = re.compile(_render_root(self._root, group_of))
+            # Group numbers are assigned left to right in the source, as `_render` counted.
+            self.group_term = group_of
+        return self._regex
 
 
 def _first_chars(root: _Node) -> set[str] | None:

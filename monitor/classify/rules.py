@@ -189,10 +189,33 @@ def _collect_terms(rules: dict[str, Any], gazetteer: dict[str, Any]) -> dict[str
     return terms
 
 
-def load_rules(rules_path: Path | None = None, gazetteer_path: Path | None = None) -> RuleSet:
-    """Compile the rule and gazetteer files (None = the packaged ones) into a RuleSet."""
+def _merge_names(gazetteer: dict[str, Any], names: dict[str, Any]) -> None:
+    """Add the generated names file's names (kind n) to the gazetteer's states."""
+    countries = gazetteer.setdefault("countries", {})
+    for code, entry in (names.get("countries") or {}).items():
+        if code not in countries:
+            raise ModelError(f"country_names.yaml: {code} is not a state of the gazetteer")
+        known = countries[code].setdefault("n", [])
+        seen = set(known)
+        known.extend(n for n in entry.get("n", []) if n not in seen)
+
+
+def load_rules(
+    rules_path: Path | None = None,
+    gazetteer_path: Path | None = None,
+    names_path: Path | None = None,
+) -> RuleSet:
+    """Compile the rule and gazetteer files (None = the packaged ones) into a RuleSet.
+
+    The packaged gazetteer comes with the packaged state names in many languages
+    (country_names.yaml, generated from CLDR); another gazetteer only with `names_path`.
+    """
     rules, rules_raw = _read_yaml(rules_path, "rules.yaml")
     gazetteer, gazetteer_raw = _read_yaml(gazetteer_path, "gazetteer.yaml")
+    if names_path is not None or gazetteer_path is None:
+        names, names_raw = _read_yaml(names_path, "country_names.yaml")
+        _merge_names(gazetteer, names)
+        gazetteer_raw += b"\0" + names_raw
     categories: dict[Category, CategoryRule] = {}
     for name, spec in (rules.get("categories") or {}).items():
         try:

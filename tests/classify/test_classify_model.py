@@ -232,27 +232,26 @@ def test_title_words_weigh_apart_from_the_summary() -> None:
     assert columns[names.index("title:telegram")] != columns[names.index("telegram")]
 
 
-def test_stage_words_decide_and_heads_fill_in_where_there_are_none() -> None:
+def test_stage_comes_from_the_wording_and_without_stage_words_defaults_to_in_force() -> None:
     def staged(n: int, title: str, stage: Stage) -> LabeledExample:
         return LabeledExample(
             f"s{n}", title, "", "en", True, (Category.PLATFORM_BLOCK,), "XX", stage
         )
 
-    # "eye ... curbs" is no stage word of the rules: only a head can learn it.
+    # Even when every training report of an unworded kind is "proposed", no head learns to
+    # override the wording: measured held out by event, such heads cost more than they won.
     proposed = [staged(i, f"Lawmakers eye app {i} curbs", Stage.PROPOSED) for i in range(6)]
     lifted = [
         staged(10 + i, f"Regulator unblocks app {i} after talks", Stage.LIFTED) for i in range(6)
     ]
-    enforced = [
-        staged(20 + i, f"App {i} blocked nationwide by regulator", Stage.ENFORCED) for i in range(6)
-    ]
-    model = train(proposed + lifted + enforced + SYNTHETIC[6:])
-    assert {"stage:proposed", "stage:lifted", "stage:enforced"} <= set(model.heads)
-    assert "stage:enacted" not in model.heads  # no example of it: no head
+    model = train(proposed + lifted + SYNTHETIC[6:])
+    assert not [head for head in model.heads if head.startswith("stage:")]
     classifier = Classifier(load_rules(), model)
     cueless = classifier.assess(ItemText("Lawmakers eye app 9 curbs", ""))
-    assert cueless.stage is Stage.PROPOSED
-    assert any(reason.startswith("stage proposed (model") for reason in cueless.evidence)
+    assert cueless.stage is not Stage.PROPOSED
+    if cueless.relevant or cueless.categories:
+        assert cueless.stage is Stage.ENFORCED
+        assert any("no stage words" in reason for reason in cueless.evidence)
     worded = classifier.assess(ItemText("Regulator unblocks app 7 after talks", ""))
     assert worded.stage is Stage.LIFTED
     assert any(reason.startswith("stage lifted (stage words)") for reason in worded.evidence)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from monitor.classify.matcher import Hit, TermMatcher, script_group, term_atoms
-from monitor.classify.rules import RuleSet, _collect_terms, _read_yaml, load_rules
+from monitor.classify.rules import RuleSet, _collect_terms, _merge_names, _read_yaml, load_rules
 from monitor.classify.text import join_item, normalize
 from monitor.events.targets import load_targets
 
@@ -208,6 +208,7 @@ def rules() -> RuleSet:
 def rule_terms() -> list[str]:
     rules_data, _ = _read_yaml(None, "rules.yaml")
     gazetteer, _ = _read_yaml(None, "gazetteer.yaml")
+    _merge_names(gazetteer, _read_yaml(None, "country_names.yaml")[0])
     return list(_collect_terms(rules_data, gazetteer))
 
 
@@ -239,6 +240,7 @@ def test_rule_matcher_equals_the_single_expression_on_the_corpus(
 def test_rule_hits_keep_their_roles(rules: RuleSet) -> None:
     rules_data, _ = _read_yaml(None, "rules.yaml")
     gazetteer, _ = _read_yaml(None, "gazetteer.yaml")
+    _merge_names(gazetteer, _read_yaml(None, "country_names.yaml")[0])
     direct: dict[tuple[str, ...], set[str]] = {}
     for term, roles in _collect_terms(rules_data, gazetteer).items():
         direct.setdefault(term_atoms(term), set()).update(roles)
