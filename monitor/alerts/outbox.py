@@ -9,7 +9,7 @@ the sender (`delivery`) reads the rows and sends them. Which routes want a messa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -110,9 +110,14 @@ class Outbox:
         return None, now
 
 
+_MESSAGE_FIELDS = tuple(f.name for f in fields(AlertMessage))
+
+
 def message_to_payload(message: AlertMessage) -> dict[str, Any]:
     """An AlertMessage as JSON-safe data for the outbox row."""
-    data = asdict(message)
+    # Shallow: every field is a plain value or a tuple replaced below (asdict's deep copy
+    # cost a busy batch's writer as much as the alert's INSERT).
+    data = {name: getattr(message, name) for name in _MESSAGE_FIELDS}
     data["published"] = message.published.isoformat() if message.published else None
     data["categories"] = list(message.categories)
     data["matched_terms"] = list(message.matched_terms)

@@ -85,8 +85,8 @@ def evidence_quote(title: str, summary: str, terms: Sequence[str]) -> Quote:
     the deciding terms, with their spans; the headline when nothing else does."""
     title = " ".join(title.split())
     patterns = [p for term in dict.fromkeys(terms) if (p := _term_pattern(term)) is not None]
-    best = Quote(title, tuple(_spans(title, patterns)[1]), from_title=True)
-    best_count = _spans(title, patterns)[0]
+    best_count, title_marks = _spans(title, patterns)
+    best = Quote(title, tuple(title_marks), from_title=True)
     for raw in _SENTENCE_END.split(" ".join(summary.split())):
         sentence = raw.strip()
         if not sentence:

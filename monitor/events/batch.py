@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from operator import attrgetter
 
 from sqlalchemy.orm import Session
@@ -162,8 +163,8 @@ class BatchEvents:
             found = self._candidates[event] = _candidate_of(
                 event,
                 row,
-                TextFingerprint.from_bytes(row.fingerprint),
-                TargetSet.from_ids(row.targets or ()),
+                _stored_fingerprint(row.fingerprint),
+                _stored_targets(tuple(row.targets)),
             )
         return found
 
@@ -242,6 +243,19 @@ class BatchEvents:
         self._moved.clear()
         self._new.clear()
         self._unsaved.clear()
+
+
+# Every batch loads the events its items may join, and a busy cycle's batches load mostly
+# the same ones: their fingerprints and targets are read once per distinct value, not once
+# per batch (both are immutable). Bounded: about 3 kB per fingerprint.
+@lru_cache(maxsize=4096)
+def _stored_fingerprint(data: bytes) -> TextFingerprint:
+    return TextFingerprint.from_bytes(data)
+
+
+@lru_cache(maxsize=4096)
+def _stored_targets(ids: tuple[str, ...]) -> TargetSet:
+    return TargetSet.from_ids(ids)
 
 
 def _candidate_of(

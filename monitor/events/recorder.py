@@ -28,6 +28,7 @@ from monitor.events.fingerprint import (
 )
 from monitor.events.identity import (
     LONGEST_WINDOW,
+    EventCandidate,
     ItemForClustering,
     Match,
     identity_keys,
@@ -212,7 +213,8 @@ class MeasureRecorder:
         row.last_seen = max(row.last_seen, item.published)
         row.item_count += 1
         row.max_score = max(row.max_score, score)
-        fingerprint, targets = self._carry_forward(events.fingerprint(event), row, item, match)
+        stored = events.candidate(event)  # the event as it stands: fingerprint, targets
+        fingerprint, targets = self._carry_forward(stored, row, item, match)
         move = stage_move(
             row.stage,
             item.stage,
@@ -236,7 +238,7 @@ class MeasureRecorder:
 
     @staticmethod
     def _carry_forward(
-        stored: TextFingerprint, row: EventRecord, item: ItemForClustering, match: Match
+        event: EventCandidate, row: EventRecord, item: ItemForClustering, match: Match
     ) -> tuple[TextFingerprint, TargetSet]:
         """Let the event follow its newest wording, without letting it swallow other measures.
 
@@ -246,7 +248,8 @@ class MeasureRecorder:
         looser follow-up just moves the text signature. Otherwise every joined item would add
         terms and categories until one event matched every measure of a country.
         """
-        targets = TargetSet.from_ids(row.targets).merged(item.targets)
+        stored = event.fingerprint
+        targets = event.targets.merged(item.targets)  # the targets of row.targets
         row.targets = targets.ids()
         if match.near_duplicate or match.same_identity:
             row.categories = sorted(set(row.categories) | item.categories)
@@ -270,12 +273,21 @@ def term_keys(
 ) -> list[str]:
     """One key per (category, key term) pair: follow-ups that name no target but keep a
     law's, a decree's or a platform's name."""
+    return list(_term_keys(country, categories, fingerprint.terms))
+
+
+@lru_cache(maxsize=16_384)
+def _term_keys(
+    country: str | None, categories: frozenset[str], terms: frozenset[str]
+) -> tuple[str, ...]:
+    """`term_keys`, once per distinct (country, categories, terms): reports of one measure
+    repeat them (a tuple, so no caller can change the cached value)."""
     scope = country or "--"
-    return [
+    return tuple(
         f"{scope}|k:{_digest(f'{category}|{term}')}"
         for category in sorted(categories)
-        for term in sorted(fingerprint.terms)
-    ]
+        for term in sorted(terms)
+    )
 
 
 def identity_lookup_keys(
@@ -283,8 +295,17 @@ def identity_lookup_keys(
 ) -> list[str]:
     """Keys of the measure's identity (its kind and target, in a named country): every
     report of it is filed under them, however worded."""
+    return list(_identity_lookup_keys(country, categories, targets))
+
+
+@lru_cache(maxsize=16_384)
+def _identity_lookup_keys(
+    country: str | None, categories: frozenset[str], targets: TargetSet
+) -> tuple[str, ...]:
+    """`identity_lookup_keys`, once per distinct identity: every report that joins an event
+    asks for its event's keys again."""
     scope = country or "--"
-    return [f"{scope}|i:{_digest(key)}" for key in identity_keys(country, categories, targets)]
+    return tuple(f"{scope}|i:{_digest(key)}" for key in identity_keys(country, categories, targets))
 
 
 @lru_cache(maxsize=65_536)
