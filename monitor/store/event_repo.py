@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from monitor.store.models import EventBandRow, EventRow
+from monitor.store.models import EventBandRow, EventRow, utc_as_read
 from monitor.store.repo import chunks, insert_ignoring_conflict, table_of
 
 # How many of a country's newest events a new item is compared with besides those found by
@@ -161,9 +161,8 @@ def _json_list(text: str) -> tuple[str, ...]:
 
 
 def _utc(value: Any) -> datetime:
-    """What UTCDateTime reads: an aware UTC datetime, from SQLite's text or the driver's."""
-    when: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    """What UTCDateTime reads, from SQLite's text or the driver's datetime."""
+    return utc_as_read(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def insert_events(session: Session, events: Sequence[EventRecord]) -> None:

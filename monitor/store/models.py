@@ -44,6 +44,11 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def utc_as_read(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite gives it back naive, in UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores aware UTC datetimes; SQLite hands back naive ones, so re-attach UTC on read."""
 
@@ -76,9 +81,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return to_sqlite_text
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else utc_as_read(value)
 
 
 class Base(DeclarativeBase):
