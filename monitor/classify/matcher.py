@@ -212,12 +212,16 @@ class _Group:
     @property
     def regex(self) -> re.Pattern[str]:
         """The expression with one empty group per term (compiled on first use)."""
-        if self._regex is None:
+        regex = self._regex
+        if regex is None:
             group_of: dict[int, int] = {}
-            self._regex = re.compile(_render_root(self._root, group_of))
+            regex = re.compile(_render_root(self._root, group_of))
             # Group numbers are assigned left to right in the source, as `_render` counted.
+            # The numbers go in before the expression: a thread that finds the expression
+            # set finds its numbers too.
             self.group_term = group_of
-        return self._regex
+            self._regex = regex
+        return regex
 
 
 def _first_chars(root: _Node) -> set[str] | None:
