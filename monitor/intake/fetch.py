@@ -208,7 +208,7 @@ def _read_body(
     inflater = Inflater(encoding, limits.max_body_bytes, where)
     parts: list[bytes] = []
     for raw in response.iter_raw():
-        parts.append(inflater.feed(raw))
+        inflater.feed(raw, parts)
         if monotonic() > deadline:
             raise FetchError(
                 "timeout", f"{where} took longer than {limits.total_timeout_s:g} s in total"
