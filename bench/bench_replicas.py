@@ -203,8 +203,13 @@ def summary(
                 )
             )
         )
+        # A GUID names a story within its feed: the same GUID from two feeds is two stories
+        # (the oversize feeds' tiny "x" entries all get one content-hash GUID), so a story
+        # stored twice is a (feed, GUID) with two items.
         doubled = conn.execute(
-            select(ItemRow.guid, func.count()).group_by(ItemRow.guid).having(func.count() > 1)
+            select(ItemRow.feed_id, ItemRow.guid, func.count())
+            .group_by(ItemRow.feed_id, ItemRow.guid)
+            .having(func.count() > 1)
         ).all()
         item_dupes = len(doubled)
         alerts = Counter(
@@ -221,7 +226,11 @@ def summary(
     ]
     lost = len(lost_keys)
     served_keys = {(f"farm-{feed:05d}", guid) for feed, guids in served.items() for guid in guids}
-    unexpected = sum(1 for key in stored if key not in served_keys)
+    unexpected = Counter(
+        faulty.get(int(feed[5:]), "healthy")
+        for feed, guid in stored
+        if (feed, guid) not in served_keys
+    )
     sent = Counter((r, e, k) for (r, e, k, s), n in alerts.items() if s == "sent" for _ in range(n))
     kinds = Counter(k for (_, _, k) in sent)
     most = max(sent.values(), default=0)
@@ -241,9 +250,10 @@ def summary(
         + f"; survivors' exit codes {codes}",
         f"  database connections (pg_stat_activity, peak): {connections}",
         f"  items: served {sum(len(g) for g in served.values())} (status 200), lost {lost}, "
-        f"stored twice {item_dupes}, stored but never served {unexpected}",
+        f"stored twice {item_dupes}, stored but never served {sum(unexpected.values())} "
+        f"(by feed: {dict(unexpected)})",
         *lost_story_lines(lost_keys, faulty, times, killed_at, ended, interval),
-        *(f"    stored twice: {guid} ({count} items)" for guid, count in doubled[:5]),
+        *(f"    stored twice: feed {feed} {guid} ({n} items)" for feed, guid, n in doubled[:5]),
         f"  alerts sent: {sum(sent.values())} over {len(sent)} (route, event, kind); "
         f"most per key {most}; by kind {dict(kinds)}; webhook posts {len(posts)} "
         f"(posts - sent = {len(posts) - sum(sent.values())})",

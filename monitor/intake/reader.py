@@ -97,8 +97,8 @@ PARSE_DEADLINE_S = 30.0
 # answers what it was sent and exits, and a fresh one takes the next documents. Huge
 # documents (a 3 MB feed of 100,000 tiny items) left about 1.5 MB each behind that no trim
 # returns, so one process had grown from 25 to 60 MB by the end of a 10,000-feed first poll
-# (bench/bench_scale.py); a new process costs about 0.3 s of CPU once.
-PARSER_MAX_GROWTH_MB = 16.0
+# (bench/bench_scale.py); a new process costs about 0.25 s of CPU once.
+PARSER_MAX_GROWTH_MB = 8.0
 # Documents at least this large are followed by a trim of the parser's freed heap.
 LARGE_DOCUMENT_BYTES = 1024 * 1024
 

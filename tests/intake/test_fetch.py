@@ -544,3 +544,41 @@ def test_a_body_inflated_in_pieces_comes_out_whole(size: int) -> None:
     inflater.feed(gzip.compress(body), parts)
     assert b"".join(parts) == body
     assert max(len(part) for part in parts) <= PIECE_BYTES
+
+
+def test_a_body_past_the_large_threshold_waits_for_a_slot(
+    server: FeedServer, client: httpx.Client
+) -> None:
+    """With every large-body slot held, a small body is read at once and a large one waits
+    for a slot: it is read once one comes free, and fails as a timeout if none does."""
+    from monitor.intake.bodies import LargeBodies
+
+    bodies = LargeBodies(slots=1, threshold=100_000)
+    server.serve("/small-body.xml", FEED)
+    big = rss(
+        [{"title": f"Story {n}", "guid": f"b-{n}", "description": "w " * 100} for n in range(900)]
+    )
+    assert len(big) > bodies.threshold
+    server.serve("/large-body.xml", big)
+    limits = FetchLimits(
+        connect_timeout_s=2.0, read_timeout_s=2.0, total_timeout_s=1.0,
+        max_body_bytes=LIMITS.max_body_bytes,
+    )  # fmt: skip
+    with bodies.ticket() as holder:
+        assert holder.need(time.monotonic() + 1)
+        with bodies.ticket() as ticket:
+            small = fetch_feed(
+                client, server.url("/small-body.xml"), NOTHING, limits, large_body=ticket
+            )
+            assert small.body == FEED and not ticket.held
+        with bodies.ticket() as ticket, pytest.raises(FetchError) as caught:
+            fetch_feed(client, server.url("/large-body.xml"), NOTHING, limits, large_body=ticket)
+        assert caught.value.kind == "timeout" and "large body" in str(caught.value)
+        threading.Timer(0.2, holder.release).start()
+        with bodies.ticket() as ticket:
+            large = fetch_feed(
+                client, server.url("/large-body.xml"), NOTHING, limits, large_body=ticket
+            )
+            assert large.body == big and ticket.held
+    with bodies.ticket() as last:
+        assert last.need(time.monotonic())  # every slot was given back
