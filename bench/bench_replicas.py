@@ -203,25 +203,33 @@ def summary(
                 )
             )
         )
-        item_dupes = int(
-            conn.scalar(
-                select(func.count()).select_from(
-                    select(ItemRow.guid).group_by(ItemRow.guid).having(func.count() > 1).subquery()
-                )
-            )
-            or 0
-        )
+        # A GUID names a story within its feed: the same GUID from two feeds is two stories
+        # (the oversize feeds' tiny "x" entries all get one content-hash GUID), so a story
+        # stored twice is a (feed, GUID) with two items.
+        doubled = conn.execute(
+            select(ItemRow.feed_id, ItemRow.guid, func.count())
+            .group_by(ItemRow.feed_id, ItemRow.guid)
+            .having(func.count() > 1)
+        ).all()
+        item_dupes = len(doubled)
         alerts = Counter(
             (route, event, kind, status)
             for route, event, kind, status in conn.execute(
                 select(AlertRow.route, AlertRow.event_id, AlertRow.kind, AlertRow.status)
             )
         )
-    lost = sum(
-        1
+    lost_keys = [
+        (feed, guid)
         for feed, guids in served.items()
         for guid in guids
         if (f"farm-{feed:05d}", guid) not in stored
+    ]
+    lost = len(lost_keys)
+    served_keys = {(f"farm-{feed:05d}", guid) for feed, guids in served.items() for guid in guids}
+    unexpected = Counter(
+        faulty.get(int(feed[5:]), "healthy")
+        for feed, guid in stored
+        if (feed, guid) not in served_keys
     )
     sent = Counter((r, e, k) for (r, e, k, s), n in alerts.items() if s == "sent" for _ in range(n))
     kinds = Counter(k for (_, _, k) in sent)
@@ -242,7 +250,10 @@ def summary(
         + f"; survivors' exit codes {codes}",
         f"  database connections (pg_stat_activity, peak): {connections}",
         f"  items: served {sum(len(g) for g in served.values())} (status 200), lost {lost}, "
-        f"stored twice {item_dupes}",
+        f"stored twice {item_dupes}, stored but never served {sum(unexpected.values())} "
+        f"(by feed: {dict(unexpected)})",
+        *lost_story_lines(lost_keys, faulty, times, killed_at, ended, interval),
+        *(f"    stored twice: feed {feed} {guid} ({n} items)" for feed, guid, n in doubled[:5]),
         f"  alerts sent: {sum(sent.values())} over {len(sent)} (route, event, kind); "
         f"most per key {most}; by kind {dict(kinds)}; webhook posts {len(posts)} "
         f"(posts - sent = {len(posts) - sum(sent.values())})",
@@ -250,6 +261,38 @@ def summary(
         + str(dict(Counter(s for (_, _, _, s), n in alerts.items() for _ in range(n)))),
     ]
     return "\n".join(lines)
+
+
+def lost_story_lines(
+    lost: list[tuple[int, str]],
+    faulty: dict[int, str],
+    times: dict[int, list[float]],
+    killed_at: float,
+    ended: float,
+    interval: int,
+) -> list[str]:
+    """Where the lost stories were: by the feed's fault, and for healthy feeds when their
+    feed was last asked (before or after the kill, in the last interval before the stop)."""
+    if not lost:
+        return []
+    kinds = Counter(faulty.get(feed, "healthy") for feed, _ in lost)
+    lines = ["    lost by feed: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))]
+    when: Counter[str] = Counter()
+    for feed, _ in lost:
+        if feed in faulty or not times.get(feed):
+            continue
+        last = times[feed][-1]
+        if last >= ended - interval:
+            when["last asked in the final interval before the stop"] += 1
+        elif last < killed_at:
+            when["last asked before the kill"] += 1
+        else:
+            when["last asked after the kill, earlier than the final interval"] += 1
+    lines += [f"    lost (healthy feeds), {what}: {n}" for what, n in sorted(when.items())]
+    for feed, guid in lost[:3]:
+        asked = ", ".join(f"{t - killed_at:+.0f}" for t in times.get(feed, [])[-4:])
+        lines.append(f"    e.g. {guid}: its feed asked at {asked} s from the kill")
+    return lines
 
 
 if __name__ == "__main__":

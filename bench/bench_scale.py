@@ -30,11 +30,14 @@ cores.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import logging
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -66,6 +69,7 @@ INTERVAL = timedelta(minutes=15)  # the feeds' interval (feeds.yaml's default)
 TARGET_CPU_SHARE = 0.25  # of one core, on average over the hour
 TARGET_RSS_MB = 250.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SAMPLE_S = 0.1  # RSS readings between ticks
 
 
 # -- what this process and its parser processes use ---------------------------------------------
@@ -85,28 +89,103 @@ def proc_status_mb(pid: int | str, key: str) -> float:
     return 0.0
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in [
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        ]
+    ]
+
+
+def heap_mb() -> dict[str, float]:
+    """What this process's C heap holds, in MB: glibc malloc's bytes in use, free and mapped
+    on their own (mallinfo2), and SQLite's share of what is in use; {} without glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    except (OSError, AttributeError):
+        return {}
+    info = libc.mallinfo2()
+    mb = 1024 * 1024
+    return {
+        "malloc in use": (info.uordblks + info.hblkhd) / mb,
+        "malloc free": info.fordblks / mb,
+        "mapped chunks": info.hblkhd / mb,
+        "SQLite": sqlite.sqlite3_memory_used() / mb,
+    }
+
+
 @dataclass
 class Meter:
     """CPU and RSS of this process and every parser process it has had.
 
-    A parser process that is replaced keeps its last CPU reading, so none is lost.
+    A parser process that is replaced (it retires once it has grown) keeps its last CPU
+    reading, so none is lost. RSS is this process's plus its live parser processes', read
+    at every tick and, by a thread of its own, every SAMPLE_S in between (`watch`).
     """
 
     pids: Callable[[], list[int]]
     parser_cpu: dict[int, float] = field(default_factory=dict)
     parser_hwm: dict[int, float] = field(default_factory=dict)
+    peak_rss: float = 0.0  # the largest main + parsers sum seen by any reading
+    peak_parts: tuple[float, float] = (0.0, 0.0)  # (main, parsers) at that reading
+    peak_heap: dict[str, float] = field(default_factory=dict)  # heap_mb() at that reading
+    _stop: threading.Event = field(default_factory=threading.Event)
 
-    def read(self) -> tuple[float, float, float]:
-        """(main CPU s, parser CPU s, RSS MB of main + live parsers)."""
-        rss = proc_status_mb("self", "VmRSS")
+    def rss(self) -> tuple[float, float]:
+        """(RSS MB of this process, of its live parser processes); keeps the peak."""
+        main, parsers = proc_status_mb("self", "VmRSS"), 0.0
         for pid in self.pids():
             try:
-                self.parser_cpu[pid] = proc_cpu_s(pid)
-                rss += proc_status_mb(pid, "VmRSS")
+                parsers += proc_status_mb(pid, "VmRSS")
                 self.parser_hwm[pid] = proc_status_mb(pid, "VmHWM")
             except OSError:
                 continue  # it exited between the listing and the read
-        return proc_cpu_s("self"), sum(self.parser_cpu.values()), rss
+        if main + parsers > self.peak_rss:
+            self.peak_rss, self.peak_parts = main + parsers, (main, parsers)
+            self.peak_heap = heap_mb()
+        return main, parsers
+
+    def read(self) -> tuple[float, float, float]:
+        """(main CPU s, parser CPU s, RSS MB of main + live parsers)."""
+        for pid in self.pids():
+            try:
+                self.parser_cpu[pid] = proc_cpu_s(pid)
+            except OSError:
+                continue
+        main, parsers = self.rss()
+        return proc_cpu_s("self"), sum(self.parser_cpu.values()), main + parsers
+
+    def watch(self) -> None:
+        """Read the RSS every SAMPLE_S until `stop` (a thread: peaks between ticks count)."""
+
+        def run() -> None:
+            while not self._stop.wait(SAMPLE_S):
+                self.rss()
+
+        threading.Thread(target=run, name="rss-meter", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def high_water(self, processes: int) -> float:
+        """An upper bound of the peak: this process's VmHWM plus the largest VmHWM of
+        `processes` parser processes (replaced ones never ran beside their successors
+        for long, so summing every process ever started would count the same MB twice)."""
+        parsers = sorted(self.parser_hwm.values(), reverse=True)[:processes]
+        return proc_status_mb("self", "VmHWM") + sum(parsers)
 
 
 @dataclass
@@ -201,6 +280,7 @@ def run_hour(
     """
     reader = runtime.poller.fetch_context.reader
     meter = Meter(getattr(reader, "pids", list))
+    meter.watch()
     jobs = daemon_jobs(daemon)
     next_run = [0.0 for _ in jobs]
     tick = runtime.settings.tick_seconds
@@ -230,6 +310,7 @@ def run_hour(
             )
         )
     marks.append(mark(sim, time.perf_counter() - wall0, meter, farm))
+    meter.stop()  # the checks after the hour are the bench's, not the monitor's
     return samples, marks, meter
 
 
@@ -261,7 +342,12 @@ def print_intervals(samples: Sequence[Sample], marks: Sequence[Mark]) -> None:
 
 
 def print_summary(
-    samples: Sequence[Sample], marks: Sequence[Mark], meter: Meter, feeds: int, faulty: set[int]
+    samples: Sequence[Sample],
+    marks: Sequence[Mark],
+    meter: Meter,
+    feeds: int,
+    faulty: set[int],
+    processes: int,
 ) -> None:
     """The first poll, the steady state, the hour, memory and requests per feed."""
     first, last = marks[0], marks[-1]
@@ -298,12 +384,17 @@ def print_summary(
         f"{last.wall_s:.0f} s of wall time"
     )
     peak = max(s.rss_mb for s in samples)
-    hwm = proc_status_mb("self", "VmHWM") + sum(meter.parser_hwm.values())
+    hwm = meter.high_water(processes)
     final = samples[-1].rss_mb
+    main, parsers = meter.peak_parts
+    heap = ", ".join(f"{name} {mb:.1f}" for name, mb in meter.peak_heap.items())
     print(
-        f"RSS (monitor + parser processes): peak {peak:.1f} MB sampled per tick, "
-        f"{hwm:.1f} MB high-water mark; final {final:.1f} MB (target <= {TARGET_RSS_MB:.0f} MB:"
-        f" {'met' if max(peak, hwm) <= TARGET_RSS_MB else 'NOT met'})"
+        f"RSS (monitor + its live parser processes): peak {peak:.1f} MB per tick, "
+        f"{meter.peak_rss:.1f} MB read every {SAMPLE_S:g} s (main {main:.1f} [{heap}] + "
+        f"parsers {parsers:.1f}); high-water bound {hwm:.1f} MB (main VmHWM + the largest "
+        f"VmHWM of {processes} of the {len(meter.parser_hwm)} parser processes it had); "
+        f"final {final:.1f} MB (target <= {TARGET_RSS_MB:.0f} MB: "
+        f"{'met' if max(meter.peak_rss, hwm) <= TARGET_RSS_MB else 'NOT met'})"
     )
     per_feed = last.requests
     healthy = [n for i, n in enumerate(per_feed) if i not in faulty]
@@ -367,7 +458,7 @@ def main() -> None:
         daemon = Daemon(runtime)
         samples, marks, meter = run_hour(runtime, daemon, farm, clock, args.intervals)
         print_intervals(samples, marks)
-        print_summary(samples, marks, meter, spec.feeds, set(spec.faults()))
+        print_summary(samples, marks, meter, spec.feeds, set(spec.faults()), args.parse_processes)
         gaps = poll_gaps(runtime, set(spec.faults()))
         items = check_items(runtime, farm)
         alerts = check_alerts(runtime, farm.posts())

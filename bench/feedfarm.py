@@ -11,7 +11,8 @@ default), "one" (80% Pakistan) or "none" (no state at all, as keyword-search fee
 
 A share of the feeds can be faulty (500, 404, hang, malformed XML, oversize, gzip bomb,
 connection reset). Control endpoints on 127.0.0.1:PORT: `POST /_farm/advance?cycle=N` adds
-new items to some healthy feeds, `GET /_farm/served` lists the GUIDs served with status 200,
+new items to some healthy feeds, `GET /_farm/served` lists the GUIDs served with status 200
+(those a document carries whole: not the stories past the cut of a malformed one),
 `GET /_farm/requests` each feed's request times,
 `POST /hook` is a JSON webhook (Apprise `json://`) and `GET /_farm/posts` returns its posts.
 """
@@ -439,6 +440,7 @@ class _Feed:
     fault: str | None
     stories: list[tuple[int, datetime, bool]] = field(default_factory=list)
     body: bytes = b""
+    guids: tuple[str, ...] = ()  # the GUIDs its document carries whole
     gzipped: bytes = b""
     etag: str = ""
     modified: str = ""
@@ -499,6 +501,11 @@ class FarmContent:
         if feed.fault == "malformed":
             body = body[: len(body) * 2 // 3].replace(b"</title>", b" & more</title>", 3)
         feed.body = body
+        # A malformed document is cut at two thirds: the stories past the cut are not in it,
+        # so they are not served (counting them made a replica run "lose" 3 per such feed).
+        feed.guids = tuple(
+            guid for guid in self.current_guids(feed) if f">{guid}</guid>".encode() in body
+        )
         feed.gzipped = gzip.compress(body, compresslevel=6, mtime=0)
         feed.etag = '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
         feed.modified = format_datetime(feed.stories[-1][1], usegmt=True)
@@ -610,7 +617,7 @@ class FarmServer:
                 self.stats["status:304"] += 1
                 return await _send(writer, 304, b"", headers)
             self.stats["status:200"] += 1
-            self.served.setdefault(feed.index, set()).update(self.content.current_guids(feed))
+            self.served.setdefault(feed.index, set()).update(feed.guids)
             headers["Content-Type"] = "application/rss+xml; charset=utf-8"
             if "gzip" in request.headers.get("accept-encoding", ""):
                 headers["Content-Encoding"] = "gzip"

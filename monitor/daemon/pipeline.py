@@ -26,6 +26,7 @@ from monitor.daemon.schedule import (
 from monitor.domain import Assessment, Entry, FetchResult, ItemText, Validators
 from monitor.errors import FeedGoneError, FetchError, MonitorError
 from monitor.events.recorder import FlaggedItem, MeasureRecorder
+from monitor.intake.bodies import BodyTicket, LargeBodies
 from monitor.intake.dedup import FeedEntries, plan_batch
 from monitor.intake.fetch import FetchLimits, fetch_feed, redact_url
 from monitor.intake.hostgate import HostGate, host_wait_s
@@ -127,10 +128,17 @@ class FetchContext:
     feed_headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # Checks each redirect hop (origin, target); raises FetchError to refuse it.
     redirect_guard: Callable[[str, str], None] | None = None
+    # How many bodies past 1 MiB are held at once, from the read until parsed or refused.
+    large_bodies: LargeBodies = field(default_factory=LargeBodies)
 
 
 def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
     """Fetch, parse and normalize one feed; every failure becomes part of the outcome."""
+    with ctx.large_bodies.ticket() as ticket:  # a large body's slot lasts until it is parsed
+        return _fetch_and_parse(job, ctx, ticket)
+
+
+def _fetch_and_parse(job: FeedJob, ctx: FetchContext, ticket: BodyTicket) -> FeedOutcome:
     started = ctx.now()
     t0 = time.monotonic()
 
@@ -152,6 +160,7 @@ def fetch_and_parse(job: FeedJob, ctx: FetchContext) -> FeedOutcome:
                 ctx.limits,
                 extra_headers=ctx.feed_headers.get(job.name),
                 redirect_guard=ctx.redirect_guard,
+                large_body=ticket,
             )
     except FeedGoneError as exc:
         return FeedOutcome(job, started, elapsed(), error_kind=exc.kind, error=str(exc), gone=True)

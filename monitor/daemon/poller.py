@@ -49,6 +49,11 @@ GATHER_S = 0.05
 GATHER_BELOW = 10
 # Waiting feeds of busy hosts looked past per hand-out, at most.
 HAND_OUT_LOOK_AHEAD = 256
+# Leases are renewed and released this many feeds per statement, the last chunk padded to
+# the same length. A first poll of 10,000 feeds holds ~8,000 leases at once; one UPDATE for
+# each different count was a new prepared statement of ~1.5 MB, and SQLite's statement cache
+# (128 of them per connection) kept 11 MB of those. One length is one cached statement.
+LEASE_CHUNK = 500
 
 
 @dataclass
@@ -368,9 +373,12 @@ class Poller:
         self._leases_renewed = now
         try:
             with self.sessions.begin() as session:
-                session.execute(
-                    update(FeedRow).where(FeedRow.id.in_(ids)).values(lease_until=now + self.lease)
-                )
+                for chunk in fixed_chunks(ids, LEASE_CHUNK):
+                    session.execute(
+                        update(FeedRow)
+                        .where(FeedRow.id.in_(chunk))
+                        .values(lease_until=now + self.lease)
+                    )
         except SQLAlchemyError as exc:
             logger.warning("could not extend feed leases: %s", _short(exc))
 
@@ -381,13 +389,29 @@ class Poller:
             return
         try:
             with self.sessions.begin() as session:
-                session.execute(update(FeedRow).where(FeedRow.id.in_(ids)).values(lease_until=None))
+                for chunk in fixed_chunks(ids, LEASE_CHUNK):
+                    session.execute(
+                        update(FeedRow).where(FeedRow.id.in_(chunk)).values(lease_until=None)
+                    )
         except SQLAlchemyError as exc:
             logger.warning("could not release leases: %s", _short(exc))
 
     def shutdown(self) -> None:
         """Stop starting work; running fetches are abandoned, not waited for."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def fixed_chunks(ids: list[int], size: int) -> list[list[int]]:
+    """`ids` in chunks of `size`; a shorter chunk repeats its last id up to that length (the
+    same rows), so every chunk is the same statement. Fewer than `size` ids make one chunk
+    of the next power of two at least as long: a handful of lengths, not one per count."""
+    if not ids:
+        return []
+    chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+    length = size if len(ids) >= size else min(size, 1 << (len(ids) - 1).bit_length())
+    last = chunks[-1]
+    chunks[-1] = last + [last[-1]] * (length - len(last))
+    return chunks
 
 
 def _outcome_word(outcome: FeedOutcome) -> str:

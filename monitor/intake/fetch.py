@@ -21,6 +21,7 @@ import httpx
 from monitor import __version__
 from monitor.domain import FetchResult, Validators
 from monitor.errors import FeedGoneError, FetchError
+from monitor.intake.bodies import BodyTicket
 from monitor.intake.inflate import Inflater, content_encoding
 
 __all__ = [
@@ -198,8 +199,12 @@ def _read_body(
     limits: FetchLimits,
     deadline: float,
     monotonic: Callable[[], float],
+    large_body: BodyTicket | None = None,
 ) -> bytes:
-    """Stream the body, decoding as it comes, within the size cap and the total deadline."""
+    """Stream the body, decoding as it comes, within the size cap and the total deadline.
+
+    Past `large_body`'s threshold the read goes on only once its ticket holds a slot.
+    """
     where = redact_url(str(response.url))
     declared = response.headers.get("content-length", "")
     encoding = content_encoding(response, where)
@@ -208,7 +213,15 @@ def _read_body(
     inflater = Inflater(encoding, limits.max_body_bytes, where)
     parts: list[bytes] = []
     for raw in response.iter_raw():
-        parts.append(inflater.feed(raw))
+        inflater.feed(raw, parts)
+        if (
+            large_body is not None
+            and inflater.total > large_body.threshold
+            and not large_body.need(deadline)
+        ):
+            raise FetchError(
+                "timeout", f"{where}: no room for another large body within the deadline"
+            )
         if monotonic() > deadline:
             raise FetchError(
                 "timeout", f"{where} took longer than {limits.total_timeout_s:g} s in total"
@@ -226,8 +239,12 @@ def fetch_feed(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     extra_headers: Mapping[str, str] | None = None,
     redirect_guard: Callable[[str, str], None] | None = None,
+    large_body: BodyTicket | None = None,
 ) -> FetchResult:
-    """Fetch `url` once: conditional GET, bounded redirects, size cap and total deadline."""
+    """Fetch `url` once: conditional GET, bounded redirects, size cap and total deadline.
+
+    With `large_body`, a body past its threshold waits for a slot (see intake.bodies).
+    """
     start = monotonic()
     deadline = start + limits.total_timeout_s
     validator_headers = _conditional_headers(validators)
@@ -257,6 +274,7 @@ def fetch_feed(
                         monotonic,
                         now,
                         permanent,
+                        large_body,
                     )
         except httpx.HTTPError as exc:
             raise _transport_error(exc, current) from None
@@ -292,6 +310,7 @@ def _finish(
     monotonic: Callable[[], float],
     now: Callable[[], datetime],
     permanent: str | None,
+    large_body: BodyTicket | None = None,
 ) -> FetchResult:
     """Turn the final (non-redirect) response into a FetchResult or a FetchError."""
     etag = response.headers.get("etag")
@@ -312,7 +331,7 @@ def _finish(
         )
     if not 200 <= response.status_code < 300:
         raise _status_error(response, url, now())
-    body = _read_body(response, limits, deadline, monotonic)
+    body = _read_body(response, limits, deadline, monotonic, large_body)
     if not body.strip():
         raise FetchError("empty", f"empty body from {redact_url(url)}", status=response.status_code)
     digest = hashlib.sha256(body).hexdigest()

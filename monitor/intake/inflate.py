@@ -13,6 +13,10 @@ from monitor.errors import FetchError
 
 __all__ = ["Inflater", "content_encoding"]
 
+# Bytes inflated per zlib call. A gzip bomb inflates a thousandfold: one 64 KB network read
+# would otherwise come out as the whole budget in one piece, copied twice more on its way.
+PIECE_BYTES = 256 * 1024
+
 
 class Inflater:
     """Streaming gzip/deflate/identity decoder that never emits more than a byte budget."""
@@ -28,29 +32,33 @@ class Inflater:
         self._member_done = False  # a complete gzip member was decoded
         self._trailer_ignored = False
 
-    def feed(self, data: bytes) -> bytes:
-        """Decode one raw chunk; raise too_large as soon as the budget is exceeded."""
+    def feed(self, data: bytes, out: list[bytes]) -> None:
+        """Decode one raw chunk onto `out` in pieces of at most PIECE_BYTES; raise too_large
+        as soon as the budget is exceeded (the piece over it is never kept)."""
         if self._z is None:
-            return self._count(data)
-        out = bytearray()
+            out.append(self._count(data))
+            return
         pending = data
-        while pending and not self._trailer_ignored:
+        full = False  # the last piece filled its size: zlib may hold more output
+        while (pending or full) and not self._trailer_ignored:
             chunk = self._inflate(pending)
-            out += self._count(chunk)
+            full = len(chunk) == PIECE_BYTES
+            if chunk:
+                out.append(self._count(chunk))
             pending = self._z.unconsumed_tail
             if self._z.eof and self._z.unused_data:  # concatenated gzip members
                 self._member_done = True
                 pending = self._z.unused_data
                 self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            elif not chunk and pending:
+            elif not chunk:
                 break
-        return bytes(out)
 
     def _inflate(self, data: bytes) -> bytes:
-        """Inflate at most budget+1 bytes; retry raw deflate for servers that send it."""
+        """Inflate one piece (at most budget+1 bytes); retry raw deflate for servers that
+        send it."""
         assert self._z is not None
         try:
-            chunk = self._z.decompress(data, self.limit - self.total + 1)
+            chunk = self._z.decompress(data, min(self.limit - self.total + 1, PIECE_BYTES))
         except zlib.error as exc:
             if self._member_done:
                 # Zero padding or junk after a complete member: browsers and httpx ignore it.

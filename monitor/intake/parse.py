@@ -264,7 +264,7 @@ def parse_feed(
     An HTML page comes back as `is_html=True` with the feed links it advertises. Zone-less
     dates are read in `assume_tz` (pass the feed's local zone when it is known).
     """
-    if not body.strip():
+    if not body or body.isspace():  # not body.strip(): that copies the whole document
         raise ParseError("empty document")
     if _looks_like_html(body):
         return _parse_html(body, content_type, base_url)

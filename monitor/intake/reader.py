@@ -22,12 +22,13 @@ import sys
 import threading
 from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, Any, Protocol
 
 from monitor.domain import Entry
 from monitor.errors import ParseError
+from monitor.intake.memory import release_free_memory, rss_mb, tune_malloc
 from monitor.intake.normalize import normalize_entry
 from monitor.intake.parse import parse_feed
 
@@ -92,10 +93,22 @@ class InlineReader:
 # A document still unread after this long (queue wait included) is abandoned and its process
 # killed and replaced: one pathological feed must not hold up the parsing of all the others.
 PARSE_DEADLINE_S = 30.0
+# A parser process that has grown by more than this since its first document retires: it
+# answers what it was sent and exits, and a fresh one takes the next documents. Huge
+# documents (a 3 MB feed of 100,000 tiny items) left about 1.5 MB each behind that no trim
+# returns, so one process had grown from 25 to 60 MB by the end of a 10,000-feed first poll
+# (bench/bench_scale.py); a new process costs about 0.25 s of CPU once.
+PARSER_MAX_GROWTH_MB = 8.0
+# Documents at least this large are followed by a trim of the parser's freed heap.
+LARGE_DOCUMENT_BYTES = 1024 * 1024
 
 
 class ParserProcessDied(ParseError):
     """The parser process died (or was killed over another document) before answering."""
+
+
+class ParserProcessRetired(ParserProcessDied):
+    """The parser process had retired (grown too much) before this document was sent."""
 
 
 class ProcessReader:
@@ -107,20 +120,33 @@ class ProcessReader:
     exits.
     """
 
-    def __init__(self, processes: int, deadline_s: float = PARSE_DEADLINE_S) -> None:
+    def __init__(
+        self,
+        processes: int,
+        deadline_s: float = PARSE_DEADLINE_S,
+        max_growth_mb: float = PARSER_MAX_GROWTH_MB,
+    ) -> None:
         self.processes = processes
         self.deadline_s = deadline_s
+        self.max_growth_mb = max_growth_mb
         self._workers: list[_ParserProcess] = []
         self._lock = threading.Lock()
         self._closed = False
 
     def read(self, request: ReadRequest) -> FeedDocument:
         """Parse one document; a document caught in another's trouble is read once more."""
-        try:
-            return self._read_once(request)
-        except ParserProcessDied:
-            # Its process died, or was killed over a document queued before it: try a fresh one.
-            return self._read_once(request)
+        died = False
+        while True:
+            try:
+                return self._read_once(request)
+            except ParserProcessRetired:
+                continue  # it was sent nothing: the process that replaced it reads it
+            except ParserProcessDied:
+                # Its process died, or was killed over a document queued before it: try a
+                # fresh one, once.
+                if died:
+                    raise
+                died = True
 
     def _read_once(self, request: ReadRequest) -> FeedDocument:
         worker = self._least_busy()
@@ -140,12 +166,17 @@ class ProcessReader:
                 # Shutting down: the reads still under way end here, no new process starts.
                 raise ParseError("the parser processes are stopped")
             for index, worker in enumerate(self._workers):
-                if not worker.alive():
+                if worker.retiring and worker.alive():
+                    # It answers what it holds, then exits at the end of its input.
+                    logger.info("parser process %d has grown; starting a new one", worker.pid)
+                    worker.retire()
+                    self._workers[index] = _ParserProcess(self.max_growth_mb)
+                elif not worker.alive():
                     logger.error("a parser process died; starting a new one")
                     worker.stop()
-                    self._workers[index] = _ParserProcess()
+                    self._workers[index] = _ParserProcess(self.max_growth_mb)
             while len(self._workers) < self.processes:
-                self._workers.append(_ParserProcess())
+                self._workers.append(_ParserProcess(self.max_growth_mb))
             return min(self._workers, key=lambda worker: worker.pending())
 
     def pids(self) -> list[int]:
@@ -171,15 +202,18 @@ _WORKER_MAIN = "from monitor.intake.reader import serve_stdio; serve_stdio()"
 class _ParserProcess:
     """One parser process and the thread that hands its answers, in order, to the callers."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_growth_mb: float = PARSER_MAX_GROWTH_MB) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-c", _WORKER_MAIN, repr(max_growth_mb)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
         self.pid = self._process.pid
         self._pending: deque[Future[FeedDocument]] = deque()
         self._lock = threading.Lock()  # guards _pending and _dead
         self._write_lock = threading.Lock()  # one request on the pipe at a time
         self._dead = False
+        self.retiring = False  # it said it has grown too much: no new documents for it
         threading.Thread(target=self._answers, name=f"parser-{self.pid}", daemon=True).start()
 
     def alive(self) -> bool:
@@ -190,7 +224,6 @@ class _ParserProcess:
 
     def submit(self, request: ReadRequest) -> Future[FeedDocument]:
         future: Future[FeedDocument] = Future()
-        data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         stdin = self._process.stdin
         # Two locks: a writer blocked on a full pipe must not keep the answers thread from
         # taking its futures, or the process stops reading while it waits to answer.
@@ -199,10 +232,12 @@ class _ParserProcess:
                 if self._dead or stdin is None:
                     future.set_exception(ParserProcessDied("the parser process is gone"))
                     return future
+                if stdin.closed:
+                    future.set_exception(ParserProcessRetired("the parser process retired"))
+                    return future
                 self._pending.append(future)  # answers come back in the order requests went
             try:
-                stdin.write(_HEADER.pack(len(data)) + data)
-                stdin.flush()
+                _write_request(stdin, request)
             except (OSError, ValueError):
                 # The pipe is broken: end the process; the answers thread then fails every
                 # pending read, this one included.
@@ -220,7 +255,9 @@ class _ParserProcess:
                 answer = None
             if answer is None:
                 break
-            ok, value = answer
+            ok, value, grown = answer
+            if grown:
+                self.retiring = True
             with self._lock:
                 future = self._pending.popleft()
             if ok:
@@ -235,6 +272,14 @@ class _ParserProcess:
             future.set_exception(
                 ParserProcessDied("the parser process died while reading this document")
             )
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=5)  # reaped: a retired process exits on its own
+
+    def retire(self) -> None:
+        """Send it nothing more: its input ends, so it answers what it was sent and exits."""
+        with self._write_lock, contextlib.suppress(OSError, ValueError):
+            if self._process.stdin is not None:
+                self._process.stdin.close()
 
     def kill(self) -> None:
         """End the process now; its answers thread then fails every read still pending."""
@@ -268,20 +313,59 @@ def _read_message(stream: IO[bytes]) -> Any:
 
 def _write_message(stream: IO[bytes], value: Any) -> None:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
+    stream.write(_HEADER.pack(len(data)))
+    stream.write(data)  # not header + data: that would copy a large message once more
     stream.flush()
 
 
-def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
-    """A parser process's loop: read requests until the daemon closes the pipe (or dies)."""
-    while (request := _read_message(requests)) is not None:
+def _write_request(stream: IO[bytes], request: ReadRequest) -> None:
+    """A request as its pickle without the body, then the body's bytes as they are: a large
+    document is neither copied into a pickle here nor out of one in the parser."""
+    _write_message(stream, replace(request, body=b""))
+    stream.write(_HEADER.pack(len(request.body)))
+    stream.write(request.body)
+    stream.flush()
+
+
+def _read_request(stream: IO[bytes]) -> ReadRequest | None:
+    """One request written by `_write_request`; None at the end of the pipe."""
+    request = _read_message(stream)
+    if not isinstance(request, ReadRequest):
+        return None
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(header)
+    body = stream.read(size)
+    if len(body) < size:
+        return None
+    return replace(request, body=body)
+
+
+def serve(
+    requests: IO[bytes], answers: IO[bytes], max_growth_mb: float = PARSER_MAX_GROWTH_MB
+) -> None:
+    """A parser process's loop: read requests until the daemon closes the pipe (or dies).
+
+    Each answer says whether this process has grown by more than `max_growth_mb` since its
+    first document; the daemon then sends it nothing more and starts another.
+    """
+    baseline: float | None = None
+    while (request := _read_request(requests)) is not None:
+        if baseline is None:
+            baseline = rss_mb()
+        large = len(request.body) >= LARGE_DOCUMENT_BYTES
         try:
             answer: tuple[bool, Any] = (True, read_feed(request))
         except ParseError as exc:
             answer = (False, str(exc))
         except Exception as exc:  # noqa: BLE001 - one document's surprise must not end the process
             answer = (False, f"parser failure: {exc!r}"[:300])
-        _write_message(answers, answer)
+        del request
+        if large:
+            release_free_memory()
+        grown = baseline > 0 and rss_mb() - baseline > max_growth_mb
+        _write_message(answers, (*answer, grown))
 
 
 def make_reader(processes: int) -> Reader:
@@ -295,4 +379,6 @@ def serve_stdio() -> None:
     # of corrupting them.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    serve(sys.stdin.buffer, answers)
+    tune_malloc(arenas=1)  # one thread; large documents mapped and unmapped, not kept
+    max_growth_mb = float(sys.argv[1]) if len(sys.argv) > 1 else PARSER_MAX_GROWTH_MB
+    serve(sys.stdin.buffer, answers, max_growth_mb)

@@ -344,3 +344,45 @@ def test_a_429_after_a_redirect_holds_the_host_that_said_it(
     assert (report.failed, report.held_back) == (1, 1)
     assert feed_server.hits("/local.xml") == 1  # the redirecting host was not held
     assert throttling.hits("/other-q.xml") == 0  # the host that said 429 was
+
+
+def test_fixed_chunks_repeat_the_last_id_to_a_few_lengths() -> None:
+    from monitor.daemon.poller import fixed_chunks
+
+    assert fixed_chunks([], 4) == []
+    assert fixed_chunks([7], 4) == [[7]]
+    assert fixed_chunks([1, 2, 3], 4) == [[1, 2, 3, 3]]
+    assert fixed_chunks([1, 2, 3, 4, 5], 4) == [[1, 2, 3, 4], [5, 5, 5, 5]]
+    assert {len(fixed_chunks(list(range(n)), 500)[-1]) for n in range(1, 2000)} == {
+        1, 2, 4, 8, 16, 32, 64, 128, 256, 500,
+    }  # fmt: skip
+
+
+def test_leases_are_renewed_and_released_in_chunks_of_one_length(
+    tmp_path: Path,
+    db_url: str,
+    feed_server: FeedServer,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every leased feed, in flight or waiting, is renewed and then given back, whatever the
+    chunking (the statement per chunk keeps one length, so SQLite caches one)."""
+    import monitor.daemon.poller as poller_module
+
+    monkeypatch.setattr(poller_module, "LEASE_CHUNK", 5)
+    runtime = _runtime(tmp_path, db_url, feed_server, clock)
+    poller = runtime.poller
+    poller.tick()
+    assert poller.in_flight() == FEEDS
+    clock.advance(timedelta(seconds=20))
+    poller._extend_leases()
+    with runtime.sessions() as session:
+        leases = {row.lease_until for row in session.scalars(select(FeedRow))}
+    # SQLite gives naive UTC back, PostgreSQL an aware time.
+    assert {lease.replace(tzinfo=lease.tzinfo or UTC) for lease in leases if lease} == {
+        clock.now() + poller.lease
+    } and None not in leases
+    poller.release()
+    with runtime.sessions() as session:
+        assert {row.lease_until for row in session.scalars(select(FeedRow))} == {None}
+    runtime.close()

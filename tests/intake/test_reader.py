@@ -187,3 +187,22 @@ def test_reads_under_way_at_close_end_without_new_processes() -> None:
     reader.close()
     thread.join(10)
     assert len(errors) == 1 and reader.pids() == []
+
+
+def test_a_parser_process_that_has_grown_answers_then_makes_way_for_a_fresh_one() -> None:
+    """Past its growth budget (here: any) a parser process answers what it was sent, exits
+    and is reaped, and the next document goes to a new process: nothing is lost on the way."""
+    reader = ProcessReader(1, max_growth_mb=-1.0)
+    seen: list[int] = []
+    try:
+        for _ in range(3):
+            document = reader.read(REQUEST)
+            assert [entry.title for entry in document.entries] == [i["title"] for i in ITEMS]
+            seen += reader.pids()
+        with ThreadPoolExecutor(8) as pool:  # concurrent reads across the hand-overs
+            documents = list(pool.map(lambda _: reader.read(REQUEST), range(16), timeout=60))
+    finally:
+        reader.close()
+    assert len(set(seen)) == 3
+    assert all(len(document.entries) == len(ITEMS) for document in documents)
+    assert _gone_within(seen, 5)  # exited and reaped: no zombie left behind
