@@ -190,16 +190,19 @@ def _render_root(root: _Node, group_of: dict[int, int] | None) -> str:
 class _Group:
     """The expressions of one script group's terms, and its span -> term cache."""
 
-    __slots__ = ("scan", "_root", "_regex", "group_term", "term_at")
+    __slots__ = ("scan", "_source", "_regex", "group_term", "term_at")
 
     def __init__(self, root: _Node, term_at: dict[tuple[str, str, str], int]) -> None:
         # The grouped expression names a span's term only the first time that span is seen,
-        # so it is compiled then: half the compile time moves off loading, and a script no
-        # text uses is never compiled twice.
-        self._root = root
+        # so it is compiled then, from its source: half the compile time moves off loading,
+        # a script no text uses is never compiled twice, and the trie (a dict per node, some
+        # 15 MB for the packaged rules) is not kept for it.
+        group_of: dict[int, int] = {}
+        self._source = _render_root(root, group_of)
+        # Group numbers are assigned left to right in the source, as `_render` counted.
+        self.group_term = group_of
         self._regex: re.Pattern[str] | None = None
-        self.group_term: dict[int, int] = {}
-        body = "(?=(" + _render_root(root, None) + "))"
+        body = "(?=(" + _without_groups(self._source) + "))"
         firsts = _first_chars(root)
         if firsts is not None:
             # Match the first character (a class the engine searches for in C), then, from
@@ -214,14 +217,17 @@ class _Group:
         """The expression with one empty group per term (compiled on first use)."""
         regex = self._regex
         if regex is None:
-            group_of: dict[int, int] = {}
-            regex = re.compile(_render_root(self._root, group_of))
-            # Group numbers are assigned left to right in the source, as `_render` counted.
-            # The numbers go in before the expression: a thread that finds the expression
-            # set finds its numbers too.
-            self.group_term = group_of
-            self._regex = regex
+            regex = self._regex = re.compile(self._source)
         return regex
+
+
+# An escaped character, or the empty group that marks where a term ends.
+_ESCAPE_OR_END_GROUP = re.compile(r"\\.|\(\)", re.DOTALL)
+
+
+def _without_groups(source: str) -> str:
+    """The grouped expression's source without its empty groups: the same trie, no captures."""
+    return _ESCAPE_OR_END_GROUP.sub(lambda m: "" if m.group() == "()" else m.group(), source)
 
 
 def _first_chars(root: _Node) -> set[str] | None:
@@ -292,7 +298,12 @@ class TermMatcher:
                     node = node.children.setdefault(atom, _Node())
                 node.terminal = index
             roles[index].update(term_roles)
-        self._roles = [frozenset(r) for r in self._closed_roles(root, atoms_of, roles)]
+        # Thousands of terms share a few hundred role sets: one frozenset each (~3 MB saved).
+        distinct: dict[frozenset[str], frozenset[str]] = {}
+        self._roles = [
+            distinct.setdefault(frozen, frozen)
+            for frozen in map(frozenset, self._closed_roles(root, atoms_of, roles))
+        ]
         # A span's first character names its group, so the literal groups share one cache;
         # spans of wildcard-led terms keep their own (another group may report the same span).
         shared: dict[tuple[str, str, str], int] = {}
