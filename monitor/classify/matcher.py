@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -124,18 +125,19 @@ def term_atoms(term: str) -> tuple[str, ...]:
     atoms: list[str] = []
     if term and _WORD_SCRIPT.match(term[0]):
         atoms.append(_WORD_EDGE)
-    for ch in term:
-        if ch == " ":
-            atoms.append(_SPACE)
-        elif ch == "*":
-            atoms.append(_WILD)
-        elif ch == "_":
-            atoms.append(_OPTIONAL)
-        else:
-            atoms.append(re.escape(ch))
+    atoms += map(_char_atom, term)
     if term and term[-1] not in "*_" and _WORD_SCRIPT.match(term[-1]):
         atoms.append(_WORD_EDGE)
     return tuple(atoms)
+
+
+_SYNTAX_ATOMS = {" ": _SPACE, "*": _WILD, "_": _OPTIONAL}
+
+
+@lru_cache(maxsize=8192)
+def _char_atom(char: str) -> str:
+    """The atom of one character of a term (terms share their characters: computed once)."""
+    return _SYNTAX_ATOMS.get(char) or re.escape(char)
 
 
 class _Node:
@@ -148,17 +150,20 @@ class _Node:
         self.terminal: int | None = None
 
 
-def _atom_order(atom: str) -> int:
+_ATOM_ORDER = {_WILD: 2, _OPTIONAL: 2, _WORD_EDGE: 1}
+
+
+def _atom_order(child: tuple[str, _Node]) -> int:
     """Literal atoms before edges and wildcards, so the longest literal term wins."""
-    return {_WILD: 2, _OPTIONAL: 2, _WORD_EDGE: 1}.get(atom, 0)
+    return _ATOM_ORDER.get(child[0], 0)
 
 
 def _render(node: _Node, group_of: dict[int, int] | None) -> str:
     """Regex source for the sub-trie below `node` (no groups when `group_of` is None)."""
-    branches = [
-        atom + _render(child, group_of)
-        for atom, child in sorted(node.children.items(), key=lambda kv: _atom_order(kv[0]))
-    ]
+    children = node.children
+    # Most nodes have one child (the rest of a word): nothing to order.
+    ordered = sorted(children.items(), key=_atom_order) if len(children) > 1 else children.items()
+    branches = [atom + _render(child, group_of) for atom, child in ordered]
     if node.terminal is not None:
         if group_of is None:
             branches.append("")
@@ -328,6 +333,14 @@ class TermMatcher:
             node = root
             for position, atom in enumerate(atoms):
                 node = node.children[atom]
+                children = node.children
+                if (
+                    node.terminal is None
+                    and _WORD_EDGE not in children
+                    and _WILD not in children
+                    and _OPTIONAL not in children
+                ):
+                    continue  # no term ends here: nothing to hide (most nodes)
                 following = atoms[position + 1] if position + 1 < len(atoms) else None
                 closed[index].update(_hidden_roles(node, following, roles))
         return closed
