@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -57,33 +58,46 @@ def _coefficients() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
 _A, _B = _coefficients()
 
 
-def _no_array() -> npt.NDArray[np.uint32]:
-    return np.zeros(0, dtype=np.uint32)
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class TextFingerprint:
-    """A MinHash signature of an item's words plus its key terms, storable in one DB column."""
+    """A MinHash signature of an item's words plus its key terms, storable in one DB column.
 
-    signature: tuple[int, ...]  # NUM_PERM uint32 minima; all _EMPTY for a text with no words
+    The signature is held as an array only: as a tuple of Python ints it took 2.5 kB a
+    fingerprint, and the writer keeps thousands of stored events' fingerprints at hand.
+    """
+
+    # NUM_PERM uint32 minima, read-only; all _EMPTY for a text with no words.
+    array: npt.NDArray[np.uint32] = field(repr=False)
     terms: frozenset[str]
-    # The signature as an array, for comparing one item with many events at once.
-    array: npt.NDArray[np.uint32] = field(default_factory=_no_array, compare=False, repr=False)
+    empty: bool = field(init=False)  # no words: it cannot be compared or banded
 
     def __post_init__(self) -> None:
-        if self.array.size == 0:
-            object.__setattr__(self, "array", np.array(self.signature, dtype=np.uint32))
+        if self.array.flags.writeable:
+            array = np.array(self.array, dtype=np.uint32)
+            array.flags.writeable = False
+            object.__setattr__(self, "array", array)
+        array = self.array
+        # Only an empty text's first value is _EMPTY (a real hash is below the prime).
+        object.__setattr__(self, "empty", int(array[0]) == _EMPTY and bool((array == _EMPTY).all()))
 
     @property
-    def empty(self) -> bool:
-        """Tell whether the text had no words, so it cannot be compared or banded."""
-        return self.signature[0] == _EMPTY and all(v == _EMPTY for v in self.signature)
+    def signature(self) -> tuple[int, ...]:
+        """The signature's values as Python ints."""
+        return tuple(self.array.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TextFingerprint):
+            return NotImplemented
+        return self.terms == other.terms and bool(np.array_equal(self.array, other.array))
+
+    def __hash__(self) -> int:
+        return hash((self.array.tobytes(), self.terms))
 
     def to_bytes(self) -> bytes:
         """Serialize compactly: version, signature as little-endian uint32, sorted terms."""
         terms = "\x1f".join(sorted(self.terms)).encode()
-        header = struct.pack("<BB", _FORMAT_VERSION, len(self.signature))
-        return header + struct.pack(f"<{len(self.signature)}I", *self.signature) + terms
+        header = struct.pack("<BB", _FORMAT_VERSION, len(self.array))
+        return header + self.array.astype("<u4").tobytes() + terms
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TextFingerprint:
@@ -93,10 +107,16 @@ class TextFingerprint:
         version, count = struct.unpack_from("<BB", data)
         if version != _FORMAT_VERSION or count != NUM_PERM or len(data) < 2 + 4 * count:
             raise ValueError(f"unsupported fingerprint blob (version {version}, {count} values)")
-        signature = struct.unpack_from(f"<{count}I", data, 2)
         raw_terms = data[2 + 4 * count :].decode()
-        terms = frozenset(raw_terms.split("\x1f")) if raw_terms else frozenset()
-        return cls(signature, terms, np.frombuffer(data, dtype="<u4", count=count, offset=2))
+        # Events share most of their terms: one string each, not one per stored fingerprint.
+        terms = frozenset(map(sys.intern, raw_terms.split("\x1f"))) if raw_terms else frozenset()
+        array = np.frombuffer(data, dtype="<u4", count=count, offset=2).astype(np.uint32)
+        array.flags.writeable = False
+        return cls(array, terms)
+
+
+_EMPTY_SIGNATURE = np.full(NUM_PERM, _EMPTY, dtype=np.uint32)
+_EMPTY_SIGNATURE.flags.writeable = False
 
 
 @lru_cache(maxsize=131_072)
@@ -111,11 +131,12 @@ def text_fingerprint(title: str, summary: str) -> TextFingerprint:
     shingle_set = shingles_of(title_words, summary_words)
     all_terms = key_terms_of(title, summary, title_words, summary_words)
     if not shingle_set:
-        return TextFingerprint((_EMPTY,) * NUM_PERM, all_terms)
+        return TextFingerprint(_EMPTY_SIGNATURE, all_terms)
     base = np.fromiter(map(_shingle_hash, shingle_set), dtype=np.uint64, count=len(shingle_set))
     minima = _minhash(base).astype(np.uint32)
+    minima.flags.writeable = False
     terms = sorted(all_terms)[:_MAX_TERMS]
-    return TextFingerprint(tuple(minima.tolist()), frozenset(terms), minima)
+    return TextFingerprint(minima, frozenset(terms))
 
 
 # numpy lets go of the GIL for an operation over more than 500 elements, and the writer, which
@@ -181,4 +202,4 @@ def similarities(item: TextFingerprint, others: Sequence[TextFingerprint]) -> li
 def merge_fingerprints(event: TextFingerprint, item: TextFingerprint) -> TextFingerprint:
     """Carry an event forward: the newest text (follow-ups resemble it) plus the event's terms."""
     terms = sorted(event.terms) + sorted(item.terms - event.terms)
-    return TextFingerprint(item.signature, frozenset(terms[:_MAX_TERMS]), item.array)
+    return TextFingerprint(item.array, frozenset(terms[:_MAX_TERMS]))

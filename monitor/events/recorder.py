@@ -254,7 +254,7 @@ class MeasureRecorder:
         if match.near_duplicate or match.same_identity:
             row.categories = sorted(set(row.categories) | item.categories)
             return merge_fingerprints(stored, item.fingerprint), targets
-        moved = TextFingerprint(item.fingerprint.signature, stored.terms, item.fingerprint.array)
+        moved = TextFingerprint(item.fingerprint.array, stored.terms)
         return moved, targets
 
 
