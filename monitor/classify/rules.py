@@ -9,6 +9,7 @@ count against it.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -298,8 +299,30 @@ def _subject_of(action: Hit, candidates: list[Hit], title_end: int) -> Hit | Non
     return best
 
 
+# A platform named just before an action may be what is acted on, not who acts: "the
+# government's TikTok ban", "Access to Twitter is slowed", "X was blocked".
+_PASSIVE_BETWEEN = re.compile(r"\b(?:is|was|are|were|be|been|being|gets|got|remains)\b")
+_ACTION_NOUN = re.compile(
+    r"(?:ban|block|blocking|blockade|shutdown|throttling|slowdown|restriction|restrictions|"
+    r"blackout|outage|censorship|suspension)"
+)
+
+
+def _acted_on(text: str, platform: Hit, action: Hit) -> bool:
+    """Whether the platform before `action` is its object: a passive or a noun compound."""
+    between = text[platform.end : action.start]
+    if _PASSIVE_BETWEEN.search(between):
+        return True
+    compound = not between.strip(" -'s")
+    return compound and _ACTION_NOUN.fullmatch(text[action.start : action.end]) is not None
+
+
 def _who_acts(
-    actions: dict[str, list[Hit]], actors: list[Hit], platforms: list[Hit], title_end: int
+    text: str,
+    actions: dict[str, list[Hit]],
+    actors: list[Hit],
+    platforms: list[Hit],
+    title_end: int,
 ) -> tuple[bool, bool]:
     """Whether a state body, or only a platform, is the subject of some action."""
     state = platform = False
@@ -307,6 +330,8 @@ def _who_acts(
         for action in hits:
             by_state = _subject_of(action, actors, title_end)
             by_platform = _subject_of(action, platforms, title_end)
+            if by_platform is not None and _acted_on(text, by_platform, action):
+                by_platform = None
             if by_state is not None and (by_platform is None or by_state.end >= by_platform.end):
                 state = True
             elif by_platform is not None:
@@ -363,7 +388,11 @@ def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
             phrases[name].append(hit)
         negatives.update(roles.negatives)
     actor_acts, platform_acts = _who_acts(
-        actions, actors, [h for h in objects.get("platform", ()) if h not in actors], title_end
+        text,
+        actions,
+        actors,
+        [h for h in objects.get("platform", ()) if h not in actors],
+        title_end,
     )
     categories: dict[Category, CategoryEvidence] = {}
     if actions or phrases:

@@ -121,6 +121,11 @@ def test_matcher_cache_gives_the_same_hits_as_a_fresh_matcher(rules: RuleSet) ->
         ("Meta bans accounts linked to a troll farm", False, True),
         ("Netflix suspends its service in Russia", False, True),
         ("Bakery wins a prize", False, False),
+        # The platform before the action is what is acted on: a passive, a noun compound.
+        ("Access to Twitter is slowed in Russia", False, False),
+        ("X was blocked across the country", False, False),
+        ("Protest at the government's TikTok ban", True, False),
+        ("TikTok's ban upheld by the court", False, False),
     ],
 )
 def test_who_acts_tells_a_state_order_from_a_platform_decision(
