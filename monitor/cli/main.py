@@ -27,6 +27,7 @@ from monitor.cli.web import (
     start_web,
     tokens_group,
 )
+from monitor.clock import SystemClock
 from monitor.config.schema import MonitorConfig, load_config
 from monitor.daemon.bootstrap import Runtime, settings_from_env
 from monitor.daemon.logsetup import configure_logging
@@ -267,6 +268,7 @@ def feeds_status(obj: CliContext) -> None:
         rows = list(session.scalars(select(FeedRow).order_by(FeedRow.name)))
         # A held feed is asked again within the hour: older log rows cannot say it is held.
         held_back = repo.held_back_feeds(session, HELD_BACK_LOOKBACK)
+        now = SystemClock().now()
         for row in rows:
             if not row.enabled:
                 state = "disabled"
@@ -285,6 +287,11 @@ def feeds_status(obj: CliContext) -> None:
                 f"{row.name:40.40}  {state:14}  last {last}  next {row.next_poll_at:%H:%M}"
                 + (f"  error: {row.last_error}" if row.last_error else "")
                 + (f"  malformed: {row.malformed}" if row.malformed else "")
+                + (
+                    f"  being polled by {row.lease_holder} (lease until {row.lease_until:%H:%M:%S})"
+                    if row.lease_holder and row.lease_until and row.lease_until > now
+                    else ""
+                )
                 + (
                     f"  moved to {redact_url(row.moved_to)} for good: update its url in feeds.yaml"
                     if row.moved_to

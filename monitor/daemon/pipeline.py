@@ -322,7 +322,7 @@ class Writer:
     def _update_feed_state(
         self, session: Session, row: FeedRow, outcome: FeedOutcome, now: datetime
     ) -> None:
-        row.lease_until = None
+        row.lease_until = row.lease_holder = None
         if outcome.held_back:
             # Not polled and not failed: its state stays, and it is asked once the wait is over.
             row.next_poll_at = next_poll_after_wait(now, outcome.retry_after_s or 0.0, self.rng)
@@ -373,7 +373,7 @@ class Writer:
         row = session.get(FeedRow, outcome.job.feed_id)
         if row is None:
             return
-        row.lease_until = None
+        row.lease_until = row.lease_holder = None
         row.last_polled_at = now
         row.last_error_kind = "offline"
         row.last_error = f"server offline during poll ({outcome.error_kind}); not held against feed"

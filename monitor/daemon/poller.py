@@ -8,6 +8,8 @@ whatever has finished and moves on, so the others keep their schedule.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -89,6 +91,12 @@ class CycleReport:
         self.offline = self.offline or other.offline
 
 
+def default_lease_holder() -> str:
+    """This process as a lease holder: host and process id (a replica in compose has its own
+    host name; two processes on one host differ by pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+
+
 class Poller:
     """Owns the worker pool; `tick` is called by the scheduler, `run_once` by the CLI."""
 
@@ -103,8 +111,11 @@ class Poller:
         lease: timedelta = timedelta(seconds=45),
         claim_limit: int = 1000,
         telemetry: Telemetry | None = None,
+        holder: str | None = None,
     ) -> None:
         self.sessions = sessions
+        # Who this poller is in feeds.lease_holder: replicas renew and release only their own.
+        self.holder = holder if holder is not None else default_lease_holder()
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.fetch_context = fetch_context
         self.writer = writer
@@ -173,7 +184,9 @@ class Poller:
                     session.execute(
                         update(FeedRow).where(FeedRow.enabled.is_(True)).values(next_poll_at=now)
                     )
-                rows = repo.claim_due_feeds(session, now, self.lease, self.claim_limit, only)
+                rows = repo.claim_due_feeds(
+                    session, now, self.lease, self.claim_limit, only, self.holder
+                )
                 return [FeedJob.from_row(row) for row in rows if row.id not in busy]
         except SQLAlchemyError as exc:
             logger.error("could not claim due feeds (database): %s", _short(exc))
@@ -374,9 +387,10 @@ class Poller:
         try:
             with self.sessions.begin() as session:
                 for chunk in fixed_chunks(ids, LEASE_CHUNK):
+                    # Not a lease another replica took while this one was stalled past it.
                     session.execute(
                         update(FeedRow)
-                        .where(FeedRow.id.in_(chunk))
+                        .where(FeedRow.id.in_(chunk), FeedRow.lease_holder == self.holder)
                         .values(lease_until=now + self.lease)
                     )
         except SQLAlchemyError as exc:
@@ -391,7 +405,9 @@ class Poller:
             with self.sessions.begin() as session:
                 for chunk in fixed_chunks(ids, LEASE_CHUNK):
                     session.execute(
-                        update(FeedRow).where(FeedRow.id.in_(chunk)).values(lease_until=None)
+                        update(FeedRow)
+                        .where(FeedRow.id.in_(chunk), FeedRow.lease_holder == self.holder)
+                        .values(lease_until=None, lease_holder=None)
                     )
         except SQLAlchemyError as exc:
             logger.warning("could not release leases: %s", _short(exc))

@@ -94,9 +94,15 @@ def sync_feeds(session: Session, feeds: Sequence[FeedSettings], now: datetime) -
 
 
 def claim_due_feeds(
-    session: Session, now: datetime, lease: timedelta, limit: int, only: str | None = None
+    session: Session,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    only: str | None = None,
+    holder: str | None = None,
 ) -> list[FeedRow]:
-    """Lease the feeds due for a poll so that no other cycle or process polls them at once."""
+    """Lease the feeds due for a poll so that no other cycle or process polls them at once;
+    `holder` names who holds the leases (see `lease_holder`)."""
     free = or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now)
     query = (
         select(FeedRow)
@@ -117,12 +123,15 @@ def claim_due_feeds(
     claimed: set[int] = set()
     for ids in chunks([row.id for row in rows], 500):
         lease_them = (
-            update(feeds).where(feeds.c.id.in_(ids), free).values(lease_until=until)
+            update(feeds)
+            .where(feeds.c.id.in_(ids), free)
+            .values(lease_until=until, lease_holder=holder)
         ).returning(feeds.c.id)
         claimed.update(session.connection().execute(lease_them).scalars())
     for row in rows:
-        if row.id in claimed:
-            set_committed_value(row, "lease_until", until)  # what the database now holds
+        if row.id in claimed:  # what the database now holds
+            set_committed_value(row, "lease_until", until)
+            set_committed_value(row, "lease_holder", holder)
     return [row for row in rows if row.id in claimed]
 
 

@@ -15,6 +15,7 @@ from monitor.cli.main import main
 from monitor.clock import FrozenClock
 from monitor.daemon.bootstrap import Runtime, Settings, build_runtime
 from monitor.intake.hostgate import HostGate
+from monitor.store import repo
 from monitor.store.models import FeedRow, FetchLogRow
 from tests.support.feedserver import FeedServer, rss
 from tests.support.stack import write_config
@@ -386,3 +387,40 @@ def test_leases_are_renewed_and_released_in_chunks_of_one_length(
     with runtime.sessions() as session:
         assert {row.lease_until for row in session.scalars(select(FeedRow))} == {None}
     runtime.close()
+
+
+def test_a_replica_renews_and_releases_only_the_leases_it_holds(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    """A replica that stalled past its leases finds them taken by another: its heartbeat and
+    its release leave the other's leases alone, and `feeds status` names who polls a feed."""
+    runtime = _runtime(tmp_path, db_url, feed_server, clock)
+    poller = runtime.poller
+    poller.holder = "replica-a:1"
+    poller.tick()  # leases all twelve, hands four to workers
+    assert poller.in_flight() == FEEDS
+    with runtime.sessions() as session:
+        assert {row.lease_holder for row in session.scalars(select(FeedRow))} == {"replica-a:1"}
+    # Replica A stalls past its lease; replica B claims the feeds.
+    clock.advance(poller.lease + timedelta(seconds=1))
+    with runtime.sessions.begin() as session:
+        # A long lease: `feeds status` compares it with the real time, not the frozen clock.
+        long = timedelta(days=36500)
+        claimed = repo.claim_due_feeds(session, clock.now(), long, 100, holder="b:2")
+        taken = {row.id: row.lease_until for row in claimed}
+    assert len(taken) == FEEDS
+    clock.advance(timedelta(seconds=20))
+    poller._leases_renewed = None
+    poller._extend_leases()
+    poller.release()
+    with runtime.sessions() as session:
+        rows = list(session.scalars(select(FeedRow)))
+        assert {row.lease_holder for row in rows} == {"b:2"}
+        assert {row.id: row.lease_until for row in rows} == taken  # neither renewed nor freed
+    config = runtime.settings.config_path
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "--db", db_url, "feeds", "status"], env={}
+    )
+    assert result.exit_code == 0, result.output
+    runtime.close()
+    assert result.output.count("being polled by b:2") == FEEDS
