@@ -25,7 +25,7 @@ only computed, by the grouped expression at that position, the first time such a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from functools import lru_cache
 from operator import itemgetter
 from typing import NamedTuple
@@ -119,14 +119,19 @@ class Hit(NamedTuple):
     roles: frozenset[str]
 
 
-def term_atoms(term: str) -> tuple[str, ...]:
-    """The regex atoms of one term written in the rules' syntax (see rules.yaml)."""
+def term_atoms(term: str, whole_word: bool = False) -> tuple[str, ...]:
+    """The regex atoms of one term written in the rules' syntax (see rules.yaml).
+
+    Terms of word scripts match whole words; `whole_word` asks it of a term in another
+    script too (at its ends that are letters).
+    """
     term = " ".join(term.lower().split())
     atoms: list[str] = []
-    if term and _WORD_SCRIPT.match(term[0]):
+    if term and (_WORD_SCRIPT.match(term[0]) or (whole_word and term[0].isalnum())):
         atoms.append(_WORD_EDGE)
     atoms += map(_char_atom, term)
-    if term and term[-1] not in "*_" and _WORD_SCRIPT.match(term[-1]):
+    last = term[-1:]
+    if last and last not in "*_" and (_WORD_SCRIPT.match(last) or (whole_word and last.isalnum())):
         atoms.append(_WORD_EDGE)
     return tuple(atoms)
 
@@ -280,15 +285,18 @@ def _split_by_script(root: _Node) -> dict[str, _Node]:
 class TermMatcher:
     """Finds all known terms in a normalized text with one compiled expression per script."""
 
-    def __init__(self, terms: Mapping[str, Iterable[str]]) -> None:
-        """Compile `terms` (term -> roles); identical terms from several lists merge roles."""
+    def __init__(
+        self, terms: Mapping[str, Iterable[str]], whole_words: Collection[str] = ()
+    ) -> None:
+        """Compile `terms` (term -> roles); identical terms from several lists merge roles.
+        Terms in `whole_words` match whole words whatever their script."""
         root = _Node()
         self._terms: list[str] = []
         roles: list[set[str]] = []
         index_of_atoms: dict[tuple[str, ...], int] = {}
         atoms_of: list[tuple[str, ...]] = []
         for term, term_roles in terms.items():
-            atoms = term_atoms(term)
+            atoms = term_atoms(term, term in whole_words)
             if not atoms:
                 continue
             index = index_of_atoms.get(atoms)

@@ -22,7 +22,7 @@ import yaml
 from monitor.domain import Category
 from monitor.errors import ModelError
 
-from .matcher import Hit, TermMatcher
+from .matcher import Hit, TermMatcher, script_group
 from .text import join_item
 
 ACTOR = "actor"
@@ -190,6 +190,35 @@ def _collect_terms(rules: dict[str, Any], gazetteer: dict[str, Any]) -> dict[str
     return terms
 
 
+# Part of the digest: bumped whenever the matcher reads the same terms differently, so a model
+# trained on the old reading is refused rather than fed other evidence.
+_MATCHING_VERSION = b"matching-2"
+# Scripts whose terms otherwise match anywhere in a word (see rules.yaml's term syntax).
+_PARTICLE_SCRIPTS = frozenset({"arabic"})
+_SHORT_TERM = 3  # letters
+_ANYWHERE_ROLES = (ACTION, OBJECT, PHRASE)
+
+
+def _short_arabic_script_names(terms: Mapping[str, set[str]]) -> frozenset[str]:
+    """Names, stage words and negative cues of a few letters in Arabic script: matched as
+    whole words.
+
+    Arabic-script terms match inside words, for the particles Arabic attaches; a short one
+    then hides in everyday words: "شام" in "شامل" (comprehensive), "مصر" in "مصرف" (bank),
+    "روس" in Urdu "سروس" (service), "وقع" (signed) in "موقع" (website), "سود" in "السودان".
+    Actions and objects keep matching anywhere: their inflected forms carry suffixes
+    ("حجبت", she blocked).
+    """
+    return frozenset(
+        term
+        for term, roles in terms.items()
+        if term
+        and script_group(term[0]) in _PARTICLE_SCRIPTS
+        and len(term.replace(" ", "")) <= _SHORT_TERM
+        and not any(role.startswith(_ANYWHERE_ROLES) for role in roles)
+    )
+
+
 def _merge_names(gazetteer: dict[str, Any], names: dict[str, Any]) -> None:
     """Add the generated names file's names (kind n) to the gazetteer's states."""
     countries = gazetteer.setdefault("countries", {})
@@ -229,14 +258,17 @@ def load_rules(
     stage_weights = {
         str(name): float(block.get("weight", 1.0)) for name, block in rules["stages"].items()
     }
-    digest = hashlib.sha256(rules_raw + b"\0" + gazetteer_raw).hexdigest()
+    digest = hashlib.sha256(
+        _MATCHING_VERSION + b"\0" + rules_raw + b"\0" + gazetteer_raw
+    ).hexdigest()
     kinds = [f"act:{name}" for name in rules.get("actions") or {}]
     kinds += [f"obj:{name}" for name in rules.get("objects") or {}]
     loose = [f"loose:{category.value}" for category in categories]
     class_names = tuple(
         kinds + [f"title:{k}" for k in kinds] + loose + [f"actor+{k}" for k in loose]
     )
-    matcher = TermMatcher(_collect_terms(rules, gazetteer))
+    terms = _collect_terms(rules, gazetteer)
+    matcher = TermMatcher(terms, whole_words=_short_arabic_script_names(terms))
     return RuleSet(
         matcher=matcher,
         roles={roles: parse_roles(roles) for roles in matcher.role_sets()},

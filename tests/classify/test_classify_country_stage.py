@@ -58,3 +58,26 @@ def test_stage_from_wording(rules: RuleSet, title: str, expected: Stage) -> None
 
 def test_stage_without_cues_is_enforced(rules: RuleSet) -> None:
     assert stage_scores(rules, analyze(rules, "Quiet day", "")).stage is Stage.ENFORCED
+
+
+@pytest.mark.parametrize(
+    ("title", "hidden"),
+    [
+        # A short Arabic-script name or stage word inside an everyday word is not that term.
+        ("حکومت نے انٹرنیٹ سروس فراہم کرنے والی کمپنیوں کو راضی کرلیا", "روس"),  # service
+        ("مشروع شامل للإنترنت", "شام"),  # comprehensive
+        ("حجب موقع إخباري", "وقع"),  # website
+        ("الحكومة السودانية تقطع الإنترنت", "سود"),  # Sudanese
+    ],
+)
+def test_short_arabic_script_terms_do_not_match_inside_words(
+    rules: RuleSet, title: str, hidden: str
+) -> None:
+    assert hidden not in analyze(rules, title, "").terms()
+
+
+def test_short_arabic_script_names_still_match_as_words(rules: RuleSet) -> None:
+    evidence = analyze(rules, "روس میں ٹیلیگرام پر پابندی", "")
+    assert guess_country(rules, evidence, None).code == "RU"
+    # Actions keep matching with their attached particles and suffixes.
+    assert "حجب" in analyze(rules, "السلطات حجبت الموقع", "").terms()
