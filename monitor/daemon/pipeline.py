@@ -64,6 +64,7 @@ class FeedJob:
     interval_s: int
     consecutive_failures: int
     validators: Validators
+    lease_holder: str | None = None  # who leased it: only that holder's lease is cleared
 
     @classmethod
     def from_row(cls, row: FeedRow) -> FeedJob:
@@ -76,6 +77,7 @@ class FeedJob:
             interval_s=row.interval_s,
             consecutive_failures=row.consecutive_failures,
             validators=Validators(row.etag, row.last_modified, row.body_hash),
+            lease_holder=row.lease_holder,
         )
 
 
@@ -322,7 +324,7 @@ class Writer:
     def _update_feed_state(
         self, session: Session, row: FeedRow, outcome: FeedOutcome, now: datetime
     ) -> None:
-        row.lease_until = row.lease_holder = None
+        _end_lease(row, outcome.job)
         if outcome.held_back:
             # Not polled and not failed: its state stays, and it is asked once the wait is over.
             row.next_poll_at = next_poll_after_wait(now, outcome.retry_after_s or 0.0, self.rng)
@@ -373,12 +375,20 @@ class Writer:
         row = session.get(FeedRow, outcome.job.feed_id)
         if row is None:
             return
-        row.lease_until = row.lease_holder = None
+        _end_lease(row, outcome.job)
         row.last_polled_at = now
         row.last_error_kind = "offline"
         row.last_error = f"server offline during poll ({outcome.error_kind}); not held against feed"
         row.next_poll_at = now + min(timedelta(minutes=5), timedelta(seconds=row.interval_s))
         self._log_rows.append(_fetch_log(outcome, StoreSummary()))
+
+
+def _end_lease(row: FeedRow, job: FeedJob) -> None:
+    """Give back the feed's lease, unless another replica has taken it since this poll was
+    leased (this one stalled past the lease): freeing it then would let a third poll start
+    while that replica's poll is in flight."""
+    if row.lease_holder is None or row.lease_holder == job.lease_holder:
+        row.lease_until = row.lease_holder = None
 
 
 def _fetch_log(outcome: FeedOutcome, summary: StoreSummary) -> FetchLogRow:

@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -35,6 +36,7 @@ from monitor.intake.fetch import redact_url
 from monitor.intake.hostgate import HostGate
 from monitor.store import repo
 from monitor.store.models import HELD_BACK, FeedRow
+from monitor.store.repo import fixed_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +94,9 @@ class CycleReport:
 
 
 def default_lease_holder() -> str:
-    """This process as a lease holder: host and process id (a replica in compose has its own
-    host name; two processes on one host differ by pid)."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+    """This process as a lease holder: host, process id and a random tag. The tag tells a
+    restarted container (same host name, pid 1 again) from its dead predecessor."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[-200:]
 
 
 class Poller:
@@ -185,7 +187,7 @@ class Poller:
                         update(FeedRow).where(FeedRow.enabled.is_(True)).values(next_poll_at=now)
                     )
                 rows = repo.claim_due_feeds(
-                    session, now, self.lease, self.claim_limit, only, self.holder
+                    session, now, self.lease, self.claim_limit, only, holder=self.holder
                 )
                 return [FeedJob.from_row(row) for row in rows if row.id not in busy]
         except SQLAlchemyError as exc:
@@ -415,19 +417,6 @@ class Poller:
     def shutdown(self) -> None:
         """Stop starting work; running fetches are abandoned, not waited for."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def fixed_chunks(ids: list[int], size: int) -> list[list[int]]:
-    """`ids` in chunks of `size`; a shorter chunk repeats its last id up to that length (the
-    same rows), so every chunk is the same statement. Fewer than `size` ids make one chunk
-    of the next power of two at least as long: a handful of lengths, not one per count."""
-    if not ids:
-        return []
-    chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
-    length = size if len(ids) >= size else min(size, 1 << (len(ids) - 1).bit_length())
-    last = chunks[-1]
-    chunks[-1] = last + [last[-1]] * (length - len(last))
-    return chunks
 
 
 def _outcome_word(outcome: FeedOutcome) -> str:

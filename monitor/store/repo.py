@@ -99,7 +99,8 @@ def claim_due_feeds(
     lease: timedelta,
     limit: int,
     only: str | None = None,
-    holder: str | None = None,
+    *,
+    holder: str,
 ) -> list[FeedRow]:
     """Lease the feeds due for a poll so that no other cycle or process polls them at once;
     `holder` names who holds the leases (see `lease_holder`)."""
@@ -121,7 +122,7 @@ def claim_due_feeds(
     # and a busy tick claims hundreds. It re-checks that each lease is still free: on SQLite
     # the SELECT takes no lock, so another process may have leased some of these meanwhile.
     claimed: set[int] = set()
-    for ids in chunks([row.id for row in rows], 500):
+    for ids in fixed_chunks([row.id for row in rows], 500):  # a few statement lengths
         lease_them = (
             update(feeds)
             .where(feeds.c.id.in_(ids), free)
@@ -210,6 +211,19 @@ def _stored_items_for(
         ):
             by_hash.setdefault(content_hash, item_id)
     return by_url, by_hash
+
+
+def fixed_chunks(ids: list[int], size: int) -> list[list[int]]:
+    """`ids` in chunks of `size`; a shorter chunk repeats its last id up to that length (the
+    same rows), so every chunk is the same statement. Fewer than `size` ids make one chunk
+    of the next power of two at least as long: a handful of lengths, not one per count."""
+    if not ids:
+        return []
+    chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+    length = size if len(ids) >= size else min(size, 1 << (len(ids) - 1).bit_length())
+    last = chunks[-1]
+    chunks[-1] = last + [last[-1]] * (length - len(last))
+    return chunks
 
 
 def chunks(values: Sequence[T], size: int) -> Iterable[Sequence[T]]:

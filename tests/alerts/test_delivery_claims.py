@@ -112,7 +112,7 @@ def test_feeds_leased_in_between_are_not_leased_again(engines: tuple[Engine, Eng
 
     def other_process_claims_two() -> list[int]:
         with make_sessions(second_engine).begin() as session:
-            return [row.id for row in claim_due_feeds(session, NOW, lease, limit=2)]
+            return [row.id for row in claim_due_feeds(session, NOW, lease, limit=2, holder="a")]
 
     events: list[list[int]] = []
 
@@ -122,7 +122,7 @@ def test_feeds_leased_in_between_are_not_leased_again(engines: tuple[Engine, Eng
 
     event.listen(first_engine, "before_cursor_execute", before)
     with make_sessions(first_engine).begin() as session:
-        mine = [row.id for row in claim_due_feeds(session, NOW, lease, limit=4)]
+        mine = [row.id for row in claim_due_feeds(session, NOW, lease, limit=4, holder="b")]
     [theirs] = events
     assert not set(mine) & set(theirs), "a feed was leased by both processes"
     assert len(theirs) == 2 or len(mine) == 4  # SQLite: they lease two first; PostgreSQL: locks

@@ -389,18 +389,19 @@ def test_leases_are_renewed_and_released_in_chunks_of_one_length(
     runtime.close()
 
 
-def test_a_replica_renews_and_releases_only_the_leases_it_holds(
+def test_a_replica_stores_renews_and_releases_only_under_the_leases_it_holds(
     tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
 ) -> None:
-    """A replica that stalled past its leases finds them taken by another: its heartbeat and
-    its release leave the other's leases alone, and `feeds status` names who polls a feed."""
+    """A replica that stalled past its leases finds them taken by another: storing its polls,
+    its heartbeat and its release leave the other's leases alone, and `feeds status` names
+    who polls a feed."""
     runtime = _runtime(tmp_path, db_url, feed_server, clock)
     poller = runtime.poller
-    poller.holder = "replica-a:1"
+    poller.holder = "replica-a:1:0"
     poller.tick()  # leases all twelve, hands four to workers
     assert poller.in_flight() == FEEDS
     with runtime.sessions() as session:
-        assert {row.lease_holder for row in session.scalars(select(FeedRow))} == {"replica-a:1"}
+        assert {row.lease_holder for row in session.scalars(select(FeedRow))} == {"replica-a:1:0"}
     # Replica A stalls past its lease; replica B claims the feeds.
     clock.advance(poller.lease + timedelta(seconds=1))
     with runtime.sessions.begin() as session:
@@ -409,6 +410,8 @@ def test_a_replica_renews_and_releases_only_the_leases_it_holds(
         claimed = repo.claim_due_feeds(session, clock.now(), long, 100, holder="b:2")
         taken = {row.id: row.lease_until for row in claimed}
     assert len(taken) == FEEDS
+    report = poller.tick(busy_for=20.0)  # A finishes and stores the polls it had leased
+    assert report.polled == FEEDS and poller.in_flight() == 0
     clock.advance(timedelta(seconds=20))
     poller._leases_renewed = None
     poller._extend_leases()
