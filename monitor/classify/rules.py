@@ -219,6 +219,21 @@ def _short_arabic_script_names(terms: Mapping[str, set[str]]) -> frozenset[str]:
     )
 
 
+# One-letter particles Arabic writes onto the next word: and, so, with/in, for, like.
+_ATTACHED_PARTICLES = "وفبلك"
+
+
+def _with_attached_particles(terms: dict[str, set[str]]) -> frozenset[str]:
+    """The short Arabic-script terms to match as whole words, each also written with an
+    attached particle ("بمصر", in Egypt; "وقرر", and decided), added to `terms`."""
+    whole = set(_short_arabic_script_names(terms))
+    for term in sorted(whole):
+        for particle in _ATTACHED_PARTICLES:
+            terms.setdefault(particle + term, set()).update(terms[term])
+            whole.add(particle + term)
+    return frozenset(whole)
+
+
 def _merge_names(gazetteer: dict[str, Any], names: dict[str, Any]) -> None:
     """Add the generated names file's names (kind n) to the gazetteer's states."""
     countries = gazetteer.setdefault("countries", {})
@@ -268,7 +283,7 @@ def load_rules(
         kinds + [f"title:{k}" for k in kinds] + loose + [f"actor+{k}" for k in loose]
     )
     terms = _collect_terms(rules, gazetteer)
-    matcher = TermMatcher(terms, whole_words=_short_arabic_script_names(terms))
+    matcher = TermMatcher(terms, whole_words=_with_attached_particles(terms))
     return RuleSet(
         matcher=matcher,
         roles={roles: parse_roles(roles) for roles in matcher.role_sets()},
@@ -341,12 +356,16 @@ _ACTION_NOUN = re.compile(
 
 
 def _acted_on(text: str, platform: Hit, action: Hit) -> bool:
-    """Whether the platform before `action` is its object: a passive or a noun compound."""
+    """Whether the platform before `action` is its object: a passive or a noun compound.
+
+    "X is blocking accounts" is active (a progressive, unless "being" says passive), and
+    "Facebook's suspension of" names the actor: only a bare compound ("TikTok ban") counts.
+    """
     between = text[platform.end : action.start]
+    word = text[action.start : action.end]
     if _PASSIVE_BETWEEN.search(between):
-        return True
-    compound = not between.strip(" -'s")
-    return compound and _ACTION_NOUN.fullmatch(text[action.start : action.end]) is not None
+        return not word.endswith("ing") or "being" in between
+    return not between.strip(" -") and _ACTION_NOUN.fullmatch(word) is not None
 
 
 def _who_acts(

@@ -28,7 +28,7 @@ from monitor.errors import FeedGoneError, FetchError, MonitorError
 from monitor.events.recorder import FlaggedItem, MeasureRecorder
 from monitor.intake.bodies import BodyTicket, LargeBodies
 from monitor.intake.dedup import FeedEntries, plan_batch
-from monitor.intake.fetch import FetchLimits, fetch_feed, redact_url
+from monitor.intake.fetch import NO_ROOM, FetchLimits, fetch_feed, redact_url
 from monitor.intake.hostgate import HostGate, host_wait_s
 from monitor.intake.reader import InlineReader, Reader, ReadRequest
 from monitor.store import locks, repo
@@ -103,8 +103,9 @@ class FeedOutcome:
 
     @property
     def held_back(self) -> bool:
-        """Not fetched: its host asked for a wait, so it is asked again after that."""
-        return self.error_kind == HELD_BACK
+        """Not fetched, through no fault of the feed or the network: its host asked for a
+        wait (a 429), or this server had no room for another large body; asked again later."""
+        return self.error_kind in (HELD_BACK, NO_ROOM)
 
     @property
     def network_failure(self) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -72,11 +71,13 @@ class TextFingerprint:
     empty: bool = field(init=False)  # no words: it cannot be compared or banded
 
     def __post_init__(self) -> None:
-        if self.array.flags.writeable:
-            array = np.array(self.array, dtype=np.uint32)
+        array = self.array
+        if array.dtype != np.uint32 or array.flags.writeable:
+            array = np.array(array, dtype=np.uint32)  # a copy of our own, read-only
             array.flags.writeable = False
             object.__setattr__(self, "array", array)
-        array = self.array
+        if array.shape != (NUM_PERM,):
+            raise ValueError(f"a signature has {NUM_PERM} values, not shape {array.shape}")
         # Only an empty text's first value is _EMPTY (a real hash is below the prime).
         object.__setattr__(self, "empty", int(array[0]) == _EMPTY and bool((array == _EMPTY).all()))
 
@@ -108,8 +109,7 @@ class TextFingerprint:
         if version != _FORMAT_VERSION or count != NUM_PERM or len(data) < 2 + 4 * count:
             raise ValueError(f"unsupported fingerprint blob (version {version}, {count} values)")
         raw_terms = data[2 + 4 * count :].decode()
-        # Events share most of their terms: one string each, not one per stored fingerprint.
-        terms = frozenset(map(sys.intern, raw_terms.split("\x1f"))) if raw_terms else frozenset()
+        terms = frozenset(raw_terms.split("\x1f")) if raw_terms else frozenset()
         array = np.frombuffer(data, dtype="<u4", count=count, offset=2).astype(np.uint32)
         array.flags.writeable = False
         return cls(array, terms)

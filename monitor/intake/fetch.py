@@ -43,6 +43,12 @@ _PERMANENT = {301, 308}
 _TIMEOUTS = (httpx.TimeoutException,)
 
 
+# The error kind of a large body refused because the slots for large bodies stayed taken
+# (intake.bodies), and how soon such a feed is asked again.
+NO_ROOM = "no_room"
+NO_ROOM_RETRY_S = 60.0
+
+
 def user_agent(contact: str | None = None) -> str:
     """Honest User-Agent naming the poller, its version and how to reach the operator."""
     who = f"+{contact}; " if contact else ""
@@ -219,8 +225,11 @@ def _read_body(
             and inflater.total > large_body.threshold
             and not large_body.need(deadline)
         ):
+            # Not the feed's fault nor the network's: asked again soon, counted as neither.
             raise FetchError(
-                "timeout", f"{where}: no room for another large body within the deadline"
+                NO_ROOM,
+                f"{where}: no room for another large body within the deadline",
+                retry_after_s=NO_ROOM_RETRY_S,
             )
         if monotonic() > deadline:
             raise FetchError(
@@ -332,7 +341,7 @@ def _finish(
     if not 200 <= response.status_code < 300:
         raise _status_error(response, url, now())
     body = _read_body(response, limits, deadline, monotonic, large_body)
-    if not body.strip():
+    if not body or body.isspace():  # not body.strip(): that copies a body of megabytes
         raise FetchError("empty", f"empty body from {redact_url(url)}", status=response.status_code)
     digest = hashlib.sha256(body).hexdigest()
     unchanged = digest == validators.body_hash

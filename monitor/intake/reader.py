@@ -130,6 +130,7 @@ class ProcessReader:
         self.deadline_s = deadline_s
         self.max_growth_mb = max_growth_mb
         self._workers: list[_ParserProcess] = []
+        self._retired: list[_ParserProcess] = []  # still answering what they were sent
         self._lock = threading.Lock()
         self._closed = False
 
@@ -161,15 +162,15 @@ class ProcessReader:
             raise ParseError(f"parsing took longer than {self.deadline_s:.0f} s") from None
 
     def _least_busy(self) -> _ParserProcess:
+        retiring: list[_ParserProcess] = []
         with self._lock:
             if self._closed:
                 # Shutting down: the reads still under way end here, no new process starts.
                 raise ParseError("the parser processes are stopped")
             for index, worker in enumerate(self._workers):
                 if worker.retiring and worker.alive():
-                    # It answers what it holds, then exits at the end of its input.
                     logger.info("parser process %d has grown; starting a new one", worker.pid)
-                    worker.retire()
+                    retiring.append(worker)
                     self._workers[index] = _ParserProcess(self.max_growth_mb)
                 elif not worker.alive():
                     logger.error("a parser process died; starting a new one")
@@ -177,18 +178,26 @@ class ProcessReader:
                     self._workers[index] = _ParserProcess(self.max_growth_mb)
             while len(self._workers) < self.processes:
                 self._workers.append(_ParserProcess(self.max_growth_mb))
-            return min(self._workers, key=lambda worker: worker.pending())
+            self._retired = [worker for worker in self._retired if worker.alive()] + retiring
+            chosen = min(self._workers, key=lambda worker: worker.pending())
+        # Outside the lock: closing its input waits for a write in progress (a large body
+        # into a full pipe), which must not hold up every other read.
+        for worker in retiring:
+            worker.retire()  # it answers what it holds, then exits at the end of its input
+        return chosen
 
     def pids(self) -> list[int]:
         """The parser processes' ids (for operators' and benchmarks' resource accounting)."""
         with self._lock:
-            return sorted(worker.pid for worker in self._workers if worker.alive())
+            workers = self._workers + self._retired
+            return sorted(worker.pid for worker in workers if worker.alive())
 
     def close(self) -> None:
         """Stop the workers now: terminated, not waited for (a read in progress is dropped)."""
         with self._lock:
             self._closed = True
-            workers, self._workers = self._workers, []
+            workers, self._workers = self._workers + self._retired, []
+            self._retired = []
         for worker in workers:
             worker.stop()
 

@@ -81,3 +81,8 @@ def test_short_arabic_script_names_still_match_as_words(rules: RuleSet) -> None:
     assert guess_country(rules, evidence, None).code == "RU"
     # Actions keep matching with their attached particles and suffixes.
     assert "حجب" in analyze(rules, "السلطات حجبت الموقع", "").terms()
+
+
+def test_short_arabic_script_names_keep_their_attached_particles(rules: RuleSet) -> None:
+    evidence = analyze(rules, "السلطات بمصر تحجب الموقع", "")  # "in Egypt"
+    assert guess_country(rules, evidence, None).code == "EG"

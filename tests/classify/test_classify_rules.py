@@ -125,7 +125,9 @@ def test_matcher_cache_gives_the_same_hits_as_a_fresh_matcher(rules: RuleSet) ->
         ("Access to Twitter is slowed in Russia", False, False),
         ("X was blocked across the country", False, False),
         ("Protest at the government's TikTok ban", True, False),
-        ("TikTok's ban upheld by the court", False, False),
+        # ... but a progressive or a possessive names the platform as the actor.
+        ("Meta is restricting news links in Canada", False, True),
+        ("Facebook's suspension of Trump upheld by board", False, True),
     ],
 )
 def test_who_acts_tells_a_state_order_from_a_platform_decision(

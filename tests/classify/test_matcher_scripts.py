@@ -25,7 +25,7 @@ from monitor.classify.rules import (
     _collect_terms,
     _merge_names,
     _read_yaml,
-    _short_arabic_script_names,
+    _with_attached_particles,
     load_rules,
 )
 from monitor.classify.text import join_item, normalize
@@ -212,19 +212,24 @@ def rules() -> RuleSet:
 
 
 @pytest.fixture(scope="module")
-def rule_terms() -> list[str]:
+def rule_table() -> tuple[list[str], frozenset[str]]:
+    """The packaged rules' terms, as load_rules compiles them, and those matched as words."""
     rules_data, _ = _read_yaml(None, "rules.yaml")
     gazetteer, _ = _read_yaml(None, "gazetteer.yaml")
     _merge_names(gazetteer, _read_yaml(None, "country_names.yaml")[0])
-    return list(_collect_terms(rules_data, gazetteer))
+    terms = _collect_terms(rules_data, gazetteer)
+    whole_words = _with_attached_particles(terms)
+    return list(terms), whole_words
 
 
 @pytest.fixture(scope="module")
-def rule_whole_words() -> frozenset[str]:
-    rules_data, _ = _read_yaml(None, "rules.yaml")
-    gazetteer, _ = _read_yaml(None, "gazetteer.yaml")
-    _merge_names(gazetteer, _read_yaml(None, "country_names.yaml")[0])
-    return _short_arabic_script_names(_collect_terms(rules_data, gazetteer))
+def rule_terms(rule_table: tuple[list[str], frozenset[str]]) -> list[str]:
+    return rule_table[0]
+
+
+@pytest.fixture(scope="module")
+def rule_whole_words(rule_table: tuple[list[str], frozenset[str]]) -> frozenset[str]:
+    return rule_table[1]
 
 
 def test_rule_matcher_equals_the_single_expression_on_synthetic_texts(

@@ -427,3 +427,32 @@ def test_a_replica_stores_renews_and_releases_only_under_the_leases_it_holds(
     assert result.exit_code == 0, result.output
     runtime.close()
     assert result.output.count("being polled by b:2") == FEEDS
+
+
+def test_a_large_body_without_room_is_asked_again_soon_and_not_held_against_the_feed(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, clock: FrozenClock
+) -> None:
+    """A feed refused for want of a large-body slot is neither failing nor offline: it keeps
+    no failure and is asked again about a minute later."""
+    from monitor.daemon.pipeline import FeedJob, FeedOutcome
+    from monitor.intake.fetch import NO_ROOM, NO_ROOM_RETRY_S
+
+    runtime = _runtime(tmp_path, db_url, feed_server, clock)
+    with runtime.sessions() as session:
+        row = session.scalars(select(FeedRow).where(FeedRow.name == "feed-0")).one()
+        job = FeedJob.from_row(row)
+    outcome = FeedOutcome(
+        job, clock.now(), 5, error_kind=NO_ROOM, error="no room", retry_after_s=NO_ROOM_RETRY_S
+    )
+    assert outcome.held_back and not outcome.failed and not outcome.network_failure
+    writer = runtime.poller.writer()
+    with runtime.sessions.begin() as session:
+        writer.begin()
+        writer.store(session, outcome, clock.now())
+        writer.finish(session)
+    with runtime.sessions() as session:
+        row = session.scalars(select(FeedRow).where(FeedRow.name == "feed-0")).one()
+        assert row.consecutive_failures == 0 and row.last_error_kind is None
+        wait = row.next_poll_at.replace(tzinfo=UTC) - clock.now()
+        assert timedelta(seconds=NO_ROOM_RETRY_S) <= wait <= timedelta(seconds=2 * NO_ROOM_RETRY_S)
+    runtime.close()

@@ -19,6 +19,8 @@ from monitor import __version__
 from monitor.domain import Validators
 from monitor.errors import FeedGoneError, FetchError
 from monitor.intake.fetch import (
+    NO_ROOM,
+    NO_ROOM_RETRY_S,
     FetchLimits,
     fetch_feed,
     make_client,
@@ -550,7 +552,9 @@ def test_a_body_past_the_large_threshold_waits_for_a_slot(
     server: FeedServer, client: httpx.Client
 ) -> None:
     """With every large-body slot held, a small body is read at once and a large one waits
-    for a slot: it is read once one comes free, and fails as a timeout if none does."""
+    for a slot: it is read once one comes free; if none does, it is refused as "no room",
+    asked again in a minute, not as a timeout that would count against the feed or the
+    network."""
     from monitor.intake.bodies import LargeBodies
 
     bodies = LargeBodies(slots=1, threshold=100_000)
@@ -573,7 +577,8 @@ def test_a_body_past_the_large_threshold_waits_for_a_slot(
             assert small.body == FEED and not ticket.held
         with bodies.ticket() as ticket, pytest.raises(FetchError) as caught:
             fetch_feed(client, server.url("/large-body.xml"), NOTHING, limits, large_body=ticket)
-        assert caught.value.kind == "timeout" and "large body" in str(caught.value)
+        assert caught.value.kind == NO_ROOM and "large body" in str(caught.value)
+        assert caught.value.retry_after_s == NO_ROOM_RETRY_S
         threading.Timer(0.2, holder.release).start()
         with bodies.ticket() as ticket:
             large = fetch_feed(
