@@ -16,7 +16,9 @@ from types import TracebackType
 __all__ = ["LARGE_BODY_BYTES", "LARGE_BODY_SLOTS", "BodyTicket", "LargeBodies"]
 
 LARGE_BODY_BYTES = 1024 * 1024
-LARGE_BODY_SLOTS = 2
+# One: a body at the cap is held twice while it is joined (its pieces, then the whole), so
+# each slot can cost 20 MB at the peak; large feeds are rare, and they wait for one another.
+LARGE_BODY_SLOTS = 1
 
 
 class LargeBodies:
