@@ -192,7 +192,7 @@ def _collect_terms(rules: dict[str, Any], gazetteer: dict[str, Any]) -> dict[str
 
 # Part of the digest: bumped whenever the matcher reads the same terms differently, so a model
 # trained on the old reading is refused rather than fed other evidence.
-_MATCHING_VERSION = b"matching-2"
+_MATCHING_VERSION = b"matching-3"
 # Scripts whose terms otherwise match anywhere in a word (see rules.yaml's term syntax).
 _PARTICLE_SCRIPTS = frozenset({"arabic"})
 _SHORT_TERM = 3  # letters
