@@ -308,8 +308,8 @@ class _ParserProcess:
             self._process.wait(timeout=2)
 
 
-def _read_message(stream: IO[bytes]) -> Any:
-    """One length-prefixed pickle from a pipe; None at its end."""
+def _read_framed(stream: IO[bytes]) -> bytes | None:
+    """One length-prefixed run of bytes from a pipe; None at its end."""
     header = stream.read(_HEADER.size)
     if len(header) < _HEADER.size:
         return None
@@ -317,7 +317,13 @@ def _read_message(stream: IO[bytes]) -> Any:
     data = stream.read(size)
     if len(data) < size:
         return None
-    return pickle.loads(data)
+    return data
+
+
+def _read_message(stream: IO[bytes]) -> Any:
+    """One length-prefixed pickle from a pipe; None at its end."""
+    data = _read_framed(stream)
+    return None if data is None else pickle.loads(data)
 
 
 def _write_message(stream: IO[bytes], value: Any) -> None:
@@ -341,14 +347,8 @@ def _read_request(stream: IO[bytes]) -> ReadRequest | None:
     request = _read_message(stream)
     if not isinstance(request, ReadRequest):
         return None
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(header)
-    body = stream.read(size)
-    if len(body) < size:
-        return None
-    return replace(request, body=body)
+    body = _read_framed(stream)
+    return None if body is None else replace(request, body=body)
 
 
 def serve(
