@@ -374,3 +374,25 @@ def test_script_groups() -> None:
     assert script_group("ก") == script_group("ກ") == script_group("က") == "southeast"
     assert script_group("क") == script_group("ক") == script_group("த") == "indic"
     assert {script_group(c) for c in "אሀაա"} == {"hebrew", "ethiopic", "caucasus"}
+
+
+def test_the_scan_expression_is_the_grouped_one_without_its_groups() -> None:
+    """The scan source is derived from the grouped source by dropping its empty groups: equal
+    to rendering the trie without groups, escaped parentheses included."""
+    from monitor.classify import matcher as m
+
+    terms = ["a()", "b\\", "c\\()", "d(", "(e)", "block*", "internet shutdown", "حجب", "断网"]
+    for wanted in (terms, _WORDS_OF_EVERY_SCRIPT):
+        root = m._Node()
+        for index, term in enumerate(wanted):
+            node = root
+            for atom in m.term_atoms(term):
+                node = node.children.setdefault(atom, m._Node())
+            node.terminal = index
+        for group_root in m._split_by_script(root).values():
+            grouped = m._render_root(group_root, {})
+            assert m._without_groups(grouped) == m._render_root(group_root, None)
+            re.compile(grouped)
+
+
+_WORDS_OF_EVERY_SCRIPT = [words.split()[0] for words in _FILLER_TEXT.values()]
