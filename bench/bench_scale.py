@@ -70,6 +70,7 @@ TARGET_CPU_SHARE = 0.25  # of one core, on average over the hour
 TARGET_RSS_MB = 250.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SAMPLE_S = 0.1  # RSS readings between ticks
+HWM_STEP_MB = 2.0  # a rise of the main process's VmHWM worth reporting
 
 
 # -- what this process and its parser processes use ---------------------------------------------
@@ -142,6 +143,12 @@ class Meter:
     peak_rss: float = 0.0  # the largest main + parsers sum seen by any reading
     peak_parts: tuple[float, float] = (0.0, 0.0)  # (main, parsers) at that reading
     peak_heap: dict[str, float] = field(default_factory=dict)  # heap_mb() at that reading
+    # When this process's VmHWM rose by more than HWM_STEP_MB between two readings: (seconds
+    # since the meter started, the new VmHWM, the rise, its RSS then). The high-water mark
+    # is set by moments no reading sees; these say in which phase they fell.
+    hwm_rises: list[tuple[float, float, float, float]] = field(default_factory=list)
+    _main_hwm: float = 0.0
+    _started: float = field(default_factory=time.monotonic)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def rss(self) -> tuple[float, float]:
@@ -156,6 +163,11 @@ class Meter:
         if main + parsers > self.peak_rss:
             self.peak_rss, self.peak_parts = main + parsers, (main, parsers)
             self.peak_heap = heap_mb()
+        hwm = proc_status_mb("self", "VmHWM")
+        if hwm - self._main_hwm > HWM_STEP_MB:
+            at = time.monotonic() - self._started
+            self.hwm_rises.append((at, hwm, hwm - self._main_hwm, main))
+        self._main_hwm = max(self._main_hwm, hwm)
         return main, parsers
 
     def read(self) -> tuple[float, float, float]:
@@ -395,6 +407,17 @@ def print_summary(
         f"VmHWM of {processes} of the {len(meter.parser_hwm)} parser processes it had); "
         f"final {final:.1f} MB (target <= {TARGET_RSS_MB:.0f} MB: "
         f"{'met' if max(meter.peak_rss, hwm) <= TARGET_RSS_MB else 'NOT met'})"
+    )
+    top = max((rise[1] for rise in meter.hwm_rises), default=0.0)
+    late = [rise for rise in meter.hwm_rises if rise[1] >= top - 10]  # what set the mark
+    print(
+        "main VmHWM rises within 10 MB of its mark (s since start: VmHWM MB, +rise, RSS then): "
+        + (
+            ", ".join(
+                f"{at:.0f}: {hwm:.1f} (+{up:.1f}, rss {rss:.1f})" for at, hwm, up, rss in late
+            )
+            or "none"
+        )
     )
     per_feed = last.requests
     healthy = [n for i, n in enumerate(per_feed) if i not in faulty]
