@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import statistics
@@ -108,14 +109,21 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
+@functools.cache
+def _c_libraries() -> tuple[ctypes.CDLL, ctypes.CDLL]:
+    """glibc and SQLite, loaded once (find_library runs `ldconfig -p`); OSError without them."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = _MallInfo2
+    sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+    sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+    return libc, sqlite
+
+
 def heap_mb() -> dict[str, float]:
     """What this process's C heap holds, in MB: glibc malloc's bytes in use, free and mapped
     on their own (mallinfo2), and SQLite's share of what is in use; {} without glibc."""
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = _MallInfo2
-        sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
-        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+        libc, sqlite = _c_libraries()
     except (OSError, AttributeError):
         return {}
     info = libc.mallinfo2()

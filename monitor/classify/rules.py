@@ -193,8 +193,6 @@ def _collect_terms(rules: dict[str, Any], gazetteer: dict[str, Any]) -> dict[str
 # Part of the digest: bumped whenever the matcher reads the same terms differently, so a model
 # trained on the old reading is refused rather than fed other evidence.
 _MATCHING_VERSION = b"matching-3"
-# Scripts whose terms otherwise match anywhere in a word (see rules.yaml's term syntax).
-_PARTICLE_SCRIPTS = frozenset({"arabic"})
 _SHORT_TERM = 3  # letters
 _ANYWHERE_ROLES = (ACTION, OBJECT, PHRASE)
 
@@ -213,7 +211,7 @@ def _short_arabic_script_names(terms: Mapping[str, set[str]]) -> frozenset[str]:
         term
         for term, roles in terms.items()
         if term
-        and script_group(term[0]) in _PARTICLE_SCRIPTS
+        and script_group(term[0]) == "arabic"  # its terms otherwise match inside words
         and len(term.replace(" ", "")) <= _SHORT_TERM
         and not any(role.startswith(_ANYWHERE_ROLES) for role in roles)
     )

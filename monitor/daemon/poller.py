@@ -36,7 +36,7 @@ from monitor.intake.fetch import redact_url
 from monitor.intake.hostgate import HostGate
 from monitor.store import repo
 from monitor.store.models import HELD_BACK, FeedRow
-from monitor.store.repo import fixed_chunks
+from monitor.store.repo import LEASE_CHUNK
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +53,6 @@ GATHER_S = 0.05
 GATHER_BELOW = 10
 # Waiting feeds of busy hosts looked past per hand-out, at most.
 HAND_OUT_LOOK_AHEAD = 256
-# Leases are renewed and released this many feeds per statement, the last chunk padded to
-# the same length. A first poll of 10,000 feeds holds ~8,000 leases at once; one UPDATE for
-# each different count was a new prepared statement of ~1.5 MB, and SQLite's statement cache
-# (128 of them per connection) kept 11 MB of those. One length is one cached statement.
-LEASE_CHUNK = 500
 
 
 @dataclass
@@ -388,13 +383,7 @@ class Poller:
         self._leases_renewed = now
         try:
             with self.sessions.begin() as session:
-                for chunk in fixed_chunks(ids, LEASE_CHUNK):
-                    # Not a lease another replica took while this one was stalled past it.
-                    session.execute(
-                        update(FeedRow)
-                        .where(FeedRow.id.in_(chunk), FeedRow.lease_holder == self.holder)
-                        .values(lease_until=now + self.lease)
-                    )
+                repo.hold_leases(session, ids, self.holder, now + self.lease, LEASE_CHUNK)
         except SQLAlchemyError as exc:
             logger.warning("could not extend feed leases: %s", _short(exc))
 
@@ -405,12 +394,7 @@ class Poller:
             return
         try:
             with self.sessions.begin() as session:
-                for chunk in fixed_chunks(ids, LEASE_CHUNK):
-                    session.execute(
-                        update(FeedRow)
-                        .where(FeedRow.id.in_(chunk), FeedRow.lease_holder == self.holder)
-                        .values(lease_until=None, lease_holder=None)
-                    )
+                repo.hold_leases(session, ids, self.holder, None, LEASE_CHUNK)
         except SQLAlchemyError as exc:
             logger.warning("could not release leases: %s", _short(exc))
 

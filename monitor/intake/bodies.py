@@ -25,13 +25,19 @@ class LargeBodies:
     """At most `slots` fetches hold a body larger than `threshold` bytes at a time."""
 
     def __init__(self, slots: int = LARGE_BODY_SLOTS, threshold: int = LARGE_BODY_BYTES) -> None:
-        self.slots = slots
         self.threshold = threshold
         self._semaphore = threading.BoundedSemaphore(slots)
 
     def ticket(self) -> BodyTicket:
         """One fetch's ticket: a slot is taken only if its body grows past the threshold."""
         return BodyTicket(self)
+
+    def take(self, wait_s: float) -> bool:
+        """A slot, waiting at most `wait_s`; False if none came free."""
+        return self._semaphore.acquire(timeout=wait_s)
+
+    def give(self) -> None:
+        self._semaphore.release()
 
 
 class BodyTicket:
@@ -51,13 +57,13 @@ class BodyTicket:
         if self.held:
             return True
         wait_s = max(deadline - time.monotonic(), 0.0)
-        self.held = self.bodies._semaphore.acquire(timeout=wait_s)
+        self.held = self.bodies.take(wait_s)
         return self.held
 
     def release(self) -> None:
         if self.held:
             self.held = False
-            self.bodies._semaphore.release()
+            self.bodies.give()
 
     def __enter__(self) -> BodyTicket:
         return self

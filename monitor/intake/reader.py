@@ -326,19 +326,24 @@ def _read_message(stream: IO[bytes]) -> Any:
     return None if data is None else pickle.loads(data)
 
 
-def _write_message(stream: IO[bytes], value: Any) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+def _write_framed(stream: IO[bytes], data: bytes) -> None:
+    """One length-prefixed run of bytes, as `_read_framed` reads it."""
     stream.write(_HEADER.pack(len(data)))
     stream.write(data)  # not header + data: that would copy a large message once more
+
+
+def _write_message(stream: IO[bytes], value: Any) -> None:
+    _write_framed(stream, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     stream.flush()
 
 
 def _write_request(stream: IO[bytes], request: ReadRequest) -> None:
     """A request as its pickle without the body, then the body's bytes as they are: a large
     document is neither copied into a pickle here nor out of one in the parser."""
-    _write_message(stream, replace(request, body=b""))
-    stream.write(_HEADER.pack(len(request.body)))
-    stream.write(request.body)
+    _write_framed(
+        stream, pickle.dumps(replace(request, body=b""), protocol=pickle.HIGHEST_PROTOCOL)
+    )
+    _write_framed(stream, request.body)
     stream.flush()
 
 

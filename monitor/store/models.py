@@ -109,8 +109,8 @@ class FeedRow(Base):
     body_hash: Mapped[str | None] = mapped_column(String(64))
     next_poll_at: Mapped[datetime]
     lease_until: Mapped[datetime | None]
-    # Who holds the lease (host:pid of a `monitor run`): renewals and releases touch only
-    # their own, and an operator can tell which replica is polling a feed.
+    # Who holds the lease (host:pid:tag of a `monitor run`): renewals, releases and stores
+    # touch only their own, and an operator can tell which replica is polling a feed.
     lease_holder: Mapped[str | None] = mapped_column(String(200))
     last_polled_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]

@@ -348,7 +348,7 @@ def test_a_429_after_a_redirect_holds_the_host_that_said_it(
 
 
 def test_fixed_chunks_repeat_the_last_id_to_a_few_lengths() -> None:
-    from monitor.daemon.poller import fixed_chunks
+    from monitor.store.repo import fixed_chunks
 
     assert fixed_chunks([], 4) == []
     assert fixed_chunks([7], 4) == [[7]]
