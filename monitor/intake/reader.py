@@ -130,7 +130,6 @@ class ProcessReader:
         self.deadline_s = deadline_s
         self.max_growth_mb = max_growth_mb
         self._workers: list[_ParserProcess] = []
-        self._retired: list[_ParserProcess] = []  # still answering what they were sent
         self._lock = threading.Lock()
         self._closed = False
 
@@ -162,42 +161,56 @@ class ProcessReader:
             raise ParseError(f"parsing took longer than {self.deadline_s:.0f} s") from None
 
     def _least_busy(self) -> _ParserProcess:
-        retiring: list[_ParserProcess] = []
-        with self._lock:
-            if self._closed:
-                # Shutting down: the reads still under way end here, no new process starts.
-                raise ParseError("the parser processes are stopped")
-            for index, worker in enumerate(self._workers):
-                if worker.retiring and worker.alive():
-                    logger.info("parser process %d has grown; starting a new one", worker.pid)
-                    retiring.append(worker)
-                    self._workers[index] = _ParserProcess(self.max_growth_mb)
-                elif not worker.alive():
-                    logger.error("a parser process died; starting a new one")
-                    worker.stop()
-                    self._workers[index] = _ParserProcess(self.max_growth_mb)
-            while len(self._workers) < self.processes:
-                self._workers.append(_ParserProcess(self.max_growth_mb))
-            self._retired = [worker for worker in self._retired if worker.alive()] + retiring
-            chosen = min(self._workers, key=lambda worker: worker.pending())
-        # Outside the lock: closing its input waits for a write in progress (a large body
-        # into a full pipe), which must not hold up every other read.
-        for worker in retiring:
-            worker.retire()  # it answers what it holds, then exits at the end of its input
-        return chosen
+        """The ready process with the fewest documents pending, waiting for one if need be.
+
+        A process that has grown too much is sent nothing more and keeps its place until it
+        has answered what it holds and exited; only then does a fresh one start in its place.
+        Starting the successor at once would hold both in memory (~30 MB each) while the old
+        one drains, the very peak that retiring it is meant to avoid.
+        """
+        while True:
+            draining: list[_ParserProcess] = []
+            with self._lock:
+                if self._closed:
+                    # Shutting down: the reads still under way end here, no new process starts.
+                    raise ParseError("the parser processes are stopped")
+                for index, worker in enumerate(self._workers):
+                    if not worker.alive():
+                        if worker.retiring:
+                            logger.info("parser process %d has retired", worker.pid)
+                        else:
+                            logger.error("a parser process died; starting a new one")
+                        worker.stop()
+                        self._workers[index] = _ParserProcess(self.max_growth_mb)
+                    elif worker.retiring:
+                        draining.append(worker)
+                while len(self._workers) < self.processes:
+                    self._workers.append(_ParserProcess(self.max_growth_mb))
+                ready = [worker for worker in self._workers if not worker.retiring]
+            # Outside the lock: closing its input waits for a write in progress (a large body
+            # into a full pipe), which must not hold up every other read.
+            for worker in draining:
+                worker.retire()  # it answers what it holds, then exits at the end of its input
+            if ready:
+                return min(ready, key=lambda worker: worker.pending())
+            if not draining[0].wait_exit(self.deadline_s):
+                logger.error(
+                    "parser process %d did not finish within %.0f s of retiring; killing it",
+                    draining[0].pid, self.deadline_s,
+                )  # fmt: skip
+                draining[0].kill()
 
     def pids(self) -> list[int]:
         """The parser processes' ids (for operators' and benchmarks' resource accounting)."""
         with self._lock:
-            workers = self._workers + self._retired
+            workers = list(self._workers)
             return sorted(worker.pid for worker in workers if worker.alive())
 
     def close(self) -> None:
         """Stop the workers now: terminated, not waited for (a read in progress is dropped)."""
         with self._lock:
             self._closed = True
-            workers, self._workers = self._workers + self._retired, []
-            self._retired = []
+            workers, self._workers = self._workers, []
         for worker in workers:
             worker.stop()
 
@@ -222,6 +235,7 @@ class _ParserProcess:
         self._lock = threading.Lock()  # guards _pending and _dead
         self._write_lock = threading.Lock()  # one request on the pipe at a time
         self._dead = False
+        self._exited = threading.Event()  # its answers thread has seen the end of its output
         self.retiring = False  # it said it has grown too much: no new documents for it
         threading.Thread(target=self._answers, name=f"parser-{self.pid}", daemon=True).start()
 
@@ -283,6 +297,11 @@ class _ParserProcess:
             )
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(timeout=5)  # reaped: a retired process exits on its own
+        self._exited.set()
+
+    def wait_exit(self, timeout: float) -> bool:
+        """Wait until the process has answered all it was sent and ended; False on timeout."""
+        return self._exited.wait(timeout)
 
     def retire(self) -> None:
         """Send it nothing more: its input ends, so it answers what it was sent and exits."""

@@ -206,3 +206,38 @@ def test_a_parser_process_that_has_grown_answers_then_makes_way_for_a_fresh_one(
     assert len(set(seen)) == 3
     assert all(len(document.entries) == len(ITEMS) for document in documents)
     assert _gone_within(seen, 5)  # exited and reaped: no zombie left behind
+
+
+def _parser_children() -> set[int]:
+    """This process's live (not zombie) parser processes, read from /proc."""
+    found: set[int] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue  # it ended while we looked
+        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"serve_stdio" in cmdline:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_retiring_parser_process_has_exited_before_its_successor_starts() -> None:
+    """The successor starts only once the grown process has drained: two parsers alive at
+    once would be the memory peak that retiring is meant to avoid."""
+    reader = ProcessReader(1, max_growth_mb=-1.0)
+    most_alive = 0
+    every_pid: set[int] = set()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            reads = [pool.submit(reader.read, REQUEST) for _ in range(24)]
+            while not all(read.done() for read in reads):
+                alive = _parser_children()
+                every_pid |= alive
+                most_alive = max(most_alive, len(alive))
+            documents = [read.result(timeout=60) for read in reads]
+    finally:
+        reader.close()
+    assert all(len(document.entries) == len(ITEMS) for document in documents)
+    assert len(every_pid) >= 3, "the parser process was not replaced as it grew"
+    assert most_alive == 1
