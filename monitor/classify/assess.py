@@ -108,7 +108,7 @@ class Classifier:
         score = probs[self._relevant_head]
         relevant = score >= self.threshold
         categories = self._categories(evidence, probs, relevant)
-        country = guess_country(self.rules, evidence, item.feed_country)
+        country = guess_country(self.rules, evidence, item.feed_country, item.language)
         reasons = _rule_reasons(evidence)
         reasons.append(f"model: relevance {score:.2f} (threshold {self.threshold:.2f})")
         if relevant and explain:

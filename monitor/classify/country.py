@@ -48,6 +48,21 @@ _SCRIPT_COUNTRY = tuple(
     )
 )
 
+# Likewise a language whose press is, overwhelmingly, one state's: a Polish report that names
+# no state is about Poland far more often than not. Languages of many states' press (English,
+# Arabic, Spanish, French, Portuguese, Russian, Chinese, Swahili, Tamil, Kurdish...) are left
+# out, as are a tag's region subtags (a CMS's default "en-US" says nothing of the outlet).
+_LANGUAGE_COUNTRY = {
+    "az": "AZ", "be": "BY", "bg": "BG", "cs": "CZ", "da": "DK", "de": "DE", "et": "EE",
+    "fa": "IR", "fi": "FI", "fil": "PH", "gu": "IN", "ha": "NG", "hi": "IN", "hr": "HR",
+    "hu": "HU", "id": "ID", "ig": "NG", "is": "IS", "it": "IT", "kk": "KZ", "kn": "IN",
+    "ky": "KG", "lt": "LT", "lv": "LV", "mk": "MK", "ml": "IN", "mn": "MN", "mr": "IN",
+    "ms": "MY", "nb": "NO", "ne": "NP", "nl": "NL", "nn": "NO", "no": "NO", "pl": "PL",
+    "ps": "AF", "ro": "RO", "sk": "SK", "sl": "SI", "sq": "AL", "sr": "RS", "sv": "SE",
+    "te": "IN", "tg": "TJ", "tk": "TM", "tl": "PH", "tr": "TR", "uk": "UA", "ur": "PK",
+    "uz": "UZ", "vi": "VN", "yo": "NG",
+}  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class CountryGuess:
@@ -63,8 +78,11 @@ def _acts(state: Hit, action: Hit, title_end: int) -> bool:
     return same_part and 0 <= action.start - state.end <= _NEAR
 
 
-def guess_country(rules: RuleSet, evidence: RuleEvidence, feed_country: str | None) -> CountryGuess:
-    """The alpha-2 code of the acting state, else the feed's country, else None."""
+def guess_country(
+    rules: RuleSet, evidence: RuleEvidence, feed_country: str | None, language: str | None = None
+) -> CountryGuess:
+    """The alpha-2 code of the acting state, else the feed's country, else the one its
+    language or script points to, else None."""
     scores: dict[str, float] = defaultdict(float)
     parsed = [(hit, rules.roles[hit.roles]) for hit in evidence.hits]
     actions = [hit for hit, roles in parsed if roles.actions or roles.phrases]
@@ -82,6 +100,12 @@ def guess_country(rules: RuleSet, evidence: RuleEvidence, feed_country: str | No
     if not scores:
         if feed_country:
             return CountryGuess(feed_country.upper(), "feed country (text names no state)")
+        # The language first: Kazakh or Azerbaijani written in Latin letters shares some
+        # with Turkish, and a listed language is one state's whatever its letters.
+        if by_language := language_country(language):
+            return CountryGuess(
+                by_language, f"country {by_language} from the language {language} (no state named)"
+            )
         if by_script := script_country(evidence.text):
             return CountryGuess(by_script, f"country {by_script} from the script (no state named)")
         return CountryGuess(None, "no state named")
@@ -100,3 +124,10 @@ def script_country(text: str) -> str | None:
         if pattern.search(text):
             return code
     return None
+
+
+def language_country(language: str | None) -> str | None:
+    """The state whose press alone writes in this language (its primary subtag), if one."""
+    if not language:
+        return None
+    return _LANGUAGE_COUNTRY.get(language.lower().replace("_", "-").split("-", 1)[0])

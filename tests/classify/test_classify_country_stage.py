@@ -39,6 +39,32 @@ def test_country_falls_back_to_the_feed(rules: RuleSet) -> None:
 
 
 @pytest.mark.parametrize(
+    ("title", "language", "expected"),
+    [
+        ("Ministerstwo nakazuje operatorom blokować komunikator", "pl", "PL"),
+        ("Ministerie wil sociale media blokkeren", "nl-NL", "NL"),
+        # Kazakh in Latin letters shares ğ and ı with Turkish: the language decides.
+        ("Mınıstrlık ğalamtordı şekteýdı", "kk", "KZ"),
+        # Spoken by many states' press: no guess from the language alone.
+        ("El ministerio ordena bloquear la aplicación de mensajería", "es", None),
+        ("Ministry orders operators to block the messaging app", "en-US", None),
+    ],
+)
+def test_a_text_naming_no_state_falls_back_to_a_one_state_language(
+    rules: RuleSet, title: str, language: str, expected: str | None
+) -> None:
+    evidence = analyze(rules, title, "")
+    guess = guess_country(rules, evidence, None, language)
+    assert guess.code == expected
+    if expected:
+        assert "from the language" in guess.reason
+    # The feed's own country still comes first, and a named state before either.
+    assert guess_country(rules, evidence, "la", language).code == "LA"
+    named = analyze(rules, title + " w Rosji, Roskomnadzor", "")
+    assert guess_country(rules, named, None, "pl").code == "RU"
+
+
+@pytest.mark.parametrize(
     ("title", "expected"),
     [
         ("Ministry publishes draft decree requiring account verification", Stage.PROPOSED),
