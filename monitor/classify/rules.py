@@ -23,6 +23,7 @@ from monitor.domain import Category
 from monitor.errors import ModelError
 
 from .matcher import Hit, TermMatcher, script_group
+from .stage_words import counted_stage_words
 from .text import join_item
 
 ACTOR = "actor"
@@ -116,7 +117,9 @@ class RuleEvidence:
     categories: Mapping[Category, CategoryEvidence]
     negatives: tuple[str, ...]
     actor: bool
-    stage_cues: tuple[tuple[str, bool], ...] = ()  # (stage, in title) of each stage word
+    # The stage words that count (stage_words.py), and (stage, in title) of each of them.
+    stage_words: tuple[Hit, ...] = ()
+    stage_cues: tuple[tuple[str, bool], ...] = ()
     actor_in_title: bool = False
     actor_acts: bool = False  # a state body is the subject of an action ("Turkey blocks")
     platform_acts: bool = False  # a platform is, and no state body is ("Meta bans accounts")
@@ -190,9 +193,10 @@ def _collect_terms(rules: dict[str, Any], gazetteer: dict[str, Any]) -> dict[str
     return terms
 
 
-# Part of the digest: bumped whenever the matcher reads the same terms differently, so a model
-# trained on the old reading is refused rather than fed other evidence.
-_MATCHING_VERSION = b"matching-3"
+# Part of the digest: bumped whenever the matcher (or the reading of stage words, which the
+# model's features count) reads the same terms differently, so a model trained on the old
+# reading is refused rather than fed other evidence. 4: stage words as stage_words.py counts.
+_MATCHING_VERSION = b"matching-4"
 _SHORT_TERM = 3  # letters
 _ANYWHERE_ROLES = (ACTION, OBJECT, PHRASE)
 
@@ -423,12 +427,13 @@ def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
     phrases: dict[str, list[Hit]] = defaultdict(list)
     negatives: set[str] = set()
     actors: list[Hit] = []
-    stage_cues: list[tuple[str, bool]] = []
+    staged: list[Hit] = []
     for hit in hits:
         roles = rules.roles[hit.roles]
         if roles.actor:
             actors.append(hit)
-        stage_cues += [(name, hit.start < title_end) for name in roles.stages]
+        if roles.stages:
+            staged.append(hit)
         for name in roles.actions:
             actions[name].append(hit)
         for name in roles.objects:
@@ -436,6 +441,11 @@ def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
         for name in roles.phrases:
             phrases[name].append(hit)
         negatives.update(roles.negatives)
+    stage_words = (
+        counted_stage_words(staged, lambda hit: rules.roles[hit.roles].stages, text, title_end)
+        if staged
+        else ()
+    )
     actor_acts, platform_acts = _who_acts(
         text,
         actions,
@@ -467,7 +477,12 @@ def analyze(rules: RuleSet, title: str, summary: str) -> RuleEvidence:
         categories=categories,
         negatives=tuple(sorted(negatives)),
         actor=bool(actors),
-        stage_cues=tuple(stage_cues),
+        stage_words=stage_words,
+        stage_cues=tuple(
+            (name, hit.start < title_end)
+            for hit in stage_words
+            for name in rules.roles[hit.roles].stages
+        ),
         actor_in_title=any(hit.start < title_end for hit in actors),
         actor_acts=actor_acts,
         platform_acts=platform_acts,

@@ -28,11 +28,12 @@ class StageGuess:
 
 
 def stage_scores(rules: RuleSet, evidence: RuleEvidence) -> StageGuess:
-    """Score each stage from its cue words; the title counts double."""
+    """Score each stage from the stage words that count (stage_words.py); the title counts
+    double."""
     weights = rules.stage_weights
     scores: dict[Stage, float] = defaultdict(float, _PRIOR)
     cues: list[str] = []
-    for hit in evidence.hits:
+    for hit in evidence.stage_words:
         for name in rules.roles[hit.roles].stages:
             factor = _TITLE_FACTOR if hit.start < evidence.title_end else 1.0
             scores[Stage(name)] += weights.get(name, 1.0) * factor

@@ -82,6 +82,52 @@ def test_stage_from_wording(rules: RuleSet, title: str, expected: Stage) -> None
     assert stage_scores(rules, analyze(rules, title, "")).stage is expected
 
 
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        # Penalties applied under a law in force are its enforcement.
+        ("Court fines messaging app for refusing to delete posts", Stage.ENFORCED),
+        ("Parliament passes bill on online platforms", Stage.ENACTED),
+        ("Government withdraws the social media bill", Stage.LIFTED),
+        ("Internet is back in the capital after a week", Stage.LIFTED),
+        ("Роскомнадзор снял ограничения с мессенджера", Stage.LIFTED),
+        ("Die Regierung will Messenger verbieten", Stage.PROPOSED),
+        ("Le gouvernement veut interdire le réseau social", Stage.PROPOSED),
+        ("Kementerian berencana memblokir aplikasi", Stage.PROPOSED),
+    ],
+)
+def test_stage_wording_classes_across_languages(
+    rules: RuleSet, title: str, expected: Stage
+) -> None:
+    assert stage_scores(rules, analyze(rules, title, "")).stage is expected
+
+
+def test_a_stage_word_inside_a_longer_one_counts_once(rules: RuleSet) -> None:
+    guess = stage_scores(rules, analyze(rules, "Operator says the app will be blocked", ""))
+    assert guess.stage is Stage.ENACTED
+    assert guess.cues == ("will be blocked->enacted",)
+
+
+@pytest.mark.parametrize(
+    ("title", "expected", "governed"),
+    [
+        ("Minister threatens to shut down the internet", Stage.PROPOSED, "shut down"),
+        ("Regulator has no intention to shut down the internet", Stage.LIFTED, "shut down"),
+    ],
+)
+def test_action_words_after_intent_or_reversal_do_not_count(
+    rules: RuleSet, title: str, expected: Stage, governed: str
+) -> None:
+    guess = stage_scores(rules, analyze(rules, title, ""))
+    assert guess.stage is expected
+    assert not any(cue.startswith(governed) for cue in guess.cues)
+
+
+def test_intent_does_not_reach_past_the_clause(rules: RuleSet) -> None:
+    evidence = analyze(rules, "Ministry plans talks. Mobile internet cut off", "")
+    assert any(cue.startswith("cut off") for cue in stage_scores(rules, evidence).cues)
+
+
 def test_stage_without_cues_is_enforced(rules: RuleSet) -> None:
     assert stage_scores(rules, analyze(rules, "Quiet day", "")).stage is Stage.ENFORCED
 
