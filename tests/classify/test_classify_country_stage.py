@@ -76,16 +76,8 @@ def test_a_text_naming_no_state_falls_back_to_a_one_state_language(
         ("Access to the encyclopedia restored after two-year block", Stage.LIFTED),
         ("Government denies plan to ban social media", Stage.LIFTED),
         ("Tòa án yêu cầu khôi phục internet", Stage.LIFTED),
-    ],
-)
-def test_stage_from_wording(rules: RuleSet, title: str, expected: Stage) -> None:
-    assert stage_scores(rules, analyze(rules, title, "")).stage is expected
-
-
-@pytest.mark.parametrize(
-    ("title", "expected"),
-    [
-        # Penalties applied under a law in force are its enforcement.
+        # Wording classes across languages. Penalties applied under a law in force are its
+        # enforcement.
         ("Court fines messaging app for refusing to delete posts", Stage.ENFORCED),
         ("Parliament passes bill on online platforms", Stage.ENACTED),
         ("Government withdraws the social media bill", Stage.LIFTED),
@@ -96,9 +88,7 @@ def test_stage_from_wording(rules: RuleSet, title: str, expected: Stage) -> None
         ("Kementerian berencana memblokir aplikasi", Stage.PROPOSED),
     ],
 )
-def test_stage_wording_classes_across_languages(
-    rules: RuleSet, title: str, expected: Stage
-) -> None:
+def test_stage_from_wording(rules: RuleSet, title: str, expected: Stage) -> None:
     assert stage_scores(rules, analyze(rules, title, "")).stage is expected
 
 
