@@ -8,6 +8,7 @@ a 50 KB gzip bomb stops at `max_body_bytes`, never allocating more than the cap.
 from __future__ import annotations
 
 import hashlib
+import io
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -217,9 +218,15 @@ def _read_body(
     if encoding == "identity" and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise FetchError("too_large", f"body of {where} declares {declared} bytes")
     inflater = Inflater(encoding, limits.max_body_bytes, where)
+    # Pieces go into one growing buffer as they come, and getvalue() hands that buffer over
+    # without a copy: joining a list of pieces at the end held a body at the cap twice.
+    body = io.BytesIO()
     parts: list[bytes] = []
     for raw in response.iter_raw():
         inflater.feed(raw, parts)
+        for part in parts:
+            body.write(part)
+        parts.clear()
         if (
             large_body is not None
             and inflater.total > large_body.threshold
@@ -235,7 +242,7 @@ def _read_body(
             raise FetchError(
                 "timeout", f"{where} took longer than {limits.total_timeout_s:g} s in total"
             )
-    return b"".join(parts)
+    return body.getvalue()
 
 
 def fetch_feed(
